@@ -1,0 +1,155 @@
+//! The `log` capability, and the per-call log buffer that also receives the
+//! guest's stdout and stderr.
+
+use super::HostState;
+use crate::invoke::InvocationContext;
+use crate::invoke::usage::{LogLevel, LogLine, LogSource};
+use crate::plugin::bindings::imports::log::{Host, Level};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How much of the guest's stderr is kept apart from the capped log, so that
+/// a panic message survives even when the log cap was reached.
+const STDERR_TAIL_BYTES: usize = 4096;
+
+/// The log of one call: lines kept up to a byte cap, each also emitted as a
+/// `tracing` event tagged with tenant, plugin and request id.
+#[derive(Clone)]
+pub(crate) struct GuestLog {
+    inner: Arc<Mutex<LogBuffer>>,
+    tenant: Arc<str>,
+    plugin: Arc<str>,
+    request_id: Arc<str>,
+}
+
+#[derive(Default)]
+struct LogBuffer {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    cap: usize,
+    dropped: u64,
+    partial_stdout: Vec<u8>,
+    partial_stderr: Vec<u8>,
+    stderr_tail: Vec<u8>,
+}
+
+impl GuestLog {
+    pub(crate) fn new(ctx: &InvocationContext, cap: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(LogBuffer {
+                cap,
+                ..LogBuffer::default()
+            })),
+            tenant: ctx.tenant.as_str().into(),
+            plugin: ctx.plugin.as_str().into(),
+            request_id: ctx.request_id.as_str().into(),
+        }
+    }
+
+    fn buffer(&self) -> MutexGuard<'_, LogBuffer> {
+        // Every update leaves the buffer consistent, so a poisoned lock is safe.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Record one line.
+    pub(crate) fn push(&self, level: LogLevel, source: LogSource, message: String) {
+        let mut buffer = self.buffer();
+        if buffer.bytes + message.len() > buffer.cap {
+            buffer.dropped += message.len() as u64;
+            return;
+        }
+        buffer.bytes += message.len();
+        self.emit(level, &message);
+        buffer.lines.push(LogLine {
+            level,
+            source,
+            message,
+        });
+    }
+
+    /// Record raw output of stdout or stderr, split into lines.
+    pub(crate) fn write_output(&self, source: LogSource, bytes: &[u8]) {
+        let mut complete = Vec::new();
+        {
+            let mut buffer = self.buffer();
+            let cap = buffer.cap;
+            if source == LogSource::Stderr {
+                let tail = &mut buffer.stderr_tail;
+                tail.extend_from_slice(bytes);
+                let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+                tail.drain(..excess);
+            }
+            let partial = match source {
+                LogSource::Stderr => &mut buffer.partial_stderr,
+                _ => &mut buffer.partial_stdout,
+            };
+            partial.extend_from_slice(bytes);
+            while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=end).collect();
+                complete.push(String::from_utf8_lossy(&line[..end]).into_owned());
+            }
+            // An endless line without a newline must not grow without bound.
+            if partial.len() > cap {
+                let line = std::mem::take(partial);
+                complete.push(String::from_utf8_lossy(&line).into_owned());
+            }
+        }
+        let level = match source {
+            LogSource::Stderr => LogLevel::Warn,
+            _ => LogLevel::Info,
+        };
+        for line in complete {
+            self.push(level, source, line);
+        }
+    }
+
+    /// The lines kept and the bytes dropped; flushes unfinished lines.
+    pub(crate) fn finish(&self) -> (Vec<LogLine>, u64) {
+        let (stdout, stderr) = {
+            let mut buffer = self.buffer();
+            (std::mem::take(&mut buffer.partial_stdout), std::mem::take(&mut buffer.partial_stderr))
+        };
+        for (source, rest) in [(LogSource::Stdout, stdout), (LogSource::Stderr, stderr)] {
+            if !rest.is_empty() {
+                self.write_output(source, &[rest, b"\n".to_vec()].concat());
+            }
+        }
+        let mut buffer = self.buffer();
+        (std::mem::take(&mut buffer.lines), buffer.dropped)
+    }
+
+    /// The last few KiB the guest wrote to stderr.
+    pub(crate) fn stderr_tail(&self) -> String {
+        String::from_utf8_lossy(&self.buffer().stderr_tail).into_owned()
+    }
+
+    fn emit(&self, level: LogLevel, message: &str) {
+        let (tenant, plugin, request_id) = (&*self.tenant, &*self.plugin, &*self.request_id);
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(target: "omnify::guest", $level, tenant, plugin, request_id, "{message}")
+            };
+        }
+        match level {
+            LogLevel::Trace => event!(tracing::Level::TRACE),
+            LogLevel::Debug => event!(tracing::Level::DEBUG),
+            LogLevel::Info => event!(tracing::Level::INFO),
+            LogLevel::Warn => event!(tracing::Level::WARN),
+            LogLevel::Error => event!(tracing::Level::ERROR),
+        }
+    }
+}
+
+impl Host for HostState {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.count_host_call()?;
+        let level = match level {
+            Level::Trace => LogLevel::Trace,
+            Level::Debug => LogLevel::Debug,
+            Level::Info => LogLevel::Info,
+            Level::Warn => LogLevel::Warn,
+            Level::Error => LogLevel::Error,
+        };
+        self.log.push(level, LogSource::Log, message);
+        Ok(())
+    }
+}

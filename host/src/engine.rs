@@ -1,0 +1,70 @@
+//! The one wasmtime [`Engine`] of a host: pooling allocator, fuel metering,
+//! epoch interruption driven by a background ticker.
+
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Instances that may exist at once; calls beyond it wait for a slot.
+    pub max_instances: u32,
+    /// The most linear memory any one instance may have, in bytes.
+    pub max_memory_bytes: usize,
+    /// How often the epoch advances: the granularity of wall-clock deadlines.
+    pub epoch_tick: Duration,
+    /// The most stack WebAssembly may use, in bytes.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 128,
+            max_memory_bytes: 256 << 20,
+            epoch_tick: Duration::from_millis(10),
+            max_wasm_stack: 512 << 10,
+        }
+    }
+}
+
+/// Build the engine.
+pub fn build(config: &EngineConfig) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::new();
+    // A component instance of a Rust plugin holds one core instance with one
+    // memory and one table (plus a few small shims), so size the pool for a
+    // handful of each per component.
+    pool.total_component_instances(config.max_instances)
+        .total_core_instances(config.max_instances * 8)
+        .total_memories(config.max_instances * 2)
+        .total_tables(config.max_instances * 4)
+        .total_stacks(config.max_instances)
+        .max_memory_size(config.max_memory_bytes)
+        .max_core_instances_per_component(32);
+
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack)
+        // The fiber stack must hold the wasm stack plus host frames.
+        .async_stack_size(config.max_wasm_stack + (1 << 20))
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&wasm)
+}
+
+/// Advances the engine's epoch on a background thread until the engine is
+/// dropped everywhere.
+pub fn start_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("omnify-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .map(drop)
+}

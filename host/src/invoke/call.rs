@@ -1,0 +1,588 @@
+//! What a caller asks a plugin to do ([`Call`]) and what comes back
+//! ([`CallOutput`]), in the host's own types. The generated bindings are
+//! converted here, so the rest of the host never sees a contract version.
+
+use crate::plugin::bindings::agent::exports::omnify::plugin::agent_api as agent_wit;
+use crate::plugin::bindings::connector::exports::omnify::plugin::connector_api as connector_wit;
+use crate::plugin::bindings::imports::types as types_wit;
+use omnify_registry::PluginKind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// A call of one export of a plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// Connector: the configuration's JSON Schema.
+    Spec,
+    /// Connector: check configuration and credentials.
+    Check,
+    /// Connector: list the streams.
+    Discover,
+    /// Connector: read the next batch of a stream.
+    Read(ReadRequest),
+    /// Connector: list the actions.
+    Actions,
+    /// Connector: perform an action.
+    Act {
+        /// The action's name.
+        name: String,
+        /// The action's input.
+        input: Value,
+        /// The same on every retry of the same action.
+        idempotency_key: String,
+    },
+    /// Connector: verify a webhook delivery and decode its events.
+    VerifyWebhook {
+        /// The delivery's headers.
+        headers: Vec<(String, String)>,
+        /// The raw body.
+        body: Vec<u8>,
+    },
+    /// Agent: describe itself.
+    Describe,
+    /// Agent: run a task.
+    Run(Task),
+}
+
+/// Why a call could not be built from an export name and JSON input.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No export of that name.
+    #[error(
+        "unknown export `{0}`; connectors export spec, check, discover, read, actions, act and \
+         verify-webhook, agents export describe and run"
+    )]
+    UnknownExport(String),
+    /// The input does not fit the export.
+    #[error("input for `{export}`: {message}")]
+    Input {
+        /// The export.
+        export: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// How a stream is synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncMode {
+    /// Everything, every time.
+    #[default]
+    FullRefresh,
+    /// What changed since the saved state.
+    Incremental,
+}
+
+/// Input of [`Call::Read`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    /// The stream.
+    pub stream: String,
+    /// The sync mode.
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// The state from the previous batch.
+    #[serde(default)]
+    pub state: Option<Value>,
+    /// The most records wanted.
+    #[serde(default = "default_batch_limit")]
+    pub limit: u32,
+}
+
+fn default_batch_limit() -> u32 {
+    500
+}
+
+/// Input of [`Call::Run`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    /// One of the agent's task kinds.
+    pub kind: String,
+    /// The task's input.
+    #[serde(default)]
+    pub input: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActInput {
+    name: String,
+    #[serde(default)]
+    input: Value,
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookInput {
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Call {
+    /// Build a call from an export's name and its JSON input (`null` for
+    /// exports without input).
+    pub fn from_json(export: &str, input: Value) -> Result<Self, CallError> {
+        fn parse<T: serde::de::DeserializeOwned>(export: &str, input: Value) -> Result<T, CallError> {
+            serde_json::from_value(input).map_err(|e| CallError::Input {
+                export: export.to_string(),
+                message: e.to_string(),
+            })
+        }
+        Ok(match export {
+            "spec" => Self::Spec,
+            "check" => Self::Check,
+            "discover" => Self::Discover,
+            "actions" => Self::Actions,
+            "describe" => Self::Describe,
+            "read" => Self::Read(parse(export, input)?),
+            "run" => Self::Run(parse(export, input)?),
+            "act" => {
+                let act: ActInput = parse(export, input)?;
+                Self::Act {
+                    name: act.name,
+                    input: act.input,
+                    idempotency_key: act.idempotency_key,
+                }
+            }
+            "verify-webhook" => {
+                let hook: WebhookInput = parse(export, input)?;
+                Self::VerifyWebhook {
+                    headers: hook.headers,
+                    body: hook.body.into_bytes(),
+                }
+            }
+            other => return Err(CallError::UnknownExport(other.to_string())),
+        })
+    }
+
+    /// The export's name in the contract.
+    pub fn export_name(&self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Check => "check",
+            Self::Discover => "discover",
+            Self::Read(_) => "read",
+            Self::Actions => "actions",
+            Self::Act { .. } => "act",
+            Self::VerifyWebhook { .. } => "verify-webhook",
+            Self::Describe => "describe",
+            Self::Run(_) => "run",
+        }
+    }
+
+    /// The world that has this export.
+    pub fn world(&self) -> PluginKind {
+        match self {
+            Self::Describe | Self::Run(_) => PluginKind::Agent,
+            _ => PluginKind::Connector,
+        }
+    }
+}
+
+/// The error a plugin returned, as the contract defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PluginError {
+    /// The tenant's configuration is wrong.
+    #[error("configuration error: {message}")]
+    Config {
+        /// The plugin's message.
+        message: String,
+    },
+    /// The platform refused the credentials.
+    #[error("authentication failed: {message}")]
+    Auth {
+        /// The plugin's message.
+        message: String,
+    },
+    /// The platform asked to slow down.
+    #[error("rate limited (retry after {retry_after_ms} ms): {message}")]
+    RateLimited {
+        /// How long to wait.
+        retry_after_ms: u64,
+        /// The platform's message.
+        message: String,
+    },
+    /// Likely to pass on retry.
+    #[error("transient failure: {message}")]
+    Transient {
+        /// The plugin's message.
+        message: String,
+    },
+    /// The thing named does not exist.
+    #[error("not found: {message}")]
+    NotFound {
+        /// The plugin's message.
+        message: String,
+    },
+    /// The input was not acceptable.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// The plugin's message.
+        message: String,
+    },
+    /// A bug or unexpected state in the plugin.
+    #[error("plugin internal error: {message}")]
+    Internal {
+        /// The plugin's message.
+        message: String,
+    },
+}
+
+impl From<types_wit::PluginError> for PluginError {
+    fn from(error: types_wit::PluginError) -> Self {
+        use types_wit::PluginError as W;
+        match error {
+            W::Config(message) => Self::Config { message },
+            W::Auth(message) => Self::Auth { message },
+            W::RateLimited(limit) => Self::RateLimited {
+                retry_after_ms: limit.retry_after_ms,
+                message: limit.message,
+            },
+            W::Transient(message) => Self::Transient { message },
+            W::NotFound(message) => Self::NotFound { message },
+            W::InvalidInput(message) => Self::InvalidInput { message },
+            W::Internal(message) => Self::Internal { message },
+        }
+    }
+}
+
+/// What a call returned.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "export", content = "result", rename_all = "kebab-case")]
+pub enum CallOutput {
+    /// From `spec`: the configuration's JSON Schema.
+    Spec(Box<RawValue>),
+    /// From `check`: the configuration works.
+    Check,
+    /// From `discover`.
+    Discover(Vec<StreamSpec>),
+    /// From `read`.
+    Read(Batch),
+    /// From `actions`.
+    Actions(Vec<ActionSpec>),
+    /// From `act`: the platform's result.
+    Act(Box<RawValue>),
+    /// From `verify-webhook`.
+    VerifyWebhook(Vec<WebhookEvent>),
+    /// From `describe`.
+    Describe(AgentInfo),
+    /// From `run`.
+    Run(RunOutput),
+}
+
+/// A stream a connector offers.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamSpec {
+    /// The stream's name.
+    pub name: String,
+    /// JSON Schema of a record.
+    pub json_schema: Box<RawValue>,
+    /// Fields identifying a record.
+    pub primary_key: Vec<String>,
+    /// The field incremental syncs advance on.
+    pub cursor_field: Option<String>,
+    /// Supported modes.
+    pub sync_modes: Vec<SyncMode>,
+}
+
+/// A batch of records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Batch {
+    /// The records, each checked to be JSON.
+    pub records: Vec<Box<RawValue>>,
+    /// The state to resume after this batch.
+    pub state: Option<Box<RawValue>>,
+    /// Whether more follow.
+    pub has_more: bool,
+}
+
+/// An action a connector offers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionSpec {
+    /// The action's name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: Box<RawValue>,
+}
+
+/// An event from a verified webhook.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookEvent {
+    /// The platform's event type.
+    pub kind: String,
+    /// The payload.
+    pub payload: Box<RawValue>,
+}
+
+/// What an agent is.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    /// Its name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Its tasks.
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// A kind of task an agent runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskSpec {
+    /// The task kind.
+    pub kind: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: Box<RawValue>,
+}
+
+/// What an agent run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutput {
+    /// Findings.
+    pub insights: Vec<Insight>,
+    /// Proposed actions.
+    pub proposals: Vec<Proposal>,
+}
+
+/// A finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Insight {
+    /// A stable kind.
+    pub kind: String,
+    /// A one-line title.
+    pub title: String,
+    /// `info`, `notice`, `warning` or `critical`.
+    pub severity: &'static str,
+    /// Reasoning with numbers.
+    pub rationale: String,
+    /// The figures behind it.
+    pub data: Box<RawValue>,
+}
+
+/// A proposed action.
+#[derive(Debug, Clone, Serialize)]
+pub struct Proposal {
+    /// The connector that would perform it.
+    pub connector: String,
+    /// The action.
+    pub action: String,
+    /// The action's input.
+    pub input: Box<RawValue>,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    /// The metric that changes.
+    pub impact_metric: String,
+    /// The change in the metric's unit.
+    pub impact_absolute: f64,
+    /// The change in percent.
+    pub impact_percent: f64,
+    /// Reasoning with numbers.
+    pub rationale: String,
+}
+
+/// A guest returned text that should be JSON and is not.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin returned invalid JSON in {field}: {error}")]
+pub struct InvalidJson {
+    field: &'static str,
+    error: serde_json::Error,
+}
+
+fn json(field: &'static str, text: String) -> Result<Box<RawValue>, InvalidJson> {
+    RawValue::from_string(text).map_err(|error| InvalidJson { field, error })
+}
+
+fn mode(mode: connector_wit::SyncMode) -> SyncMode {
+    match mode {
+        connector_wit::SyncMode::FullRefresh => SyncMode::FullRefresh,
+        connector_wit::SyncMode::Incremental => SyncMode::Incremental,
+    }
+}
+
+impl ReadRequest {
+    pub(crate) fn to_wit(&self) -> connector_wit::ReadRequest {
+        connector_wit::ReadRequest {
+            stream: self.stream.clone(),
+            mode: match self.mode {
+                SyncMode::FullRefresh => connector_wit::SyncMode::FullRefresh,
+                SyncMode::Incremental => connector_wit::SyncMode::Incremental,
+            },
+            state: self.state.as_ref().map(Value::to_string),
+            limit: self.limit,
+        }
+    }
+}
+
+impl CallOutput {
+    pub(crate) fn spec(schema: String) -> Result<Self, InvalidJson> {
+        Ok(Self::Spec(json("spec", schema)?))
+    }
+
+    pub(crate) fn discover(streams: Vec<connector_wit::StreamSpec>) -> Result<Self, InvalidJson> {
+        let streams = streams
+            .into_iter()
+            .map(|s| {
+                Ok(StreamSpec {
+                    name: s.name,
+                    json_schema: json("stream json-schema", s.json_schema)?,
+                    primary_key: s.primary_key,
+                    cursor_field: s.cursor_field,
+                    sync_modes: s.sync_modes.into_iter().map(mode).collect(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::Discover(streams))
+    }
+
+    pub(crate) fn read(batch: connector_wit::Batch) -> Result<Self, InvalidJson> {
+        Ok(Self::Read(Batch {
+            records: batch
+                .records
+                .into_iter()
+                .map(|r| json("record", r))
+                .collect::<Result<_, _>>()?,
+            state: batch.state.map(|s| json("state", s)).transpose()?,
+            has_more: batch.has_more,
+        }))
+    }
+
+    pub(crate) fn actions(actions: Vec<connector_wit::ActionSpec>) -> Result<Self, InvalidJson> {
+        let actions = actions
+            .into_iter()
+            .map(|a| {
+                Ok(ActionSpec {
+                    name: a.name,
+                    description: a.description,
+                    input_schema: json("action input-schema", a.input_schema)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::Actions(actions))
+    }
+
+    pub(crate) fn act(result: String) -> Result<Self, InvalidJson> {
+        Ok(Self::Act(json("act result", result)?))
+    }
+
+    pub(crate) fn webhook(events: Vec<connector_wit::WebhookEvent>) -> Result<Self, InvalidJson> {
+        let events = events
+            .into_iter()
+            .map(|e| {
+                Ok(WebhookEvent {
+                    kind: e.kind,
+                    payload: json("webhook payload", e.payload)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::VerifyWebhook(events))
+    }
+
+    pub(crate) fn describe(info: agent_wit::AgentInfo) -> Result<Self, InvalidJson> {
+        let tasks = info
+            .tasks
+            .into_iter()
+            .map(|t| {
+                Ok(TaskSpec {
+                    kind: t.kind,
+                    description: t.description,
+                    input_schema: json("task input-schema", t.input_schema)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::Describe(AgentInfo {
+            name: info.name,
+            description: info.description,
+            tasks,
+        }))
+    }
+
+    pub(crate) fn run(output: agent_wit::RunOutput) -> Result<Self, InvalidJson> {
+        let insights = output
+            .insights
+            .into_iter()
+            .map(|i| {
+                Ok(Insight {
+                    kind: i.kind,
+                    title: i.title,
+                    severity: match i.severity {
+                        agent_wit::Severity::Info => "info",
+                        agent_wit::Severity::Notice => "notice",
+                        agent_wit::Severity::Warning => "warning",
+                        agent_wit::Severity::Critical => "critical",
+                    },
+                    rationale: i.rationale,
+                    data: json("insight data", i.data)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let proposals = output
+            .proposals
+            .into_iter()
+            .map(|p| {
+                Ok(Proposal {
+                    connector: p.connector,
+                    action: p.action,
+                    input: json("proposal input", p.input)?,
+                    confidence: p.confidence,
+                    impact_metric: p.expected_impact.metric,
+                    impact_absolute: p.expected_impact.absolute,
+                    impact_percent: p.expected_impact.percent,
+                    rationale: p.rationale,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::Run(RunOutput { insights, proposals }))
+    }
+
+    /// Roughly how many bytes the output holds: the text the guest returned.
+    pub fn size_bytes(&self) -> usize {
+        let raw = |v: &RawValue| v.get().len();
+        match self {
+            Self::Spec(v) | Self::Act(v) => raw(v),
+            Self::Check => 0,
+            Self::Discover(streams) => streams
+                .iter()
+                .map(|s| s.name.len() + raw(&s.json_schema) + s.primary_key.iter().map(String::len).sum::<usize>())
+                .sum(),
+            Self::Read(batch) => {
+                batch.records.iter().map(|r| raw(r)).sum::<usize>() + batch.state.as_deref().map_or(0, raw)
+            }
+            Self::Actions(actions) => actions
+                .iter()
+                .map(|a| a.name.len() + a.description.len() + raw(&a.input_schema))
+                .sum(),
+            Self::VerifyWebhook(events) => events.iter().map(|e| e.kind.len() + raw(&e.payload)).sum(),
+            Self::Describe(info) => {
+                info.name.len()
+                    + info.description.len()
+                    + info
+                        .tasks
+                        .iter()
+                        .map(|t| t.kind.len() + t.description.len() + raw(&t.input_schema))
+                        .sum::<usize>()
+            }
+            Self::Run(output) => {
+                output
+                    .insights
+                    .iter()
+                    .map(|i| i.kind.len() + i.title.len() + i.rationale.len() + raw(&i.data))
+                    .sum::<usize>()
+                    + output
+                        .proposals
+                        .iter()
+                        .map(|p| p.connector.len() + p.action.len() + raw(&p.input) + p.rationale.len())
+                        .sum::<usize>()
+            }
+        }
+    }
+}

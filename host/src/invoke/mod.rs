@@ -1,0 +1,280 @@
+//! Running one call: a fresh store from the plugin's `InstancePre`, with
+//! fuel, a memory limit and a wall-clock deadline, then the result with its
+//! usage, or an error that names the limit that was hit.
+
+pub mod call;
+mod context;
+mod error;
+pub mod limits;
+pub mod usage;
+
+pub use call::{Call, CallError, CallOutput, PluginError, ReadRequest, SyncMode, Task};
+pub use context::{Grants, HostPattern, InvalidHostPattern, InvocationContext, Secret};
+pub use error::{InvokeError, InvokeErrorKind};
+pub use limits::Limits;
+pub use usage::{LogLevel, LogLine, LogSource, Usage};
+
+use crate::capability::HostState;
+use crate::plugin::{LoadedPlugin, PluginPre};
+use crate::plugin::bindings::imports::types as types_wit;
+use crate::runtime::Runtime;
+use call::InvalidJson;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// A successful call: the result, what it used, what it logged.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// What the export returned.
+    pub value: CallOutput,
+    /// What the call used.
+    pub usage: Usage,
+    /// What the plugin logged.
+    pub logs: Vec<LogLine>,
+}
+
+/// How a call ended before its result was checked.
+enum Ended {
+    Wasm(wasmtime::Error),
+    Plugin(PluginError),
+    InvalidOutput(InvalidJson),
+    Deadline,
+    WrongWorld,
+}
+
+impl From<wasmtime::Error> for Ended {
+    fn from(error: wasmtime::Error) -> Self {
+        Self::Wasm(error)
+    }
+}
+
+impl From<types_wit::PluginError> for Ended {
+    fn from(error: types_wit::PluginError) -> Self {
+        Self::Plugin(error.into())
+    }
+}
+
+impl From<InvalidJson> for Ended {
+    fn from(error: InvalidJson) -> Self {
+        Self::InvalidOutput(error)
+    }
+}
+
+impl Runtime {
+    /// Run `call` on `plugin` for the tenant and plugin in `ctx`, in a fresh
+    /// instance that nothing else shares.
+    pub async fn invoke(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: &InvocationContext,
+        call: Call,
+    ) -> Result<Output, InvokeError> {
+        let span = tracing::info_span!(
+            "invoke",
+            tenant = %ctx.tenant,
+            plugin = %ctx.plugin,
+            export = call.export_name(),
+            request_id = %ctx.request_id,
+        );
+        self.invoke_in_sandbox(plugin, Arc::new(ctx.clone()), call)
+            .instrument(span)
+            .await
+    }
+
+    async fn invoke_in_sandbox(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: Arc<InvocationContext>,
+        call: Call,
+    ) -> Result<Output, InvokeError> {
+        let fail = |kind| InvokeError {
+            kind,
+            usage: Usage::default(),
+            logs: Vec::new(),
+        };
+        if call.world() != plugin.kind() {
+            return Err(fail(InvokeErrorKind::WrongWorld {
+                export: call.export_name(),
+                kind: plugin.kind(),
+            }));
+        }
+        let limits = ctx.limits.capped_by(&self.max_limits);
+        let _slot = self.slots.acquire().await.map_err(|_| {
+            fail(InvokeErrorKind::Host {
+                message: "the runtime is shutting down".into(),
+            })
+        })?;
+
+        let started = Instant::now();
+        let deadline = started + limits.timeout;
+        let state = HostState::new(ctx, self.services.clone(), limits, deadline);
+        let mut store = Store::new(self.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| fail(InvokeErrorKind::Host { message: e.to_string() }))?;
+        // Check the clock on every epoch tick: stop at the deadline,
+        // otherwise yield so that other calls on this thread make progress.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut store| {
+            if Instant::now() >= deadline {
+                store.data_mut().deadline_hit = true;
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        // The epoch stops a guest running wasm; the timeout also stops one
+        // waiting inside a host call (a slow HTTP response, a sleep).
+        let result = tokio::time::timeout_at(deadline.into(), run(&mut store, &plugin.pre, call))
+            .await
+            .unwrap_or(Err(Ended::Deadline));
+
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.data_mut();
+        let (logs, log_bytes_dropped) = state.log.finish();
+        let usage = Usage {
+            fuel: limits.fuel.saturating_sub(fuel_left),
+            wall_time: started.elapsed(),
+            peak_memory_bytes: state.memory.peak as u64,
+            log_bytes_dropped,
+            ..state.usage.clone()
+        };
+        let kind = match result {
+            Ok(value) if value.size_bytes() > limits.output_bytes => InvokeErrorKind::OutputTooLarge {
+                size: value.size_bytes(),
+                limit: limits.output_bytes,
+            },
+            Ok(value) => return Ok(Output { value, usage, logs }),
+            Err(ended) => classify(ended, state, &limits),
+        };
+        tracing::debug!(error = %kind, "call failed");
+        Err(InvokeError { kind, usage, logs })
+    }
+}
+
+/// Instantiate the plugin in `store` and call the export.
+async fn run(store: &mut Store<HostState>, pre: &PluginPre, call: Call) -> Result<CallOutput, Ended> {
+    match pre {
+        PluginPre::Connector(pre) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            let api = instance.omnify_plugin_connector_api();
+            Ok(match call {
+                Call::Spec => CallOutput::spec(api.call_spec(&mut *store).await?)?,
+                Call::Check => {
+                    api.call_check(&mut *store).await??;
+                    CallOutput::Check
+                }
+                Call::Discover => CallOutput::discover(api.call_discover(&mut *store).await??)?,
+                Call::Read(request) => CallOutput::read(api.call_read(&mut *store, &request.to_wit()).await??)?,
+                Call::Actions => CallOutput::actions(api.call_actions(&mut *store).await?)?,
+                Call::Act {
+                    name,
+                    input,
+                    idempotency_key,
+                } => CallOutput::act(
+                    api.call_act(&mut *store, &name, &input.to_string(), &idempotency_key)
+                        .await??,
+                )?,
+                Call::VerifyWebhook { headers, body } => {
+                    CallOutput::webhook(api.call_verify_webhook(&mut *store, &headers, &body).await??)?
+                }
+                Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
+            })
+        }
+        PluginPre::Agent(pre) => {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            let api = instance.omnify_plugin_agent_api();
+            Ok(match call {
+                Call::Describe => CallOutput::describe(api.call_describe(&mut *store).await?)?,
+                Call::Run(task) => {
+                    let task = crate::plugin::bindings::agent::exports::omnify::plugin::agent_api::Task {
+                        kind: task.kind,
+                        input: task.input.to_string(),
+                    };
+                    CallOutput::run(api.call_run(&mut *store, &task).await??)?
+                }
+                _ => return Err(Ended::WrongWorld),
+            })
+        }
+    }
+}
+
+/// Name what stopped the call. Limits are checked first: a guest that hits
+/// one usually traps in some other way right after (an allocation failure
+/// aborts, for example).
+fn classify(ended: Ended, state: &HostState, limits: &Limits) -> InvokeErrorKind {
+    let error = match ended {
+        Ended::Plugin(error) => return InvokeErrorKind::Plugin(error),
+        Ended::InvalidOutput(error) => {
+            return InvokeErrorKind::InvalidOutput {
+                message: error.to_string(),
+            };
+        }
+        Ended::Deadline => return InvokeErrorKind::Deadline { limit: limits.timeout },
+        Ended::WrongWorld => {
+            return InvokeErrorKind::Host {
+                message: "the call does not match the plugin's world".into(),
+            };
+        }
+        Ended::Wasm(error) => error,
+    };
+    let trap = error.downcast_ref::<Trap>().copied();
+    if state.deadline_hit || trap == Some(Trap::Interrupt) {
+        return InvokeErrorKind::Deadline { limit: limits.timeout };
+    }
+    if state.host_call_limit_hit {
+        return InvokeErrorKind::HostCallLimit {
+            limit: limits.host_calls,
+        };
+    }
+    match trap {
+        Some(Trap::OutOfFuel) => return InvokeErrorKind::OutOfFuel { limit: limits.fuel },
+        Some(Trap::StackOverflow) => return InvokeErrorKind::StackOverflow,
+        _ => {}
+    }
+    if let Some(requested) = state.memory.refused {
+        return InvokeErrorKind::Memory {
+            requested,
+            limit: limits.memory_bytes,
+        };
+    }
+    if let Some(message) = panic_message(&state.log.stderr_tail()) {
+        return InvokeErrorKind::Panic { message };
+    }
+    InvokeErrorKind::Trap {
+        message: match trap {
+            Some(trap) => trap.to_string(),
+            None => format!("{error:#}"),
+        },
+    }
+}
+
+/// The message of a Rust panic from what the guest wrote to stderr:
+/// `thread '…' panicked at src/lib.rs:5:9:\nthe message\nnote: …`.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at ")?;
+    let rest = &stderr[start + "panicked at ".len()..];
+    let (location, message) = rest.split_once('\n').unwrap_or((rest, ""));
+    let message: Vec<&str> = message
+        .lines()
+        .take_while(|line| !line.starts_with("note: "))
+        .collect();
+    let location = location.trim_end_matches(':');
+    Some(format!("{} (at {location})", message.join("\n").trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_message;
+
+    #[test]
+    fn panic_messages_are_read_from_stderr() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:5:\nboom: 42\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(stderr).as_deref(), Some("boom: 42 (at src/lib.rs:12:5)"));
+        assert_eq!(panic_message("just output\n"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! The Omnify host runtime.
+//!
+//! Plugins are WebAssembly components written against the `omnify:plugin`
+//! contract (`wit/`). The [`Runtime`] loads them ([`plugin`]), links the host
+//! capabilities they import ([`capability`]), and runs each call in a fresh,
+//! limited store ([`invoke`]). An invocation reads top to bottom:
+//! [`Runtime::invoke`] → [`capability`] → usage and result.
+
+pub mod capability;
+pub mod cli;
+pub mod engine;
+pub mod invoke;
+pub mod plugin;
+pub mod runtime;
+pub mod store;
+
+pub use invoke::{
+    Call, CallOutput, Grants, InvocationContext, InvokeError, InvokeErrorKind, Limits, Output,
+    PluginError, Usage,
+};
+pub use plugin::{LoadError, LoadedPlugin};
+pub use runtime::{Runtime, RuntimeConfig, RuntimeError};

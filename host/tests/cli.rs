@@ -1,0 +1,85 @@
+//! `omnify plugin run`, the partner's inner loop, driven as a partner would:
+//! on the example crate's directory, which it builds, and on bad input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-connector")
+}
+
+fn omnify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_omnify"))
+        .args(args)
+        .output()
+        .expect("run omnify")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn plugin_run_builds_the_example_crate_and_prints_result_and_usage() {
+    let example = example();
+    let output = omnify(&[
+        "plugin",
+        "run",
+        example.to_str().expect("utf-8 path"),
+        "read",
+        "--input",
+        r#"{"stream": "greetings", "limit": 10}"#,
+        "--config",
+        r#"names=["Ada", "Grace"]"#,
+        "--config",
+        "greeting=Welcome",
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    let result: Value = serde_json::from_slice(&output.stdout).expect("the result is JSON");
+    assert_eq!(result["export"], "read");
+    assert_eq!(result["result"]["records"][1]["text"], "Welcome, Grace!");
+    assert_eq!(result["result"]["has_more"], false);
+    assert!(stderr.contains("usage: fuel "), "{stderr}");
+}
+
+#[test]
+fn plugin_run_reports_the_plugins_error_and_fails() {
+    let example = example();
+    let output = omnify(&[
+        "plugin",
+        "run",
+        example.to_str().expect("utf-8 path"),
+        "act",
+        "--input",
+        r#"{"name": "add-name", "input": {"name": ""}, "idempotency_key": "k1"}"#,
+        "--config",
+        "names=[]",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: invalid input: `name` must be a non-empty string"), "{stderr}");
+    assert!(stderr.contains("usage: fuel "), "usage is reported on failure too: {stderr}");
+}
+
+#[test]
+fn plugin_run_refuses_bad_input_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_wasm = dir.path().join("plugin.wasm");
+    std::fs::write(&not_wasm, b"hello").expect("write");
+    let not_wasm = not_wasm.to_str().expect("utf-8 path");
+
+    let cases: [(&[&str], &str); 4] = [
+        (&["plugin", "run", not_wasm, "spec"], "not a WebAssembly binary"),
+        (&["plugin", "run", not_wasm, "frobnicate"], "unknown export `frobnicate`"),
+        (&["plugin", "run", not_wasm, "read", "--input", "{not json"], "--input is not valid JSON"),
+        (&["plugin", "run", not_wasm, "spec", "--config", "novalue"], "--config `novalue` is not KEY=VALUE"),
+    ];
+    for (args, expected) in cases {
+        let output = omnify(args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: `{stderr}` should say `{expected}`");
+    }
+}

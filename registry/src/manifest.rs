@@ -1,0 +1,264 @@
+//! The `plugin.toml` manifest: what a plugin is, which contract it targets,
+//! the capabilities it asks for and the limits it needs.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use thiserror::Error;
+
+/// A parsed and checked `plugin.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Who the plugin is.
+    pub plugin: PluginInfo,
+    /// What it may use; the tenant grants a subset.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// The limits it asks for; the host caps them.
+    #[serde(default)]
+    pub limits: RequestedLimits,
+}
+
+/// The `[plugin]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginInfo {
+    /// Lower-case letters, digits and `-`, starting with a letter.
+    pub name: String,
+    /// The plugin's own semver version.
+    pub version: semver::Version,
+    /// Which world the component targets.
+    pub kind: PluginKind,
+    /// The `omnify:plugin` contract version the component targets.
+    pub contract: semver::Version,
+    /// One line about what it does.
+    #[serde(default)]
+    pub description: String,
+    /// Who publishes it.
+    #[serde(default)]
+    pub publisher: String,
+}
+
+/// The two worlds of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    /// Reads from and writes to a platform.
+    Connector,
+    /// Reads synced records and proposes actions.
+    Agent,
+}
+
+impl PluginKind {
+    /// The world's name in the contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connector => "connector",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `[capabilities]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// Hosts the plugin may call: `api.example.com`, `*.example.com`, or
+    /// `host:port`.
+    #[serde(default)]
+    pub http_hosts: Vec<String>,
+    /// Names of the secrets it reads.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Whether it uses its key-value store.
+    #[serde(default)]
+    pub kv: bool,
+    /// Streams it reads through `data`, as `connector/stream` (agents only).
+    #[serde(default)]
+    pub data_streams: Vec<String>,
+}
+
+/// The `[limits]` table: what one call needs at most.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedLimits {
+    /// Fuel (roughly, WebAssembly instructions) per call.
+    pub fuel_per_call: Option<u64>,
+    /// Linear memory, in MiB.
+    pub memory_mb: Option<u32>,
+    /// Wall-clock time per call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The manifest's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown or missing fields.
+    #[error("plugin.toml: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// A field has a value that is not allowed.
+    #[error("plugin.toml: `{field}` {problem}")]
+    Invalid {
+        /// The field, for example `plugin.name`.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl Manifest {
+    /// Parse and check a manifest from TOML text.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text)?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// Read, parse and check a `plugin.toml`.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        let invalid = |field, problem: &str| ManifestError::Invalid {
+            field,
+            problem: problem.to_string(),
+        };
+        if !is_plugin_name(&self.plugin.name) {
+            return Err(invalid(
+                "plugin.name",
+                "must be 1 to 64 lower-case letters, digits or `-`, starting with a letter",
+            ));
+        }
+        if let Some(host) = self.capabilities.http_hosts.iter().find(|h| !is_host_pattern(h)) {
+            return Err(ManifestError::Invalid {
+                field: "capabilities.http_hosts",
+                problem: format!("has `{host}`, which is not a host name, `*.domain` or `host:port`"),
+            });
+        }
+        if let Some(name) = self.capabilities.secrets.iter().find(|s| !is_secret_name(s)) {
+            return Err(ManifestError::Invalid {
+                field: "capabilities.secrets",
+                problem: format!("has `{name}`; names are letters, digits, `_` and `-`"),
+            });
+        }
+        if self.plugin.kind == PluginKind::Connector && !self.capabilities.data_streams.is_empty() {
+            return Err(invalid("capabilities.data_streams", "is only for agents"));
+        }
+        if let Some(stream) = self
+            .capabilities
+            .data_streams
+            .iter()
+            .find(|s| s.split_once('/').is_none_or(|(c, s)| c.is_empty() || s.is_empty()))
+        {
+            return Err(ManifestError::Invalid {
+                field: "capabilities.data_streams",
+                problem: format!("has `{stream}`, which is not `connector/stream`"),
+            });
+        }
+        if self.limits.fuel_per_call == Some(0) || self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0)
+        {
+            return Err(invalid("limits", "must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is a valid plugin name.
+pub fn is_plugin_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_secret_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Whether `pattern` is `host`, `*.domain` or either with `:port`.
+pub fn is_host_pattern(pattern: &str) -> bool {
+    let (host, port) = match pattern.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (pattern, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return false;
+    }
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .split('.')
+            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [plugin]
+        name = "stripe"
+        version = "1.2.0"
+        kind = "connector"
+        contract = "1.0.0"
+        description = "Stripe charges and refunds"
+        publisher = "omnify"
+
+        [capabilities]
+        http_hosts = ["api.stripe.com", "127.0.0.1:8080", "*.myshopify.com"]
+        secrets = ["api_key"]
+        kv = true
+
+        [limits]
+        fuel_per_call = 1000000
+        memory_mb = 32
+        timeout_ms = 5000
+    "#;
+
+    #[test]
+    fn parses_a_complete_manifest() {
+        let manifest = Manifest::parse(GOOD).expect("valid manifest");
+        assert_eq!(manifest.plugin.name, "stripe");
+        assert_eq!(manifest.plugin.kind, PluginKind::Connector);
+        assert_eq!(manifest.capabilities.http_hosts.len(), 3);
+        assert_eq!(manifest.limits.memory_mb, Some(32));
+    }
+
+    #[test]
+    fn refuses_bad_fields_with_their_names() {
+        let cases = [
+            (GOOD.replace("\"stripe\"", "\"Stripe!\""), "plugin.name"),
+            (GOOD.replace("\"1.2.0\"", "\"one\""), "version"),
+            (GOOD.replace("\"connector\"", "\"robot\""), "kind"),
+            (GOOD.replace("\"api.stripe.com\"", "\"https://api.stripe.com\""), "http_hosts"),
+            (GOOD.replace("\"api_key\"", "\"api key\""), "capabilities.secrets"),
+            (GOOD.replace("kv = true", "kv = true\ndata_streams = [\"a/b\"]"), "only for agents"),
+            (GOOD.replace("memory_mb = 32", "memory_mb = 0"), "greater than zero"),
+            (GOOD.replace("kv = true", "kv = true\nsockets = true"), "sockets"),
+        ];
+        for (text, expected) in cases {
+            let error = Manifest::parse(&text).expect_err(expected).to_string();
+            assert!(error.contains(expected), "`{error}` should mention `{expected}`");
+        }
+    }
+}

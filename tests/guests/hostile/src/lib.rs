@@ -1,0 +1,126 @@
+//! A connector that misbehaves on request, to prove the sandbox holds.
+//!
+//! Each action is one kind of misbehaviour; `ok` is a well-behaved call. The
+//! other exports are minimal so that the component is a valid connector.
+
+use omnify_sdk::connector::{Batch, Connector, ReadRequest, Stream};
+use omnify_sdk::{Error, Value, http, json, kv};
+use std::hint::black_box;
+
+struct Hostile;
+
+fn text(input: &Value, field: &str) -> Result<String, Error> {
+    input
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid_input(format!("`{field}` is required")))
+}
+
+fn number(input: &Value, field: &str, default: u64) -> u64 {
+    input.get(field).and_then(Value::as_u64).unwrap_or(default)
+}
+
+/// Recurse without a base case the optimiser can see through.
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 16]);
+    if black_box(depth) == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1) + frame[1]
+}
+
+impl Connector for Hostile {
+    fn spec() -> Value {
+        json!({"type": "object"})
+    }
+
+    fn check() -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn discover() -> Result<Vec<Stream>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn read(request: ReadRequest) -> Result<Batch, Error> {
+        Err(Error::not_found(format!("no stream `{}`", request.stream)))
+    }
+
+    fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
+        match name {
+            "ok" => Ok(json!({"ok": true})),
+            "spin" => {
+                let mut counter = 0u64;
+                loop {
+                    counter = black_box(counter.wrapping_add(1));
+                }
+            }
+            "host-loop" => loop {
+                omnify_sdk::log::trace("still here");
+            },
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            "recurse" => Ok(json!(recurse(0))),
+            "huge-output" => {
+                let bytes = number(&input, "bytes", 32 << 20) as usize;
+                Ok(Value::String("x".repeat(bytes)))
+            }
+            "panic" => panic!("boom: the plugin gave up at step {}", black_box(7)),
+            "kv-flood" => {
+                let value = vec![b'v'; 1024];
+                for i in 0.. {
+                    kv::set(&format!("flood-{i:08}"), &value)?;
+                }
+                unreachable!()
+            }
+            "kv-set" => {
+                kv::set(&text(&input, "key")?, text(&input, "value")?.as_bytes())?;
+                Ok(json!({"stored": true}))
+            }
+            "kv-get" => {
+                let value = kv::get(&text(&input, "key")?)?;
+                Ok(json!({"value": value.map(|v| String::from_utf8_lossy(&v).into_owned())}))
+            }
+            "kv-list" => Ok(json!(kv::list_keys(&text(&input, "prefix")?, None, 100)?)),
+            "http-get" => {
+                let response = http::get(text(&input, "url")?)
+                    .retry(http::RetryPolicy::none())
+                    .send()?;
+                Ok(json!({"status": response.status, "body": response.text()}))
+            }
+            "secret" => {
+                let secret = omnify_sdk::secrets::get(&text(&input, "name")?)?;
+                Ok(json!({"length": secret.len()}))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_millis(number(&input, "ms", 60_000)));
+                Ok(json!({"slept": true}))
+            }
+            "print" => {
+                for i in 0..number(&input, "lines", 10_000) {
+                    println!("line {i} of chatter from the plugin");
+                }
+                Ok(json!({"printed": true}))
+            }
+            "ambient" => {
+                let port = number(&input, "port", 1);
+                Ok(json!({
+                    "env": std::env::vars().count(),
+                    "args": std::env::args().count(),
+                    "read_file": std::fs::read_to_string("/etc/passwd").is_ok(),
+                    "list_root": std::fs::read_dir("/").is_ok(),
+                    "tcp_connect": std::net::TcpStream::connect(("127.0.0.1", port as u16)).is_ok(),
+                }))
+            }
+            other => Err(Error::not_found(format!("no action `{other}`"))),
+        }
+    }
+}
+
+omnify_sdk::export_connector!(Hostile);

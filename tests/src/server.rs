@@ -1,0 +1,116 @@
+//! A loopback HTTP server the tests start themselves, with the behaviours
+//! the HTTP capability and the SDK's HTTP helper must handle.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The token `/quotes` accepts.
+pub const GOOD_TOKEN: &str = "good-token";
+
+/// How many quotes `/quotes` serves in all.
+pub const QUOTES: u64 = 5;
+
+/// A running server; it stops with the test's async runtime.
+#[derive(Clone)]
+pub struct TestServer {
+    /// The port it listens on at 127.0.0.1.
+    pub port: u16,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl TestServer {
+    /// Start a server on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let server = Self {
+            port,
+            hits: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/quotes", get(quotes))
+            .route("/redirect-away", get(redirect_away))
+            .route("/redirect-home", get(redirect_home))
+            .route("/landing", get(|| async { "landed" }))
+            .route("/flaky", get(flaky))
+            .route("/slow-down", get(slow_down))
+            .route("/big", get(|| async { "x".repeat(2 << 20) }))
+            .layer(axum::middleware::from_fn_with_state(server.clone(), count))
+            .with_state(server.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        server
+    }
+
+    /// `http://127.0.0.1:{port}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The allowlist entry for this server.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// How many requests reached `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().map(|h| h.get(path).copied().unwrap_or(0)).unwrap_or(0)
+    }
+}
+
+async fn count(
+    State(server): State<TestServer>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Ok(mut hits) = server.hits.lock() {
+        *hits.entry(request.uri().path().to_string()).or_default() += 1;
+    }
+    next.run(request).await
+}
+
+async fn quotes(headers: HeaderMap, Query(query): Query<HashMap<String, u64>>) -> Response {
+    if let Some(auth) = headers.get(header::AUTHORIZATION)
+        && auth.to_str().ok() != Some(&format!("Bearer {GOOD_TOKEN}"))
+    {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid token"}))).into_response();
+    }
+    let page = query.get("page").copied().unwrap_or(1).max(1);
+    let per_page = query.get("per_page").copied().unwrap_or(2).max(1);
+    let first = (page - 1) * per_page + 1;
+    let quotes: Vec<_> = (first..=QUOTES)
+        .take(per_page as usize)
+        .map(|id| json!({"id": id, "text": format!("quote number {id}")}))
+        .collect();
+    let next_page = (first + per_page <= QUOTES).then_some(page + 1);
+    axum::Json(json!({"quotes": quotes, "next_page": next_page})).into_response()
+}
+
+async fn redirect_away(State(server): State<TestServer>) -> Response {
+    let location = format!("http://localhost:{}/landing", server.port);
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+async fn redirect_home() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/landing")]).into_response()
+}
+
+async fn flaky(State(server): State<TestServer>) -> Response {
+    if server.hits("/flaky") <= 1 {
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "0")], "slow down").into_response();
+    }
+    axum::Json(json!({"ok": true})).into_response()
+}
+
+async fn slow_down() -> Response {
+    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "120")], "quota exhausted").into_response()
+}
