@@ -6,13 +6,25 @@ use omnify_registry::Builder;
 use std::path::Path;
 
 /// The components the tests use: the partner example and the test guests.
-const GUESTS: [&str; 5] = ["hello-connector", "hostile", "data-agent", "wrong-major", "foreign-import"];
+const GUESTS: [&str; 5] = [
+    "hello-connector",
+    "hostile",
+    "data-agent",
+    "wrong-major",
+    "foreign-import",
+];
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the tests crate lives inside the workspace");
-    for watched in ["sdk", "wit", "examples/hello-connector", "tests/guests", "Cargo.lock"] {
+    for watched in [
+        "sdk",
+        "wit",
+        "examples/hello-connector",
+        "tests/guests",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let built = Builder::new(root.join("target").join("wasm"))

@@ -74,7 +74,9 @@ impl Raw {
         let state = RawState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -137,7 +139,9 @@ fn main() {
     let subject = Arc::new(Subject { runtime, plugin, ctx });
 
     let mut criterion = Criterion::default().configure_from_args();
-    criterion.bench_function("a_raw_wasmtime_spec", |b| b.to_async(&async_runtime).iter(|| raw.call()));
+    criterion.bench_function("a_raw_wasmtime_spec", |b| {
+        b.to_async(&async_runtime).iter(|| raw.call())
+    });
     criterion.bench_function("b_runtime_invoke_spec", |b| {
         b.to_async(&async_runtime).iter(|| subject.call())
     });
@@ -161,9 +165,18 @@ fn main() {
     });
     let (a, b) = (median(raw_samples), median(invoke_samples));
     println!("\nsummary (medians of 200 interleaved batches of 20 calls):");
-    println!("  (a) raw wasmtime:     {:>8.1} µs per call", a.as_secs_f64() * 1e6);
-    println!("  (b) Runtime::invoke:  {:>8.1} µs per call", b.as_secs_f64() * 1e6);
-    println!("  ratio b/a:            {:>8.2}  (goal: at most 1.3)", b.as_secs_f64() / a.as_secs_f64());
+    println!(
+        "  (a) raw wasmtime:     {:>8.1} µs per call",
+        a.as_secs_f64() * 1e6
+    );
+    println!(
+        "  (b) Runtime::invoke:  {:>8.1} µs per call",
+        b.as_secs_f64() * 1e6
+    );
+    println!(
+        "  ratio b/a:            {:>8.2}  (goal: at most 1.3)",
+        b.as_secs_f64() / a.as_secs_f64()
+    );
 
     let window = Duration::from_secs(3);
     let calls = async_runtime.block_on(async {

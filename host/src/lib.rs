@@ -15,8 +15,8 @@ pub mod runtime;
 pub mod store;
 
 pub use invoke::{
-    Call, CallOutput, Grants, InvocationContext, InvokeError, InvokeErrorKind, Limits, Output,
-    PluginError, Usage,
+    Call, CallOutput, Grants, InvocationContext, InvokeError, InvokeErrorKind, Limits, Output, PluginError,
+    Usage,
 };
 pub use plugin::{LoadError, LoadedPlugin};
 pub use runtime::{Runtime, RuntimeConfig, RuntimeError};

@@ -59,8 +59,14 @@ fn plugin_run_reports_the_plugins_error_and_fails() {
     ]);
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("error: invalid input: `name` must be a non-empty string"), "{stderr}");
-    assert!(stderr.contains("usage: fuel "), "usage is reported on failure too: {stderr}");
+    assert!(
+        stderr.contains("error: invalid input: `name` must be a non-empty string"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("usage: fuel "),
+        "usage is reported on failure too: {stderr}"
+    );
 }
 
 #[test]
@@ -72,14 +78,26 @@ fn plugin_run_refuses_bad_input_with_a_clear_message() {
 
     let cases: [(&[&str], &str); 4] = [
         (&["plugin", "run", not_wasm, "spec"], "not a WebAssembly binary"),
-        (&["plugin", "run", not_wasm, "frobnicate"], "unknown export `frobnicate`"),
-        (&["plugin", "run", not_wasm, "read", "--input", "{not json"], "--input is not valid JSON"),
-        (&["plugin", "run", not_wasm, "spec", "--config", "novalue"], "--config `novalue` is not KEY=VALUE"),
+        (
+            &["plugin", "run", not_wasm, "frobnicate"],
+            "unknown export `frobnicate`",
+        ),
+        (
+            &["plugin", "run", not_wasm, "read", "--input", "{not json"],
+            "--input is not valid JSON",
+        ),
+        (
+            &["plugin", "run", not_wasm, "spec", "--config", "novalue"],
+            "--config `novalue` is not KEY=VALUE",
+        ),
     ];
     for (args, expected) in cases {
         let output = omnify(args);
         assert!(!output.status.success(), "{args:?} should fail");
         let stderr = text(&output.stderr);
-        assert!(stderr.contains(expected), "{args:?}: `{stderr}` should say `{expected}`");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: `{stderr}` should say `{expected}`"
+        );
     }
 }

@@ -30,9 +30,7 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// The wasm target is missing and could not be installed.
-    #[error(
-        "the {WASM_TARGET} target is not installed and `rustup target add {WASM_TARGET}` failed: {0}"
-    )]
+    #[error("the {WASM_TARGET} target is not installed and `rustup target add {WASM_TARGET}` failed: {0}")]
     Target(String),
     /// cargo reported a failure; its output was passed through.
     #[error("building {what} failed (cargo exited with {status})")]
@@ -94,10 +92,7 @@ impl Builder {
             command.args(["-p", package]);
         }
         run(command, &packages.join(", "))?;
-        packages
-            .iter()
-            .map(|package| self.output_of(package))
-            .collect()
+        packages.iter().map(|package| self.output_of(package)).collect()
     }
 
     /// A builder for the crate in `dir`, writing into `target/wasm` of the
@@ -109,7 +104,13 @@ impl Builder {
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let output = Command::new(&cargo)
-            .args(["locate-project", "--workspace", "--message-format", "plain", "--manifest-path"])
+            .args([
+                "locate-project",
+                "--workspace",
+                "--message-format",
+                "plain",
+                "--manifest-path",
+            ])
             .arg(&manifest)
             .output()
             .map_err(|source| BuildError::Spawn {
@@ -117,7 +118,9 @@ impl Builder {
                 source,
             })?;
         if !output.status.success() {
-            return Err(BuildError::Metadata(String::from_utf8_lossy(&output.stderr).trim().to_string()));
+            return Err(BuildError::Metadata(
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ));
         }
         let root_manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
         let root = root_manifest.parent().unwrap_or(dir);
@@ -204,7 +207,9 @@ pub fn ensure_wasm_target() -> Result<(), BuildError> {
     if output.status.success() && wasm_target_installed() {
         Ok(())
     } else {
-        Err(BuildError::Target(String::from_utf8_lossy(&output.stderr).trim().to_string()))
+        Err(BuildError::Target(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ))
     }
 }
 

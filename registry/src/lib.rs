@@ -5,5 +5,5 @@
 pub mod build;
 pub mod manifest;
 
-pub use build::{BuildError, BuiltComponent, Builder};
+pub use build::{BuildError, Builder, BuiltComponent};
 pub use manifest::{Capabilities, Manifest, ManifestError, PluginInfo, PluginKind, RequestedLimits};

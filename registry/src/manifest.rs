@@ -163,18 +163,18 @@ impl Manifest {
         if self.plugin.kind == PluginKind::Connector && !self.capabilities.data_streams.is_empty() {
             return Err(invalid("capabilities.data_streams", "is only for agents"));
         }
-        if let Some(stream) = self
-            .capabilities
-            .data_streams
-            .iter()
-            .find(|s| s.split_once('/').is_none_or(|(c, s)| c.is_empty() || s.is_empty()))
-        {
+        if let Some(stream) = self.capabilities.data_streams.iter().find(|s| {
+            s.split_once('/')
+                .is_none_or(|(c, s)| c.is_empty() || s.is_empty())
+        }) {
             return Err(ManifestError::Invalid {
                 field: "capabilities.data_streams",
                 problem: format!("has `{stream}`, which is not `connector/stream`"),
             });
         }
-        if self.limits.fuel_per_call == Some(0) || self.limits.memory_mb == Some(0) || self.limits.timeout_ms == Some(0)
+        if self.limits.fuel_per_call == Some(0)
+            || self.limits.memory_mb == Some(0)
+            || self.limits.timeout_ms == Some(0)
         {
             return Err(invalid("limits", "must be greater than zero"));
         }
@@ -191,7 +191,11 @@ pub fn is_plugin_name(name: &str) -> bool {
 }
 
 fn is_secret_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Whether `pattern` is `host`, `*.domain` or either with `:port`.
@@ -250,10 +254,19 @@ mod tests {
             (GOOD.replace("\"stripe\"", "\"Stripe!\""), "plugin.name"),
             (GOOD.replace("\"1.2.0\"", "\"one\""), "version"),
             (GOOD.replace("\"connector\"", "\"robot\""), "kind"),
-            (GOOD.replace("\"api.stripe.com\"", "\"https://api.stripe.com\""), "http_hosts"),
+            (
+                GOOD.replace("\"api.stripe.com\"", "\"https://api.stripe.com\""),
+                "http_hosts",
+            ),
             (GOOD.replace("\"api_key\"", "\"api key\""), "capabilities.secrets"),
-            (GOOD.replace("kv = true", "kv = true\ndata_streams = [\"a/b\"]"), "only for agents"),
-            (GOOD.replace("memory_mb = 32", "memory_mb = 0"), "greater than zero"),
+            (
+                GOOD.replace("kv = true", "kv = true\ndata_streams = [\"a/b\"]"),
+                "only for agents",
+            ),
+            (
+                GOOD.replace("memory_mb = 32", "memory_mb = 0"),
+                "greater than zero",
+            ),
             (GOOD.replace("kv = true", "kv = true\nsockets = true"), "sockets"),
         ];
         for (text, expected) in cases {

@@ -165,7 +165,9 @@ pub trait Connector {
     /// Verify a webhook delivery and decode its events.
     fn verify_webhook(headers: &[(String, String)], body: &[u8]) -> Result<Vec<WebhookEvent>, Error> {
         let _ = (headers, body);
-        Err(Error::InvalidInput("this connector does not accept webhooks".into()))
+        Err(Error::InvalidInput(
+            "this connector does not accept webhooks".into(),
+        ))
     }
 }
 
@@ -220,7 +222,11 @@ pub mod glue {
     }
 
     pub fn read<C: Connector>(request: wit::ReadRequest) -> Result<wit::Batch, PluginError> {
-        let state = request.state.as_deref().map(|s| parse("stream state", s)).transpose()?;
+        let state = request
+            .state
+            .as_deref()
+            .map(|s| parse("stream state", s))
+            .transpose()?;
         let batch = C::read(ReadRequest {
             stream: request.stream,
             mode: mode_from(request.mode),
@@ -245,7 +251,11 @@ pub mod glue {
             .collect()
     }
 
-    pub fn act<C: Connector>(name: String, input: String, idempotency_key: String) -> Result<String, PluginError> {
+    pub fn act<C: Connector>(
+        name: String,
+        input: String,
+        idempotency_key: String,
+    ) -> Result<String, PluginError> {
         let input = parse("action input", &input)?;
         Ok(json(&C::act(&name, input, &idempotency_key)?))
     }

@@ -284,7 +284,10 @@ impl Response {
     /// The body parsed as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            Error::Internal(format!("response from HTTP {} is not the JSON expected: {e}", self.status))
+            Error::Internal(format!(
+                "response from HTTP {} is not the JSON expected: {e}",
+                self.status
+            ))
         })
     }
 

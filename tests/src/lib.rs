@@ -1,10 +1,10 @@
 //! Shared helpers of the end-to-end tests: the guest components (built by
 //! `build.rs`), a runtime sized for tests, and loopback servers.
 
-use omnify_host::invoke::{Call, Grants, InvocationContext, InvokeError, Output};
-use omnify_host::{LoadedPlugin, Runtime, RuntimeConfig};
 use omnify_host::engine::EngineConfig;
+use omnify_host::invoke::{Call, Grants, InvocationContext, InvokeError, Output};
 use omnify_host::store::MemoryStore;
+use omnify_host::{LoadedPlugin, Runtime, RuntimeConfig};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;

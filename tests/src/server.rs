@@ -2,6 +2,7 @@
 //! the HTTP capability and the SDK's HTTP helper must handle.
 
 use axum::Router;
+use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,9 +62,25 @@ impl TestServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Grant `ctx` HTTP access to this server, and only to it.
+    pub fn allow(&self, ctx: &mut InvocationContext) {
+        ctx.grants.http_hosts = vec![HostPattern::parse(&self.host()).expect("a valid host pattern")];
+    }
+
+    /// The error a plugin reports when it reaches for this server under the
+    /// name `localhost`, which is not on the allowlist.
+    pub fn refused_as_localhost(&self) -> InvokeErrorKind {
+        InvokeErrorKind::Plugin(PluginError::Config {
+            message: format!("host `localhost:{}` is not on this plugin's allowlist", self.port),
+        })
+    }
+
     /// How many requests reached `path`.
     pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().map(|h| h.get(path).copied().unwrap_or(0)).unwrap_or(0)
+        self.hits
+            .lock()
+            .map(|h| h.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 }
 
@@ -82,7 +99,11 @@ async fn quotes(headers: HeaderMap, Query(query): Query<HashMap<String, u64>>) -
     if let Some(auth) = headers.get(header::AUTHORIZATION)
         && auth.to_str().ok() != Some(&format!("Bearer {GOOD_TOKEN}"))
     {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid token"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid token"})),
+        )
+            .into_response();
     }
     let page = query.get("page").copied().unwrap_or(1).max(1);
     let per_page = query.get("per_page").copied().unwrap_or(2).max(1);
@@ -106,11 +127,21 @@ async fn redirect_home() -> Response {
 
 async fn flaky(State(server): State<TestServer>) -> Response {
     if server.hits("/flaky") <= 1 {
-        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "0")], "slow down").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "0")],
+            "slow down",
+        )
+            .into_response();
     }
     axum::Json(json!({"ok": true})).into_response()
 }
 
 async fn slow_down() -> Response {
-    (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "120")], "quota exhausted").into_response()
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, "120")],
+        "quota exhausted",
+    )
+        .into_response()
 }

@@ -1,7 +1,7 @@
 //! Loading components, the precompiled cache, and real plugins doing real
 //! work: the partner example connector and an agent reading synced data.
 
-use omnify_host::invoke::{Call, HostPattern, InvokeErrorKind, PluginError, ReadRequest, SyncMode, Task};
+use omnify_host::invoke::{Call, InvokeErrorKind, PluginError, ReadRequest, SyncMode, Task};
 use omnify_host::plugin::CodeSource;
 use omnify_host::{CallOutput, LoadError, RuntimeConfig};
 use omnify_registry::PluginKind;
@@ -27,7 +27,10 @@ fn records(output: &CallOutput) -> (Vec<Value>, Option<Value>, bool) {
                 .iter()
                 .map(|r| serde_json::from_str(r.get()).expect("record is JSON"))
                 .collect(),
-            batch.state.as_ref().map(|s| serde_json::from_str(s.get()).expect("state is JSON")),
+            batch
+                .state
+                .as_ref()
+                .map(|s| serde_json::from_str(s.get()).expect("state is JSON")),
             batch.has_more,
         ),
         other => panic!("expected a batch, got {other:?}"),
@@ -46,18 +49,33 @@ fn components_the_host_cannot_run_are_refused_with_the_reason() {
         assert!(error.contains(expected), "`{error}` should say `{expected}`");
     }
 
-    let error = runtime.load_file(Path::new(guests::WRONG_MAJOR)).expect_err("2.0 is unsupported");
-    assert!(matches!(error, LoadError::UnsupportedContract { .. }), "{error:?}");
-    assert!(error.to_string().contains("contract version 2.0.0 is not supported"), "{error}");
+    let error = runtime
+        .load_file(Path::new(guests::WRONG_MAJOR))
+        .expect_err("2.0 is unsupported");
+    assert!(
+        matches!(error, LoadError::UnsupportedContract { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("contract version 2.0.0 is not supported"),
+        "{error}"
+    );
 
-    let error = runtime.load_file(Path::new(guests::FOREIGN_IMPORT)).expect_err("unknown import");
+    let error = runtime
+        .load_file(Path::new(guests::FOREIGN_IMPORT))
+        .expect_err("unknown import");
     assert!(matches!(error, LoadError::UnsupportedImport { .. }), "{error:?}");
     assert!(error.to_string().contains("acme:tools/backdoor@1.0.0"), "{error}");
 
     let mut truncated = std::fs::read(guests::HELLO_CONNECTOR).expect("read the component");
     truncated.truncate(truncated.len() / 2);
     let error = runtime.load(&truncated).expect_err("truncated");
-    assert!(matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)), "{error:?}");
+    assert!(
+        matches!(error, LoadError::Invalid(_) | LoadError::Compile(_)),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -66,10 +84,22 @@ fn worlds_and_versions_are_detected() {
     let connector = load(&runtime, guests::HELLO_CONNECTOR);
     assert_eq!(connector.kind(), PluginKind::Connector);
     assert_eq!(connector.contract().to_string(), "1.0.0");
-    assert!(!connector.shape().imports.iter().any(|i| i.contains("omnify:plugin/data")));
+    assert!(
+        !connector
+            .shape()
+            .imports
+            .iter()
+            .any(|i| i.contains("omnify:plugin/data"))
+    );
     let agent = load(&runtime, guests::DATA_AGENT);
     assert_eq!(agent.kind(), PluginKind::Agent);
-    assert!(agent.shape().imports.iter().any(|i| i == "omnify:plugin/data@1.0.0"));
+    assert!(
+        agent
+            .shape()
+            .imports
+            .iter()
+            .any(|i| i == "omnify:plugin/data@1.0.0")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,11 +127,17 @@ fn a_restarted_host_loads_precompiled_code_instead_of_compiling() {
         ..RuntimeConfig::default()
     };
     let (first, _) = runtime_with(config.clone());
-    assert_eq!(load(&first, guests::HELLO_CONNECTOR).code_source(), CodeSource::Compiled);
+    assert_eq!(
+        load(&first, guests::HELLO_CONNECTOR).code_source(),
+        CodeSource::Compiled
+    );
     drop(first);
 
     let (second, _) = runtime_with(config.clone());
-    assert_eq!(load(&second, guests::HELLO_CONNECTOR).code_source(), CodeSource::Precompiled);
+    assert_eq!(
+        load(&second, guests::HELLO_CONNECTOR).code_source(),
+        CodeSource::Precompiled
+    );
     drop(second);
 
     // A damaged cache file is detected and replaced, never loaded.
@@ -113,7 +149,10 @@ fn a_restarted_host_loads_precompiled_code_instead_of_compiling() {
         std::fs::write(&path, bytes).expect("damage");
     }
     let (third, _) = runtime_with(config);
-    assert_eq!(load(&third, guests::HELLO_CONNECTOR).code_source(), CodeSource::Compiled);
+    assert_eq!(
+        load(&third, guests::HELLO_CONNECTOR).code_source(),
+        CodeSource::Compiled
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +160,8 @@ async fn the_hello_connector_reads_greetings_incrementally_and_keeps_names_in_kv
     let (runtime, _) = runtime();
     let plugin = load(&runtime, guests::HELLO_CONNECTOR);
     let mut ctx = context("acme", "hello-connector");
-    ctx.config.insert("names".into(), json!(["Ada", "Grace", "Linus"]));
+    ctx.config
+        .insert("names".into(), json!(["Ada", "Grace", "Linus"]));
     ctx.config.insert("greeting".into(), json!("Hi"));
 
     let spec = runtime.invoke(&plugin, &ctx, Call::Spec).await.expect("spec");
@@ -143,7 +183,11 @@ async fn the_hello_connector_reads_greetings_incrementally_and_keeps_names_in_kv
         ]
     );
     assert!(more);
-    assert!(first.usage.fuel > 0 && first.usage.host_calls >= 2, "{:?}", first.usage);
+    assert!(
+        first.usage.fuel > 0 && first.usage.host_calls >= 2,
+        "{:?}",
+        first.usage
+    );
 
     let second = runtime
         .invoke(&plugin, &ctx, read("greetings", SyncMode::Incremental, state, 2))
@@ -162,7 +206,10 @@ async fn the_hello_connector_reads_greetings_incrementally_and_keeps_names_in_kv
         .await
         .expect("the new name arrives incrementally");
     let (batch, _, _) = records(&third.value);
-    assert_eq!(batch, [json!({"id": 4, "name": "Margaret", "text": "Hi, Margaret!"})]);
+    assert_eq!(
+        batch,
+        [json!({"id": 4, "name": "Margaret", "text": "Hi, Margaret!"})]
+    );
 
     let missing = act(&runtime, &plugin, &ctx, "add-name", json!({"name": ""}))
         .await
@@ -182,10 +229,12 @@ async fn the_hello_connector_pages_quotes_over_http_with_its_token() {
     let plugin = load(&runtime, guests::HELLO_CONNECTOR);
     let mut ctx = context("acme", "hello-connector");
     ctx.config.insert("names".into(), json!([]));
-    ctx.config.insert("quotes_url".into(), json!(server.url("/quotes")));
-    ctx.grants.http_hosts = vec![HostPattern::parse(&server.host()).expect("pattern")];
+    ctx.config
+        .insert("quotes_url".into(), json!(server.url("/quotes")));
+    server.allow(&mut ctx);
     ctx.grants.secrets.insert("api_token".into());
-    ctx.secrets.insert("api_token".into(), omnify_host::invoke::Secret::new(GOOD_TOKEN));
+    ctx.secrets
+        .insert("api_token".into(), omnify_host::invoke::Secret::new(GOOD_TOKEN));
 
     let mut state = None;
     let mut all = Vec::new();
@@ -206,7 +255,8 @@ async fn the_hello_connector_pages_quotes_over_http_with_its_token() {
     let ids: Vec<u64> = all.iter().filter_map(|q| q["id"].as_u64()).collect();
     assert_eq!(ids, (1..=QUOTES).collect::<Vec<_>>());
 
-    ctx.secrets.insert("api_token".into(), omnify_host::invoke::Secret::new("expired"));
+    ctx.secrets
+        .insert("api_token".into(), omnify_host::invoke::Secret::new("expired"));
     let error = runtime
         .invoke(&plugin, &ctx, read("quotes", SyncMode::FullRefresh, None, 2))
         .await
@@ -225,15 +275,22 @@ async fn the_sdk_retries_a_short_rate_limit_and_reports_a_long_one() {
     let (runtime, _) = runtime();
     let hello = load(&runtime, guests::HELLO_CONNECTOR);
     let mut hello_ctx = context("acme", "hello-connector");
-    hello_ctx.grants.http_hosts = vec![HostPattern::parse(&server.host()).expect("pattern")];
+    server.allow(&mut hello_ctx);
     hello_ctx.config.insert("names".into(), json!([]));
     // `/flaky` answers its first request with 429 and `Retry-After: 0`.
-    hello_ctx.config.insert("quotes_url".into(), json!(server.url("/flaky")));
-    let retried = runtime.invoke(&hello, &hello_ctx, Call::Check).await.expect("the retry succeeds");
+    hello_ctx
+        .config
+        .insert("quotes_url".into(), json!(server.url("/flaky")));
+    let retried = runtime
+        .invoke(&hello, &hello_ctx, Call::Check)
+        .await
+        .expect("the retry succeeds");
     assert_eq!(retried.usage.http_requests, 2);
     assert_eq!(server.hits("/flaky"), 2);
 
-    hello_ctx.config.insert("quotes_url".into(), json!(server.url("/slow-down")));
+    hello_ctx
+        .config
+        .insert("quotes_url".into(), json!(server.url("/slow-down")));
     let error = runtime
         .invoke(&hello, &hello_ctx, Call::Check)
         .await
@@ -258,7 +315,9 @@ async fn an_agent_reads_only_the_streams_granted_to_it() {
         store.put_record("rival", "meta-ads", "insights", &format!("{day:03}"), &record);
     }
     let mut ctx = context("acme", "data-agent");
-    ctx.grants.data_streams.insert(("meta-ads".into(), "insights".into()));
+    ctx.grants
+        .data_streams
+        .insert(("meta-ads".into(), "insights".into()));
 
     let task = |streams: Value| {
         Call::Run(Task {

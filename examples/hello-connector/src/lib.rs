@@ -119,7 +119,11 @@ impl Connector for Hello {
     fn check() -> Result<(), Error> {
         let config: Config = omnify_sdk::config::get()?;
         if let Some(url) = &config.quotes_url {
-            http::get(url).query("page", 1).query("per_page", 1).send()?.error_for_status()?;
+            http::get(url)
+                .query("page", 1)
+                .query("per_page", 1)
+                .send()?
+                .error_for_status()?;
         }
         Ok(())
     }

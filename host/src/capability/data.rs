@@ -30,7 +30,12 @@ impl Host for HostState {
         limit: u32,
     ) -> wasmtime::Result<Result<Page, DataError>> {
         self.count_host_call()?;
-        if !self.ctx.grants.data_streams.contains(&(connector.clone(), stream.clone())) {
+        if !self
+            .ctx
+            .grants
+            .data_streams
+            .contains(&(connector.clone(), stream.clone()))
+        {
             self.deny(&format!("data stream `{connector}/{stream}` is not granted"));
             return Ok(Err(DataError::NotGranted(format!("{connector}/{stream}"))));
         }

@@ -12,7 +12,13 @@ use url::Url;
 const MAX_REDIRECTS: usize = 5;
 
 /// Headers the host sets itself; a guest may not.
-const RESERVED_HEADERS: [&str; 5] = ["host", "content-length", "transfer-encoding", "connection", "upgrade"];
+const RESERVED_HEADERS: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
 
 /// Headers that must not follow a redirect to another host.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
@@ -43,7 +49,11 @@ fn parse_url(text: &str) -> Result<Url, HttpError> {
     let url = Url::parse(text).map_err(|e| invalid(format!("`{text}` is not a URL: {e}")))?;
     match url.scheme() {
         "http" | "https" => {}
-        other => return Err(invalid(format!("scheme `{other}` is not allowed; use http or https"))),
+        other => {
+            return Err(invalid(format!(
+                "scheme `{other}` is not allowed; use http or https"
+            )));
+        }
     }
     if url.host_str().is_none() {
         return Err(invalid(format!("`{text}` has no host")));
@@ -118,7 +128,9 @@ impl HostState {
         let mut body = request.body;
         let max_body = self.limits.http_body_bytes;
         if body.as_ref().is_some_and(|b| b.len() as u64 > max_body) {
-            return Err(invalid(format!("the request body is larger than {max_body} bytes")));
+            return Err(invalid(format!(
+                "the request body is larger than {max_body} bytes"
+            )));
         }
         let asked = request
             .timeout_ms
@@ -155,9 +167,9 @@ impl HostState {
                 let location = location
                     .to_str()
                     .map_err(|_| HttpError::Transport("redirect with a non-text Location".into()))?;
-                let next = url
-                    .join(location)
-                    .map_err(|e| HttpError::Transport(format!("redirect to an invalid URL `{location}`: {e}")))?;
+                let next = url.join(location).map_err(|e| {
+                    HttpError::Transport(format!("redirect to an invalid URL `{location}`: {e}"))
+                })?;
                 parse_url(next.as_str())?;
                 if status == reqwest::StatusCode::SEE_OTHER
                     || (method == reqwest::Method::POST && matches!(status.as_u16(), 301 | 302))
@@ -204,6 +216,8 @@ impl HostState {
                 body: received,
             });
         }
-        Err(HttpError::Transport(format!("more than {MAX_REDIRECTS} redirects")))
+        Err(HttpError::Transport(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
     }
 }

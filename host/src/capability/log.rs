@@ -106,7 +106,10 @@ impl GuestLog {
     pub(crate) fn finish(&self) -> (Vec<LogLine>, u64) {
         let (stdout, stderr) = {
             let mut buffer = self.buffer();
-            (std::mem::take(&mut buffer.partial_stdout), std::mem::take(&mut buffer.partial_stderr))
+            (
+                std::mem::take(&mut buffer.partial_stdout),
+                std::mem::take(&mut buffer.partial_stderr),
+            )
         };
         for (source, rest) in [(LogSource::Stdout, stdout), (LogSource::Stderr, stderr)] {
             if !rest.is_empty() {

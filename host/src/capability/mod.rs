@@ -61,7 +61,12 @@ pub struct HostState {
 pub(crate) struct HostCallLimitExceeded(pub u64);
 
 impl HostState {
-    pub(crate) fn new(ctx: Arc<InvocationContext>, services: Services, limits: Limits, deadline: Instant) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<InvocationContext>,
+        services: Services,
+        limits: Limits,
+        deadline: Instant,
+    ) -> Self {
         let log = GuestLog::new(&ctx, limits.log_bytes);
         let mut wasi = WasiCtx::builder();
         // Nothing is granted through WASI: no directories, no environment, no

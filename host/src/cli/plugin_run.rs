@@ -118,7 +118,10 @@ fn split_pair<'a>(flag: &str, pair: &'a str) -> anyhow::Result<(&'a str, &'a str
 }
 
 fn context(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<InvocationContext> {
-    let mut ctx = InvocationContext::new(&args.tenant, manifest.map_or("local-plugin", |m| m.plugin.name.as_str()));
+    let mut ctx = InvocationContext::new(
+        &args.tenant,
+        manifest.map_or("local-plugin", |m| m.plugin.name.as_str()),
+    );
     ctx.request_id = "cli".into();
     for pair in &args.config {
         let (key, value) = split_pair("--config", pair)?;
@@ -137,11 +140,15 @@ fn context(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Invoca
     let mut hosts = args.allow_hosts.clone();
     if let Some(manifest) = manifest {
         hosts.extend(manifest.capabilities.http_hosts.iter().cloned());
-        grants.secrets.extend(manifest.capabilities.secrets.iter().cloned());
+        grants
+            .secrets
+            .extend(manifest.capabilities.secrets.iter().cloned());
         if manifest.plugin.kind == PluginKind::Agent {
             for stream in &manifest.capabilities.data_streams {
                 if let Some((connector, stream)) = stream.split_once('/') {
-                    grants.data_streams.insert((connector.to_string(), stream.to_string()));
+                    grants
+                        .data_streams
+                        .insert((connector.to_string(), stream.to_string()));
                 }
             }
         }

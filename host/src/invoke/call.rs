@@ -552,7 +552,9 @@ impl CallOutput {
             Self::Check => 0,
             Self::Discover(streams) => streams
                 .iter()
-                .map(|s| s.name.len() + raw(&s.json_schema) + s.primary_key.iter().map(String::len).sum::<usize>())
+                .map(|s| {
+                    s.name.len() + raw(&s.json_schema) + s.primary_key.iter().map(String::len).sum::<usize>()
+                })
                 .sum(),
             Self::Read(batch) => {
                 batch.records.iter().map(|r| raw(r)).sum::<usize>() + batch.state.as_deref().map_or(0, raw)

@@ -15,8 +15,8 @@ pub use limits::Limits;
 pub use usage::{LogLevel, LogLine, LogSource, Usage};
 
 use crate::capability::HostState;
-use crate::plugin::{LoadedPlugin, PluginPre};
 use crate::plugin::bindings::imports::types as types_wit;
+use crate::plugin::{LoadedPlugin, PluginPre};
 use crate::runtime::Runtime;
 use call::InvalidJson;
 use std::sync::Arc;
@@ -112,9 +112,11 @@ impl Runtime {
         let state = HostState::new(ctx, self.services.clone(), limits, deadline);
         let mut store = Store::new(self.engine(), state);
         store.limiter(|state| &mut state.memory);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| fail(InvokeErrorKind::Host { message: e.to_string() }))?;
+        store.set_fuel(limits.fuel).map_err(|e| {
+            fail(InvokeErrorKind::Host {
+                message: e.to_string(),
+            })
+        })?;
         // Check the clock on every epoch tick: stop at the deadline,
         // otherwise yield so that other calls on this thread make progress.
         store.set_epoch_deadline(1);
@@ -169,7 +171,9 @@ async fn run(store: &mut Store<HostState>, pre: &PluginPre, call: Call) -> Resul
                     CallOutput::Check
                 }
                 Call::Discover => CallOutput::discover(api.call_discover(&mut *store).await??)?,
-                Call::Read(request) => CallOutput::read(api.call_read(&mut *store, &request.to_wit()).await??)?,
+                Call::Read(request) => {
+                    CallOutput::read(api.call_read(&mut *store, &request.to_wit()).await??)?
+                }
                 Call::Actions => CallOutput::actions(api.call_actions(&mut *store).await?)?,
                 Call::Act {
                     name,
@@ -214,7 +218,11 @@ fn classify(ended: Ended, state: &HostState, limits: &Limits) -> InvokeErrorKind
                 message: error.to_string(),
             };
         }
-        Ended::Deadline => return InvokeErrorKind::Deadline { limit: limits.timeout },
+        Ended::Deadline => {
+            return InvokeErrorKind::Deadline {
+                limit: limits.timeout,
+            };
+        }
         Ended::WrongWorld => {
             return InvokeErrorKind::Host {
                 message: "the call does not match the plugin's world".into(),
@@ -224,7 +232,9 @@ fn classify(ended: Ended, state: &HostState, limits: &Limits) -> InvokeErrorKind
     };
     let trap = error.downcast_ref::<Trap>().copied();
     if state.deadline_hit || trap == Some(Trap::Interrupt) {
-        return InvokeErrorKind::Deadline { limit: limits.timeout };
+        return InvokeErrorKind::Deadline {
+            limit: limits.timeout,
+        };
     }
     if state.host_call_limit_hit {
         return InvokeErrorKind::HostCallLimit {
@@ -274,7 +284,10 @@ mod tests {
     #[test]
     fn panic_messages_are_read_from_stderr() {
         let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:12:5:\nboom: 42\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr).as_deref(), Some("boom: 42 (at src/lib.rs:12:5)"));
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("boom: 42 (at src/lib.rs:12:5)")
+        );
         assert_eq!(panic_message("just output\n"), None);
     }
 }

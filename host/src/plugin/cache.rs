@@ -42,7 +42,9 @@ impl PrecompiledCache {
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path(digest);
         let bytes = std::fs::read(&path).ok()?;
-        if bytes.len() < CHECKSUM_LEN || Sha256::digest(&bytes[CHECKSUM_LEN..]).as_slice() != &bytes[..CHECKSUM_LEN] {
+        if bytes.len() < CHECKSUM_LEN
+            || Sha256::digest(&bytes[CHECKSUM_LEN..]).as_slice() != &bytes[..CHECKSUM_LEN]
+        {
             tracing::warn!(path = %path.display(), "damaged precompiled component; recompiling");
             let _ = std::fs::remove_file(&path);
             return None;

@@ -119,7 +119,9 @@ fn check_version(version: Option<&Version>, name: &str) -> Result<Version, LoadE
     if version.minor > CONTRACT_VERSION.minor {
         return Err(LoadError::UnsupportedContract {
             interface: name.to_string(),
-            reason: format!("contract version {version} is newer than this host's {CONTRACT_VERSION}; upgrade the host"),
+            reason: format!(
+                "contract version {version} is newer than this host's {CONTRACT_VERSION}; upgrade the host"
+            ),
         });
     }
     Ok(version.clone())
@@ -161,7 +163,9 @@ fn check_import(name: &str, kind: PluginKind) -> Result<(), LoadError> {
         reason,
     };
     let Some(parts) = split_name(name) else {
-        return Err(unsupported("the host provides only interfaces of omnify:plugin and WASI".into()));
+        return Err(unsupported(
+            "the host provides only interfaces of omnify:plugin and WASI".into(),
+        ));
     };
     if parts.package == PACKAGE {
         check_version(parts.version.as_ref(), name)?;
@@ -169,7 +173,9 @@ fn check_import(name: &str, kind: PluginKind) -> Result<(), LoadError> {
             || (kind == PluginKind::Agent && parts.interface == "data");
         return match (offered, parts.interface) {
             (true, _) => Ok(()),
-            (false, "data") => Err(unsupported("only agents may read synced data; this is a connector".into())),
+            (false, "data") => Err(unsupported(
+                "only agents may read synced data; this is a connector".into(),
+            )),
             (false, _) => Err(unsupported(format!("the {kind} world has no such interface"))),
         };
     }
@@ -211,19 +217,34 @@ mod tests {
     fn refuses_what_the_host_does_not_support() {
         let cases: [(Shape, &str); 7] = [
             (shape(&[], &["run"]), "exports neither"),
-            (shape(&[], &["omnify:plugin/connector-api@2.0.0"]), "2.0.0 is not supported"),
-            (shape(&[], &["omnify:plugin/agent-api@1.9.0"]), "newer than this host"),
+            (
+                shape(&[], &["omnify:plugin/connector-api@2.0.0"]),
+                "2.0.0 is not supported",
+            ),
+            (
+                shape(&[], &["omnify:plugin/agent-api@1.9.0"]),
+                "newer than this host",
+            ),
             (shape(&[], &["omnify:plugin/robot-api@1.0.0"]), "robot-api"),
             (
-                shape(&["omnify:plugin/data@1.0.0"], &["omnify:plugin/connector-api@1.0.0"]),
+                shape(
+                    &["omnify:plugin/data@1.0.0"],
+                    &["omnify:plugin/connector-api@1.0.0"],
+                ),
                 "only agents",
             ),
             (
-                shape(&["acme:secret/backdoor@1.0.0"], &["omnify:plugin/connector-api@1.0.0"]),
+                shape(
+                    &["acme:secret/backdoor@1.0.0"],
+                    &["omnify:plugin/connector-api@1.0.0"],
+                ),
                 "acme:secret/backdoor",
             ),
             (
-                shape(&["wasi:http/outgoing-handler@0.2.0"], &["omnify:plugin/agent-api@1.0.0"]),
+                shape(
+                    &["wasi:http/outgoing-handler@0.2.0"],
+                    &["omnify:plugin/agent-api@1.0.0"],
+                ),
                 "omnify:plugin/http",
             ),
         ];

@@ -172,10 +172,12 @@ impl Runtime {
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = match target.kind {
             PluginKind::Connector => PluginPre::Connector(
-                bindings::connector::ConnectorPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?,
+                bindings::connector::ConnectorPre::new(instance_pre)
+                    .map_err(|e| LoadError::Link(format!("{e:#}")))?,
             ),
             PluginKind::Agent => PluginPre::Agent(
-                bindings::agent::AgentPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?,
+                bindings::agent::AgentPre::new(instance_pre)
+                    .map_err(|e| LoadError::Link(format!("{e:#}")))?,
             ),
         };
         let plugin = Arc::new(LoadedPlugin {

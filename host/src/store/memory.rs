@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
+/// A stream's records in one tenant: `(tenant, connector, stream)`.
+type StreamKey = (String, String, String);
+
 /// Key-value entries and records held in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     kv: Mutex<BTreeMap<Scope, BTreeMap<String, Vec<u8>>>>,
-    records: Mutex<BTreeMap<(String, String, String), BTreeMap<String, String>>>,
+    records: Mutex<BTreeMap<StreamKey, BTreeMap<String, String>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,7 +43,9 @@ impl MemoryStore {
 
 impl KvStore for MemoryStore {
     fn get(&self, scope: &Scope, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(lock(&self.kv).get(scope).and_then(|entries| entries.get(key).cloned()))
+        Ok(lock(&self.kv)
+            .get(scope)
+            .and_then(|entries| entries.get(key).cloned()))
     }
 
     fn set(&self, scope: &Scope, key: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError> {
@@ -116,7 +121,11 @@ impl RecordStore for MemoryStore {
         let more = page.len() > limit;
         page.truncate(limit);
         Ok(RecordPage {
-            next: if more { page.last().map(|(k, _)| (*k).clone()) } else { None },
+            next: if more {
+                page.last().map(|(k, _)| (*k).clone())
+            } else {
+                None
+            },
             records: page.into_iter().map(|(_, v)| v.clone()).collect(),
         })
     }
@@ -138,13 +147,19 @@ mod tests {
         let store = MemoryStore::new();
         let a = scope("a");
         store.set(&a, "k", &[0; 9], 10).expect("fits exactly");
-        store.set(&a, "k", &[1; 9], 10).expect("replacing frees the old value");
+        store
+            .set(&a, "k", &[1; 9], 10)
+            .expect("replacing frees the old value");
         assert!(matches!(
             store.set(&a, "k2", &[0; 1], 10),
             Err(StoreError::QuotaExceeded { limit: 10 })
         ));
         assert_eq!(store.get(&a, "k").expect("get"), Some(vec![1; 9]));
-        assert_eq!(store.get(&scope("b"), "k").expect("get"), None, "scopes are separate");
+        assert_eq!(
+            store.get(&scope("b"), "k").expect("get"),
+            None,
+            "scopes are separate"
+        );
     }
 
     #[test]
@@ -166,7 +181,9 @@ mod tests {
         }
         let first = store.read_page("t", "c", "s", None, 3).expect("page");
         assert_eq!(first.records.len(), 3);
-        let second = store.read_page("t", "c", "s", first.next.as_deref(), 3).expect("page");
+        let second = store
+            .read_page("t", "c", "s", first.next.as_deref(), 3)
+            .expect("page");
         assert_eq!(second.records, ["{\"i\":3}", "{\"i\":4}"]);
         assert_eq!(second.next, None);
     }

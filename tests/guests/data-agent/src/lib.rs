@@ -23,7 +23,12 @@ impl Agent for Counter {
         if task.kind != "count" {
             return Err(Error::not_found(format!("no task `{}`", task.kind)));
         }
-        let streams = task.input.get("streams").and_then(Value::as_array).cloned().unwrap_or_default();
+        let streams = task
+            .input
+            .get("streams")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut output = RunOutput::default();
         for stream in streams {
             let name = stream.as_str().unwrap_or_default();
