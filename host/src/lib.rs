@@ -6,13 +6,21 @@
 //! limited store ([`invoke`]). An invocation reads top to bottom:
 //! [`Runtime::invoke`] → [`capability`] → usage and result.
 
+pub mod audit;
 pub mod capability;
+pub mod catalog;
 pub mod cli;
+pub mod control;
+mod dispatch;
+pub mod enablement;
 pub mod engine;
 pub mod invoke;
+pub mod meter;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod tenant;
+pub mod vault;
 
 pub use invoke::{
     Call, CallOutput, Grants, InvocationContext, InvokeError, InvokeErrorKind, Limits, Output, PluginError,

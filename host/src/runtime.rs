@@ -117,7 +117,8 @@ impl Runtime {
         self.precompiled.as_ref()
     }
 
-    pub(crate) fn cached_plugin(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
+    /// The plugin with this component digest, if it is loaded.
+    pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedPlugin>> {
         self.plugins
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -24,7 +24,7 @@ impl HostState {
 fn store_error(error: StoreError) -> KvError {
     match error {
         StoreError::QuotaExceeded { limit } => KvError::QuotaExceeded(limit),
-        StoreError::Unavailable(message) => KvError::Unavailable(message),
+        other => KvError::Unavailable(other.to_string()),
     }
 }
 

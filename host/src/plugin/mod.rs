@@ -150,7 +150,7 @@ impl Runtime {
     /// large plugin): call it from a blocking context, not an async task.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
         let digest = digest(bytes);
-        if let Some(plugin) = self.cached_plugin(&digest) {
+        if let Some(plugin) = self.loaded(&digest) {
             return Ok(plugin);
         }
         let shape = detect::read_shape(bytes)?;

@@ -5,8 +5,13 @@
 //! guest never supplies it, so it cannot name another tenant's data.
 
 mod memory;
+mod on_storage;
+pub mod redb;
+pub mod storage;
 
 pub use memory::MemoryStore;
+pub use redb::RedbStore;
+pub use storage::{ReadTx, Storage, Table, WriteTx};
 
 /// Whose data an operation touches: one plugin within one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,6 +34,20 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The data directory was written by a newer version of Omnify.
+    #[error(
+        "the data directory was written by a newer Omnify (schema version {found}); this build \
+         reads schema versions up to {supported}; upgrade Omnify or use another data directory"
+    )]
+    NewerSchema {
+        /// The version found.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
 }
 
 /// The key-value store behind the `kv` capability.

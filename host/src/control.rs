@@ -1,0 +1,144 @@
+//! The control plane: the store, the runtime, the vault and the meter, and
+//! the error every control-plane operation returns. The operations live with
+//! their concept: [`crate::tenant`], [`crate::catalog`],
+//! [`crate::enablement`], [`crate::meter`], [`crate::audit`].
+
+use crate::invoke::InvokeError;
+use crate::meter::Meter;
+use crate::plugin::LoadError;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::store::{RedbStore, Storage, StoreError};
+use crate::tenant::keys;
+use crate::vault::{MASTER_KEY_FILE, Vault, VaultError};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the control plane is set up.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// Where the store, the master key and the precompiled cache live.
+    pub data_dir: PathBuf,
+    /// The runtime's engine and limits; its cache directory is set to
+    /// `<data dir>/precompiled`.
+    pub runtime: RuntimeConfig,
+}
+
+/// Why a control-plane operation failed. Each case maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No credentials, or unknown or revoked ones.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the right to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The tenant, plugin, key or enablement does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing already exists, or the change conflicts with its state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but its content is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// A quota is used up.
+    #[error("{quota} quota of {limit} reached; it resets at {resets_at}")]
+    QuotaExceeded {
+        /// Which quota.
+        quota: &'static str,
+        /// Its limit.
+        limit: u64,
+        /// When it resets, RFC 3339.
+        resets_at: String,
+    },
+    /// The plugin call failed (its error says how).
+    #[error(transparent)]
+    Invoke(Box<InvokeError>),
+    /// The component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing or opening a secret failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// Anything else on the host's side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The master key could not be used.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// Tenants, plugins, enablements, secrets, usage and audit on one store,
+/// and the runtime that runs the plugins.
+pub struct ControlPlane {
+    pub(crate) store: Arc<RedbStore>,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) vault: Vault,
+    pub(crate) meter: Meter,
+}
+
+impl ControlPlane {
+    /// Open the data directory (creating it on first start). On first start
+    /// an admin token is created and returned; it is stored only as a hash,
+    /// so this is the only time it can be shown.
+    pub fn open(config: ControlConfig) -> Result<(Self, Option<String>), StartError> {
+        let store = Arc::new(RedbStore::open(&config.data_dir)?);
+        let vault = Vault::open_or_create(&config.data_dir.join(MASTER_KEY_FILE))?;
+        let runtime_config = RuntimeConfig {
+            cache_dir: Some(config.data_dir.join("precompiled")),
+            ..config.runtime
+        };
+        let runtime = Arc::new(Runtime::new(runtime_config, store.clone(), store.clone())?);
+        let admin_token = keys::ensure_admin_token(&*store)?;
+        let meter = Meter::start(store.clone())?;
+        Ok((
+            Self {
+                store,
+                runtime,
+                vault,
+                meter,
+            },
+            admin_token,
+        ))
+    }
+
+    /// The runtime that runs the plugins.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The store.
+    pub fn storage(&self) -> &dyn Storage {
+        &*self.store
+    }
+
+    /// The meter: quotas, usage and metrics.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Run blocking store work off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&RedbStore) -> Result<T, ControlError> + Send + 'static,
+    ) -> Result<T, ControlError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| ControlError::Internal(format!("a storage task failed: {e}")))?
+    }
+}

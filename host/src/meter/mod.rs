@@ -1,0 +1,224 @@
+//! Metering: quotas checked before a call, usage recorded after it (per
+//! tenant, plugin and UTC day, with an audit entry, in one durable commit
+//! shared by concurrent calls), and Prometheus metrics.
+
+mod metrics;
+mod writer;
+
+pub use metrics::Metrics;
+
+use crate::control::ControlError;
+use crate::invoke::{InvokeErrorKind, Usage};
+use crate::store::storage::{Table, prefix, scan_json};
+use crate::store::{RedbStore, Storage, StoreError};
+use crate::tenant::Tenant;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use writer::UsageWriter;
+
+/// One tenant's use of one plugin on one UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DailyUsage {
+    /// The tenant.
+    pub tenant: String,
+    /// The plugin.
+    pub plugin: String,
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Fuel used.
+    pub fuel: u64,
+    /// Wall time, in microseconds.
+    pub wall_time_us: u64,
+    /// The largest memory any call reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Calls into the host.
+    pub host_calls: u64,
+    /// Outbound HTTP requests.
+    pub http_requests: u64,
+    /// HTTP bytes sent.
+    pub http_bytes_sent: u64,
+    /// HTTP bytes received.
+    pub http_bytes_received: u64,
+}
+
+/// A finished call, as the meter records it.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The plugin.
+    pub plugin: String,
+    /// Its version.
+    pub version: String,
+    /// The export called.
+    pub export: &'static str,
+    /// Who called.
+    pub actor: String,
+    /// The request it served.
+    pub request_id: String,
+    /// What it used.
+    pub usage: Usage,
+    /// `None` when it succeeded, else its error.
+    pub error: Option<InvokeErrorKind>,
+}
+
+#[derive(Debug, Default)]
+struct TenantCounters {
+    minute: u64,
+    calls_this_minute: u64,
+    running: u64,
+    day: String,
+    fuel_today: Option<u64>,
+}
+
+type Counters = Arc<Mutex<HashMap<String, TenantCounters>>>;
+
+fn lock(counters: &Counters) -> MutexGuard<'_, HashMap<String, TenantCounters>> {
+    // Each update is a few integer writes; a poisoned lock still holds sound
+    // counters.
+    counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The UTC day of `time`, `YYYY-MM-DD`.
+pub fn day_of(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()[..10].to_string()
+}
+
+fn rfc3339_at(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+}
+
+/// Quotas, usage and metrics.
+pub struct Meter {
+    store: Arc<RedbStore>,
+    counters: Counters,
+    writer: UsageWriter,
+    metrics: Metrics,
+}
+
+/// A call admitted under the tenant's quotas; dropping it ends the call's
+/// share of the concurrency quota.
+pub struct Admission {
+    counters: Counters,
+    tenant: String,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(counters) = lock(&self.counters).get_mut(&self.tenant) {
+            counters.running = counters.running.saturating_sub(1);
+        }
+    }
+}
+
+impl Meter {
+    /// Start the meter and its usage writer.
+    pub fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
+        Ok(Self {
+            writer: UsageWriter::start(store.clone())?,
+            store,
+            counters: Arc::default(),
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The Prometheus metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn fuel_used_on(&self, tenant: &str, day: &str) -> Result<u64, StoreError> {
+        let tx = self.store.read()?;
+        let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?;
+        Ok(usage.iter().filter(|(_, u)| u.day == day).map(|(_, u)| u.fuel).sum())
+    }
+
+    /// Admit a call of `tenant` if its quotas allow, or say which quota is
+    /// used up and when it resets.
+    pub fn admit(&self, tenant: &Tenant) -> Result<Admission, ControlError> {
+        let now = SystemTime::now();
+        let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let today = day_of(now);
+        let quotas = tenant.quotas;
+        // Loaded outside the lock: the first call of a day reads the store.
+        let stored_fuel = match quotas.fuel_per_day {
+            Some(_) if lock(&self.counters).get(&tenant.id).is_none_or(|c| c.day != today || c.fuel_today.is_none()) => {
+                Some(self.fuel_used_on(&tenant.id, &today)?)
+            }
+            _ => None,
+        };
+        let mut all = lock(&self.counters);
+        let counters = all.entry(tenant.id.clone()).or_default();
+        if counters.day != today {
+            counters.day = today;
+            counters.fuel_today = None;
+        }
+        if let Some(fuel) = stored_fuel {
+            counters.fuel_today = Some(fuel);
+        }
+        if counters.minute != seconds / 60 {
+            counters.minute = seconds / 60;
+            counters.calls_this_minute = 0;
+        }
+        if let Some(limit) = quotas.concurrent_calls
+            && counters.running >= u64::from(limit)
+        {
+            return Err(ControlError::QuotaExceeded {
+                quota: "concurrent_calls",
+                limit: limit.into(),
+                resets_at: "as soon as one of the tenant's running calls ends".into(),
+            });
+        }
+        if let Some(limit) = quotas.calls_per_minute
+            && counters.calls_this_minute >= u64::from(limit)
+        {
+            return Err(ControlError::QuotaExceeded {
+                quota: "calls_per_minute",
+                limit: limit.into(),
+                resets_at: rfc3339_at((seconds / 60 + 1) * 60),
+            });
+        }
+        if let Some(limit) = quotas.fuel_per_day
+            && counters.fuel_today.unwrap_or(0) >= limit
+        {
+            return Err(ControlError::QuotaExceeded {
+                quota: "fuel_per_day",
+                limit,
+                resets_at: rfc3339_at((seconds / 86_400 + 1) * 86_400),
+            });
+        }
+        counters.calls_this_minute += 1;
+        counters.running += 1;
+        Ok(Admission {
+            counters: self.counters.clone(),
+            tenant: tenant.id.clone(),
+        })
+    }
+
+    /// Record a finished call: metrics now, usage and audit durably before
+    /// this returns.
+    pub async fn record(&self, record: CallRecord) -> Result<(), ControlError> {
+        self.metrics.observe(&record);
+        if let Some(counters) = lock(&self.counters).get_mut(&record.tenant)
+            && let Some(fuel) = counters.fuel_today.as_mut()
+        {
+            *fuel += record.usage.fuel;
+        }
+        self.writer.write(record).await
+    }
+
+    /// `tenant`'s usage per plugin and day.
+    pub fn usage(&self, tenant: &str) -> Result<Vec<DailyUsage>, StoreError> {
+        let tx = self.store.read()?;
+        Ok(scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, usage)| usage)
+            .collect())
+    }
+}

@@ -1,0 +1,249 @@
+//! The embedded store: one redb file in the data directory. Commits are
+//! durable (fsynced) when `commit` returns.
+
+use super::storage::{Entry, ReadTx, Storage, Table, WriteTx};
+use super::StoreError;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::ops::Bound;
+use std::path::Path;
+
+/// The schema version this build writes. A store written by a newer build
+/// is refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// The redb file inside a data directory.
+pub const DATABASE_FILE: &str = "omnify.redb";
+
+fn definition(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// The embedded redb store.
+pub struct RedbStore {
+    db: Database,
+}
+
+impl RedbStore {
+    /// Open (or create) the store in `data_dir`, creating every table and
+    /// checking the schema version.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let store = Self { db };
+        let mut tx = store.write()?;
+        match tx.get(Table::Meta, SCHEMA_KEY)? {
+            None => tx.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?,
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("the schema version is unreadable".into()))?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(store)
+    }
+}
+
+impl Storage for RedbStore {
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
+        Ok(Box::new(RedbRead(self.db.begin_read().map_err(unavailable)?)))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
+        let tx = self.db.begin_write().map_err(unavailable)?;
+        // Creating every table up front lets reads treat them as present.
+        for table in Table::ALL {
+            tx.open_table(definition(table)).map_err(unavailable)?;
+        }
+        Ok(Box::new(RedbWrite(tx)))
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+fn start_bound<'a>(prefix: &'a [u8], after: Option<&'a [u8]>) -> Bound<&'a [u8]> {
+    match after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
+    }
+}
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+fn scan_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
+    let end = prefix_end(prefix);
+    let range = table
+        .range::<&[u8]>((start_bound(prefix, after), as_slice(&end)))
+        .map_err(unavailable)?;
+    let mut entries = Vec::new();
+    for item in range.take(limit) {
+        let (key, value) = item.map_err(unavailable)?;
+        entries.push((key.value().to_vec(), value.value().to_vec()));
+    }
+    Ok(entries)
+}
+
+fn last_in_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    prefix: &[u8],
+) -> Result<Option<Entry>, StoreError> {
+    let end = prefix_end(prefix);
+    let mut range = table
+        .range::<&[u8]>((Bound::Included(prefix), as_slice(&end)))
+        .map_err(unavailable)?;
+    range
+        .next_back()
+        .transpose()
+        .map_err(unavailable)
+        .map(|entry| entry.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+}
+
+struct RedbRead(redb::ReadTransaction);
+
+impl ReadTx for RedbRead {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        scan_table(&table, prefix, after, limit)
+    }
+
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        last_in_table(&table, prefix)
+    }
+}
+
+struct RedbWrite(redb::WriteTransaction);
+
+impl ReadTx for RedbWrite {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        scan_table(&table, prefix, after, limit)
+    }
+
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
+        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        last_in_table(&table, prefix)
+    }
+}
+
+impl WriteTx for RedbWrite {
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        table.insert(key, value).map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        Ok(table.remove(key).map_err(unavailable)?.is_some())
+    }
+
+    fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError> {
+        let keys: Vec<Vec<u8>> = self
+            .scan(table, prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        for key in &keys {
+            table.remove(key.as_slice()).map_err(unavailable)?;
+        }
+        Ok(keys.len() as u64)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.0.commit().map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::storage::{key, prefix};
+
+    #[test]
+    fn scans_by_prefix_and_finds_the_last_entry() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        let mut tx = store.write().expect("write");
+        for (tenant, n) in [("a", 1u8), ("a", 2), ("a", 3), ("ab", 9)] {
+            tx.put(Table::Audit, &key(&[tenant.as_bytes(), &[n]]), &[n]).expect("put");
+        }
+        tx.commit().expect("commit");
+
+        let tx = store.read().expect("read");
+        let a = prefix(&[b"a"]);
+        assert_eq!(tx.scan(Table::Audit, &a, None, 10).expect("scan").len(), 3, "`ab` is not under `a`");
+        let after_first = key(&[b"a", &[1]]);
+        assert_eq!(tx.scan(Table::Audit, &a, Some(&after_first), 10).expect("scan").len(), 2);
+        assert_eq!(tx.last(Table::Audit, &a).expect("last").map(|(_, v)| v), Some(vec![3]));
+    }
+
+    #[test]
+    fn a_dropped_transaction_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        let mut tx = store.write().expect("write");
+        tx.put(Table::Tenants, b"t", b"v").expect("put");
+        drop(tx);
+        assert_eq!(store.read().expect("read").get(Table::Tenants, b"t").expect("get"), None);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        let mut tx = store.write().expect("write");
+        tx.put(Table::Meta, SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).expect("put");
+        tx.commit().expect("commit");
+        drop(store);
+        let error = RedbStore::open(dir.path()).err().expect("refused").to_string();
+        assert!(error.contains("newer"), "{error}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The narrow transactional interface the control plane is written against:
+//! named tables of byte keys and byte values, read and written in
+//! transactions. The embedded store implements it with redb; a shared SQL
+//! database can implement it with one `(table, key, value)` relation.
+
+use super::StoreError;
+
+/// The tables of the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Store-wide settings, such as the schema version.
+    Meta,
+    /// Tenants by id.
+    Tenants,
+    /// API keys by id.
+    ApiKeys,
+    /// API key ids by the hash of the key.
+    ApiKeyHashes,
+    /// Plugin versions by `name \0 version`.
+    Plugins,
+    /// Component bytes by digest.
+    Components,
+    /// Enablements by `tenant \0 plugin`.
+    Enablements,
+    /// Encrypted secrets by `tenant \0 plugin \0 name`.
+    Secrets,
+    /// Plugin key-value entries by `tenant \0 plugin \0 key`.
+    Kv,
+    /// Bytes used by each `tenant \0 plugin`'s key-value entries.
+    KvUsage,
+    /// Synced records by `tenant \0 connector \0 stream \0 key`.
+    Records,
+    /// Usage by `tenant \0 plugin \0 day`.
+    Usage,
+    /// Audit entries by `tenant \0 sequence`.
+    Audit,
+    /// The last audit entry of each tenant's chain.
+    AuditHeads,
+}
+
+impl Table {
+    /// Every table, for backends that create them up front.
+    pub const ALL: [Table; 14] = [
+        Table::Meta,
+        Table::Tenants,
+        Table::ApiKeys,
+        Table::ApiKeyHashes,
+        Table::Plugins,
+        Table::Components,
+        Table::Enablements,
+        Table::Secrets,
+        Table::Kv,
+        Table::KvUsage,
+        Table::Records,
+        Table::Usage,
+        Table::Audit,
+        Table::AuditHeads,
+    ];
+
+    /// The table's stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Tenants => "tenants",
+            Table::ApiKeys => "api_keys",
+            Table::ApiKeyHashes => "api_key_hashes",
+            Table::Plugins => "plugins",
+            Table::Components => "components",
+            Table::Enablements => "enablements",
+            Table::Secrets => "secrets",
+            Table::Kv => "kv",
+            Table::KvUsage => "kv_usage",
+            Table::Records => "records",
+            Table::Usage => "usage",
+            Table::Audit => "audit",
+            Table::AuditHeads => "audit_heads",
+        }
+    }
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Reads within one consistent snapshot.
+pub trait ReadTx {
+    /// The value under `key`.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` entries whose key starts with `prefix`, in key order,
+    /// after `after` when given.
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+
+    /// The last entry whose key starts with `prefix`.
+    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError>;
+}
+
+/// Writes that become visible and durable together on `commit`, or not at
+/// all when the transaction is dropped.
+pub trait WriteTx: ReadTx {
+    /// Store `value` under `key`.
+    fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+
+    /// Remove `key`; whether it existed.
+    fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// Remove every key that starts with `prefix`; how many there were.
+    fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError>;
+
+    /// Make the writes durable.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A transactional store.
+pub trait Storage: Send + Sync {
+    /// Start a read transaction.
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError>;
+
+    /// Start a write transaction. Write transactions are serialised.
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
+}
+
+/// A composite key: the parts joined by NUL bytes. Names in keys never
+/// contain NUL (tenant and plugin names are checked), so parts cannot run
+/// into each other.
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            key.push(0);
+        }
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+/// `key(parts)` followed by a separator: the prefix of everything below.
+pub fn prefix(parts: &[&[u8]]) -> Vec<u8> {
+    let mut prefix = key(parts);
+    prefix.push(0);
+    prefix
+}
+
+/// Read a JSON value.
+pub fn get_json<T: serde::de::DeserializeOwned>(
+    tx: &(impl ReadTx + ?Sized),
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    tx.get(table, key)?
+        .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", table.name()))))
+        .transpose()
+}
+
+/// Write a JSON value.
+pub fn put_json<T: serde::Serialize>(
+    tx: &mut (impl WriteTx + ?Sized),
+    table: Table,
+    key: &[u8],
+    value: &T,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.put(table, key, &bytes)
+}
+
+/// Every JSON value whose key starts with `prefix`.
+pub fn scan_json<T: serde::de::DeserializeOwned>(
+    tx: &(impl ReadTx + ?Sized),
+    table: Table,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    tx.scan(table, prefix, after, limit)?
+        .into_iter()
+        .map(|(key, bytes)| {
+            serde_json::from_slice(&bytes)
+                .map(|value| (key, value))
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", table.name())))
+        })
+        .collect()
+}

@@ -1,0 +1,241 @@
+//! Credentials: the admin token and per-tenant API keys. Both are random
+//! tokens shown once and stored only as their sha256 (they carry 192 bits
+//! of randomness, so a fast hash is enough to make the stored form useless).
+
+use crate::audit::{self, Event};
+use crate::control::{ControlError, ControlPlane};
+use crate::store::storage::{Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
+use crate::store::StoreError;
+use crate::vault::random_bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const ADMIN_TOKEN_KEY: &[u8] = b"admin_token_sha256";
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Everything, for every tenant.
+    Admin,
+    /// A tenant's own resources.
+    Operator,
+    /// An operator who may also approve expert-only actions.
+    Expert,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Its role.
+    pub role: Role,
+    /// The tenant its key belongs to; none for the admin token.
+    pub tenant: Option<String>,
+    /// The key's id; none for the admin token.
+    pub key_id: Option<String>,
+}
+
+impl Principal {
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> String {
+        match &self.key_id {
+            Some(id) => format!("key:{id}"),
+            None => "admin".to_string(),
+        }
+    }
+
+    /// Refuse unless the caller is the admin.
+    pub fn require_admin(&self) -> Result<(), ControlError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(ControlError::Forbidden("this needs the admin token".into())),
+        }
+    }
+
+    /// Refuse unless the caller is the admin or holds a key of `tenant`.
+    pub fn require_tenant(&self, tenant: &str) -> Result<(), ControlError> {
+        match (&self.role, &self.tenant) {
+            (Role::Admin, _) => Ok(()),
+            (_, Some(own)) if own == tenant => Ok(()),
+            _ => Err(ControlError::Forbidden(format!("this key does not belong to tenant `{tenant}`"))),
+        }
+    }
+}
+
+/// An API key as stored and listed (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ApiKey {
+    /// The key's id; also the visible part of the key (`omk_<id>_…`).
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// `operator` or `expert`.
+    pub role: Role,
+    /// A note from whoever created it.
+    pub label: String,
+    /// The start of the key, to recognise it.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn random_hex(bytes: usize) -> Result<String, crate::vault::VaultError> {
+    let mut buffer = vec![0u8; bytes];
+    random_bytes(&mut buffer)?;
+    Ok(hex::encode(buffer))
+}
+
+/// Create the admin token if the store has none; return it when created.
+pub fn ensure_admin_token(store: &dyn Storage) -> Result<Option<String>, StoreError> {
+    let mut tx = store.write()?;
+    if tx.get(Table::Meta, ADMIN_TOKEN_KEY)?.is_some() {
+        return Ok(None);
+    }
+    let token = format!(
+        "oma_{}",
+        random_hex(24).map_err(|e| StoreError::Unavailable(e.to_string()))?
+    );
+    tx.put(Table::Meta, ADMIN_TOKEN_KEY, &token_hash(&token))?;
+    tx.commit()?;
+    Ok(Some(token))
+}
+
+/// Who presents `token`, if anyone.
+pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, ControlError> {
+    let unknown = || ControlError::Unauthenticated("unknown or revoked credentials".into());
+    let hash = token_hash(token);
+    let tx = store.read()?;
+    if token.starts_with("oma_") {
+        return match tx.get(Table::Meta, ADMIN_TOKEN_KEY)? {
+            Some(stored) if stored == hash => Ok(Principal {
+                role: Role::Admin,
+                tenant: None,
+                key_id: None,
+            }),
+            _ => Err(unknown()),
+        };
+    }
+    let id = tx.get(Table::ApiKeyHashes, &hash)?.ok_or_else(unknown)?;
+    let key: ApiKey = get_json(&*tx, Table::ApiKeys, &id)?.ok_or_else(unknown)?;
+    if key.revoked_at.is_some() {
+        return Err(unknown());
+    }
+    Ok(Principal {
+        role: key.role,
+        tenant: Some(key.tenant),
+        key_id: Some(key.id),
+    })
+}
+
+fn key_record_key(tenant: &str, id: &str) -> Vec<u8> {
+    key(&[tenant.as_bytes(), id.as_bytes()])
+}
+
+/// Remove every key of `tenant` (when the tenant is deleted).
+pub(crate) fn delete_all(tx: &mut dyn WriteTx, tenant: &str) -> Result<(), StoreError> {
+    let keys: Vec<(Vec<u8>, ApiKey)> = scan_json(tx, Table::ApiKeys, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?;
+    for (record_key, _) in &keys {
+        tx.delete(Table::ApiKeys, record_key)?;
+    }
+    let hashes: Vec<Vec<u8>> = tx
+        .scan(Table::ApiKeyHashes, b"", None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, id)| keys.iter().any(|(record_key, _)| record_key == id))
+        .map(|(hash, _)| hash)
+        .collect();
+    for hash in hashes {
+        tx.delete(Table::ApiKeyHashes, &hash)?;
+    }
+    Ok(())
+}
+
+impl ControlPlane {
+    /// Who presents `token`.
+    pub async fn authenticate(&self, token: String) -> Result<Principal, ControlError> {
+        self.blocking(move |store| authenticate(store, &token)).await
+    }
+
+    /// Create an API key for `tenant`; the key is in the result and is never
+    /// shown again.
+    pub async fn create_key(
+        &self,
+        principal: &Principal,
+        tenant: &str,
+        role: Role,
+        label: String,
+    ) -> Result<(ApiKey, String), ControlError> {
+        principal.require_admin()?;
+        if role == Role::Admin {
+            return Err(ControlError::Invalid(
+                "API keys belong to a tenant: their role is `operator` or `expert`".into(),
+            ));
+        }
+        let (actor, tenant) = (principal.actor(), tenant.to_string());
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            super::require_existing(&*tx, &tenant)?;
+            let id = random_hex(4)?;
+            let token = format!("omk_{id}_{}", random_hex(24)?);
+            let api_key = ApiKey {
+                id: id.clone(),
+                tenant: tenant.clone(),
+                role,
+                label,
+                prefix: format!("omk_{id}"),
+                created_at: audit::now(),
+                revoked_at: None,
+            };
+            let record_key = key_record_key(&tenant, &id);
+            put_json(&mut *tx, Table::ApiKeys, &record_key, &api_key)?;
+            tx.put(Table::ApiKeyHashes, &token_hash(&token), &record_key)?;
+            let details = serde_json::json!({ "role": role, "label": api_key.label, "prefix": api_key.prefix });
+            audit::append(&mut *tx, &tenant, Event { actor: &actor, action: "key.create", target: &id, outcome: "ok", details })?;
+            tx.commit()?;
+            Ok((api_key, token))
+        })
+        .await
+    }
+
+    /// The keys of `tenant` (never the keys themselves).
+    pub async fn list_keys(&self, principal: &Principal, tenant: &str) -> Result<Vec<ApiKey>, ControlError> {
+        principal.require_admin()?;
+        let tenant = tenant.to_string();
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            super::require_existing(&*tx, &tenant)?;
+            Ok(scan_json(&*tx, Table::ApiKeys, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
+                .into_iter()
+                .map(|(_, key)| key)
+                .collect())
+        })
+        .await
+    }
+
+    /// Revoke a key of `tenant`; requests with it are refused from now on.
+    pub async fn revoke_key(&self, principal: &Principal, tenant: &str, id: &str) -> Result<ApiKey, ControlError> {
+        principal.require_admin()?;
+        let (actor, tenant, id) = (principal.actor(), tenant.to_string(), id.to_string());
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            super::require_existing(&*tx, &tenant)?;
+            let record_key = key_record_key(&tenant, &id);
+            let mut api_key: ApiKey = get_json(&*tx, Table::ApiKeys, &record_key)?
+                .ok_or_else(|| ControlError::NotFound(format!("tenant `{tenant}` has no key `{id}`")))?;
+            if api_key.revoked_at.is_some() {
+                return Err(ControlError::Conflict(format!("key `{id}` is already revoked")));
+            }
+            api_key.revoked_at = Some(audit::now());
+            put_json(&mut *tx, Table::ApiKeys, &record_key, &api_key)?;
+            audit::append(&mut *tx, &tenant, Event { actor: &actor, action: "key.revoke", target: &id, outcome: "ok", details: serde_json::json!({}) })?;
+            tx.commit()?;
+            Ok(api_key)
+        })
+        .await
+    }
+}
