@@ -6,6 +6,7 @@
 //! limited store ([`invoke`]). An invocation reads top to bottom:
 //! [`Runtime::invoke`] → [`capability`] → usage and result.
 
+pub mod api;
 pub mod audit;
 pub mod capability;
 pub mod catalog;

@@ -4,8 +4,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    omnify_host::cli::init_tracing();
     let cli = omnify_host::cli::Cli::parse();
+    omnify_host::cli::init_tracing(cli.default_log_filter());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -4,6 +4,10 @@
 //! together or not at all. `verify` finds the first entry that was edited,
 //! removed or reordered.
 
+mod queries;
+
+pub use queries::export;
+
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
 use crate::store::StoreError;
 use serde::{Deserialize, Serialize};

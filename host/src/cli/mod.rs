@@ -1,6 +1,8 @@
 //! The `omnify` command line.
 
+mod audit;
 mod plugin_run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,9 +17,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the host and its HTTP API on the embedded store.
+    Serve(serve::ServeArgs),
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Check or export the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,18 +38,31 @@ impl Cli {
     /// Run the command; the exit code says whether it succeeded.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args).await,
+            Command::Audit(command) => audit::run(command),
         }
     }
 }
 
-/// Log to stderr, filtered by `RUST_LOG` (default: warnings, and the
-/// plugin's own log lines).
-pub fn init_tracing() {
+impl Cli {
+    /// What is logged when `RUST_LOG` is not set: a server logs its own and
+    /// its plugins' activity; one-shot commands print their results instead.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "warn,omnify_host=info,omnify::guest=info",
+            _ => "warn",
+        }
+    }
+}
+
+/// Log to stderr, filtered by `RUST_LOG`, else by `default_filter`.
+pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

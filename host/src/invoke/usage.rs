@@ -8,8 +8,9 @@ use std::time::Duration;
 pub struct Usage {
     /// Fuel consumed.
     pub fuel: u64,
-    /// Wall-clock time from the start of instantiation to the result.
-    #[serde(serialize_with = "micros")]
+    /// Wall-clock time from the start of instantiation to the result
+    /// (serialized in microseconds).
+    #[serde(rename = "wall_time_us", serialize_with = "micros")]
     pub wall_time: Duration,
     /// The largest the plugin's linear memory grew, in bytes.
     pub peak_memory_bytes: u64,

@@ -212,13 +212,29 @@ impl Meter {
         }
         self.writer.write(record).await
     }
+}
 
+impl crate::control::ControlPlane {
     /// `tenant`'s usage per plugin and day.
-    pub fn usage(&self, tenant: &str) -> Result<Vec<DailyUsage>, StoreError> {
-        let tx = self.store.read()?;
-        Ok(scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
-            .into_iter()
-            .map(|(_, usage)| usage)
-            .collect())
+    pub async fn usage(
+        &self,
+        principal: &crate::tenant::Principal,
+        tenant: &str,
+    ) -> Result<Vec<DailyUsage>, ControlError> {
+        principal.require_tenant(tenant)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |store| {
+            crate::tenant::require_existing(&*store.read()?, &tenant)?;
+            Ok(usage_of(store, &tenant)?)
+        })
+        .await
     }
+}
+
+fn usage_of(store: &RedbStore, tenant: &str) -> Result<Vec<DailyUsage>, StoreError> {
+    let tx = store.read()?;
+    Ok(scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
+        .into_iter()
+        .map(|(_, usage)| usage)
+        .collect())
 }

@@ -1,0 +1,94 @@
+//! `/v1/tenants/{tenant}/audit`: page through, verify and export a tenant's
+//! audit chain; `/v1/tenants/{tenant}/usage`; and `/metrics`.
+
+use super::extract::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::Api;
+use crate::audit::{AuditEntry, Verification};
+use crate::meter::DailyUsage;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(list_audit))
+        .routes(routes!(verify_audit))
+        .routes(routes!(export_audit))
+        .routes(routes!(usage))
+        .routes(routes!(metrics))
+}
+
+/// Paging through the audit log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditPage {
+    /// Entries after this sequence number.
+    #[serde(default)]
+    since: u64,
+    /// At most this many entries (1 to 1000).
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// A page of a tenant's audit entries (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "audit", params(("tenant" = String, Path), AuditPage),
+    responses((status = 200, body = Vec<AuditEntry>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_audit(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(page): Query<AuditPage>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let limit = page.limit.clamp(1, 1000);
+    Ok(Json(api.control.audit_page(&caller.principal, &tenant, page.since, limit).await?))
+}
+
+/// Check a tenant's audit chain; names the first entry that was edited,
+/// removed or reordered (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/audit/verify", tag = "audit", params(("tenant" = String, Path)),
+    responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn verify_audit(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Verification>, ApiError> {
+    Ok(Json(api.control.verify_audit(&caller.principal, &tenant).await?))
+}
+
+/// A tenant's whole audit chain as JSON Lines (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/audit/export", tag = "audit", params(("tenant" = String, Path)),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn export_audit(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let lines = api.control.export_audit(&caller.principal, &tenant).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
+}
+
+/// A tenant's usage per plugin and UTC day (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/usage", tag = "usage", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<DailyUsage>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn usage(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Vec<DailyUsage>>, ApiError> {
+    Ok(Json(api.control.usage(&caller.principal, &tenant).await?))
+}
+
+/// Prometheus metrics: invocations, errors by kind, fuel and latency per
+/// tenant and plugin (admin).
+#[utoipa::path(get, path = "/metrics", tag = "usage",
+    responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn metrics(State(api): State<Api>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    caller.principal.require_admin()?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.control.meter().metrics().encode(),
+    ))
+}

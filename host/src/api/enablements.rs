@@ -1,0 +1,107 @@
+//! `/v1/tenants/{tenant}/plugins`: enable, list, disable, and invoke.
+
+use super::extract::{ApiJson, Caller};
+use super::error::{ApiError, ErrorBody};
+use super::Api;
+use crate::enablement::{EnableRequest, Enablement};
+use crate::invoke::{Call, CallOutput, Usage};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(list_enablements))
+        .routes(routes!(enable_plugin, disable_plugin))
+        .routes(routes!(invoke_plugin))
+}
+
+/// List the plugins enabled for a tenant (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins", tag = "plugins", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<Enablement>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_enablements(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<Enablement>>, ApiError> {
+    Ok(Json(api.control.list_enablements(&caller.principal, &tenant).await?))
+}
+
+/// Enable or re-configure a plugin for a tenant (admin). The configuration
+/// is checked against the plugin's `spec`; secrets are stored encrypted and
+/// never returned.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "plugins",
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = EnableRequest,
+    responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn enable_plugin(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, plugin)): Path<(String, String)>,
+    ApiJson(request): ApiJson<EnableRequest>,
+) -> Result<Json<Enablement>, ApiError> {
+    Ok(Json(api.control.enable(&caller.principal, &tenant, &plugin, request).await?))
+}
+
+/// Disable a plugin for a tenant, erasing its secrets (admin).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "plugins",
+    params(("tenant" = String, Path), ("plugin" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn disable_plugin(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, plugin)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    api.control.disable(&caller.principal, &tenant, &plugin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A call of one export.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct InvokeRequest {
+    /// `spec`, `check`, `discover`, `read`, `actions`, `act`,
+    /// `verify-webhook` (connectors) or `describe`, `run` (agents).
+    export: String,
+    /// The export's input, for example `{"stream": "orders"}` for `read`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    input: Value,
+}
+
+/// What a call returned and what it used.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct InvokeResponse {
+    /// `{"export": ..., "result": ...}`.
+    #[schema(value_type = Object)]
+    output: CallOutput,
+    /// Fuel, wall time, memory, host calls and HTTP traffic.
+    #[schema(value_type = Object)]
+    usage: Usage,
+}
+
+/// Call an export of an enabled plugin (admin, or the tenant's keys).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/invoke", tag = "plugins",
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = InvokeRequest,
+    responses((status = 200, body = InvokeResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn invoke_plugin(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, plugin)): Path<(String, String)>,
+    ApiJson(request): ApiJson<InvokeRequest>,
+) -> Result<Json<InvokeResponse>, ApiError> {
+    let call = Call::from_json(&request.export, request.input)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
+    let output = api
+        .control
+        .invoke_enabled(&caller.principal, &tenant, &plugin, call, &caller.request_id)
+        .await?;
+    Ok(Json(InvokeResponse {
+        output: output.value,
+        usage: output.usage,
+    }))
+}

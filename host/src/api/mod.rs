@@ -1,0 +1,156 @@
+//! The HTTP API under `/v1`: JSON in and out, one error shape, a request id
+//! on every response and log line, body-size limits, a timeout, CORS for
+//! configured origins, and an OpenAPI 3.1 document built from the same route
+//! table that serves requests (so every route is in it).
+
+mod audit;
+mod enablements;
+pub mod error;
+mod extract;
+mod keys;
+mod plugins;
+mod tenants;
+
+use crate::control::ControlPlane;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::routing::get;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+/// The header that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What the API's handlers share.
+#[derive(Clone)]
+pub struct Api {
+    pub(crate) control: Arc<ControlPlane>,
+}
+
+/// How the API is served.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Origins a browser frontend may call from (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// The largest request body, in bytes (plugin uploads have their own).
+    pub body_limit: usize,
+    /// How long one request may take.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            cors_origins: Vec::new(),
+            body_limit: 1 << 20,
+            request_timeout: Duration::from_secs(330),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Omnify API",
+        version = "1",
+        description = "Tenants, plugins, enablements, invocations, usage and audit of an Omnify host."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tenants", description = "Tenants and their quotas"),
+        (name = "keys", description = "Per-tenant API keys"),
+        (name = "plugins", description = "The plugin catalog, enablements and invocations"),
+        (name = "usage", description = "Metering"),
+        (name = "audit", description = "The tamper-evident audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document describing exactly them.
+pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(tenants::routes())
+        .merge(keys::routes())
+        .merge(plugins::routes())
+        .merge(enablements::routes())
+        .merge(audit::routes())
+        .split_for_parts()
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)])
+        .max_age(Duration::from_secs(600))
+}
+
+/// The whole application: routes, the OpenAPI document, health, and the
+/// middleware every request passes through.
+pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
+    let (routes, openapi) = routes();
+    let openapi = Arc::new(openapi);
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let openapi = openapi.clone();
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .route("/v1/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .with_state(Api { control })
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        // Listed outermost last: a request meets them bottom to top.
+        .layer(axum::middleware::from_fn(error::error_envelope))
+        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(cors(&config.cors_origins))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, then finish the
+/// requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
