@@ -49,11 +49,13 @@ pub(crate) fn find_version(
     };
     match version {
         Some(v) => get_json(tx, Table::Plugins, &version_key(name, &v.to_string()))?.ok_or_else(missing),
-        None => scan_json::<PluginVersion>(tx, Table::Plugins, &prefix(&[name.as_bytes()]), None, usize::MAX)?
-            .into_iter()
-            .map(|(_, version)| version)
-            .max_by_key(|v| v.manifest.plugin.version.clone())
-            .ok_or_else(missing),
+        None => {
+            scan_json::<PluginVersion>(tx, Table::Plugins, &prefix(&[name.as_bytes()]), None, usize::MAX)?
+                .into_iter()
+                .map(|(_, version)| version)
+                .max_by_key(|v| v.manifest.plugin.version.clone())
+                .ok_or_else(missing)
+        }
     }
 }
 
@@ -110,8 +112,19 @@ impl ControlPlane {
             };
             tx.put(Table::Components, record.digest.as_bytes(), &component)?;
             put_json(&mut *tx, Table::Plugins, &version_key(&name, &version), &record)?;
-            let details = serde_json::json!({ "version": version, "digest": record.digest, "kind": record.kind });
-            audit::append(&mut *tx, SYSTEM_CHAIN, Event { actor: &actor, action: "plugin.upload", target: &name, outcome: "ok", details })?;
+            let details =
+                serde_json::json!({ "version": version, "digest": record.digest, "kind": record.kind });
+            audit::append(
+                &mut *tx,
+                SYSTEM_CHAIN,
+                Event {
+                    actor: &actor,
+                    action: "plugin.upload",
+                    target: &name,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok(record)
         })
@@ -142,9 +155,13 @@ impl ControlPlane {
             let bytes = store
                 .read()?
                 .get(Table::Components, digest_hex.as_bytes())?
-                .ok_or_else(|| ControlError::Internal(format!("component {digest_hex} is missing from the store")))?;
+                .ok_or_else(|| {
+                    ControlError::Internal(format!("component {digest_hex} is missing from the store"))
+                })?;
             if digest(&bytes) != digest_hex {
-                return Err(ControlError::Internal(format!("component {digest_hex} in the store is damaged")));
+                return Err(ControlError::Internal(format!(
+                    "component {digest_hex} in the store is damaged"
+                )));
             }
             Ok(runtime.load(&bytes)?)
         })

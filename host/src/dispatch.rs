@@ -31,7 +31,9 @@ impl ControlPlane {
             (tenant, enablement, ctx)
         };
         if tenant.status == TenantStatus::Suspended {
-            return Err(ControlError::Forbidden(format!("tenant `{tenant_id}` is suspended")));
+            return Err(ControlError::Forbidden(format!(
+                "tenant `{tenant_id}` is suspended"
+            )));
         }
         let admission = self.meter.admit(&tenant)?;
         let loaded = self.loaded_plugin(&enablement.digest).await?;

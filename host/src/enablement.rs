@@ -51,13 +51,21 @@ impl GrantSpec {
                 "grants: {what} `{item}` is not requested by the plugin's manifest, so it cannot be granted"
             ))
         };
-        if let Some(host) = self.http_hosts.iter().find(|h| !capabilities.http_hosts.contains(h)) {
+        if let Some(host) = self
+            .http_hosts
+            .iter()
+            .find(|h| !capabilities.http_hosts.contains(h))
+        {
             return Err(outside("HTTP host", host));
         }
         if let Some(name) = self.secrets.iter().find(|s| !capabilities.secrets.contains(s)) {
             return Err(outside("secret", name));
         }
-        if let Some(stream) = self.data_streams.iter().find(|s| !capabilities.data_streams.contains(s)) {
+        if let Some(stream) = self
+            .data_streams
+            .iter()
+            .find(|s| !capabilities.data_streams.contains(s))
+        {
             return Err(outside("data stream", stream));
         }
         if self.kv && !capabilities.kv {
@@ -124,9 +132,14 @@ fn secret_slot(tenant: &str, plugin: &str, name: &str) -> Vec<u8> {
 }
 
 /// The enablement of `plugin` for `tenant`, or a not-found error.
-pub(crate) fn require_enablement(tx: &dyn ReadTx, tenant: &str, plugin: &str) -> Result<Enablement, ControlError> {
-    get_json(tx, Table::Enablements, &enablement_key(tenant, plugin))?
-        .ok_or_else(|| ControlError::NotFound(format!("plugin `{plugin}` is not enabled for tenant `{tenant}`")))
+pub(crate) fn require_enablement(
+    tx: &dyn ReadTx,
+    tenant: &str,
+    plugin: &str,
+) -> Result<Enablement, ControlError> {
+    get_json(tx, Table::Enablements, &enablement_key(tenant, plugin))?.ok_or_else(|| {
+        ControlError::NotFound(format!("plugin `{plugin}` is not enabled for tenant `{tenant}`"))
+    })
 }
 
 /// Check `config` against the JSON Schema `schema`, naming every failing
@@ -181,7 +194,9 @@ impl ControlPlane {
             })
             .await?;
         let manifest = &found.manifest;
-        let grants = request.grants.unwrap_or_else(|| GrantSpec::everything_in(manifest));
+        let grants = request
+            .grants
+            .unwrap_or_else(|| GrantSpec::everything_in(manifest));
         grants.check_within(manifest)?;
         if let Some(name) = request.secrets.keys().find(|name| !grants.secrets.contains(name)) {
             return Err(ControlError::Invalid(format!(
@@ -218,25 +233,45 @@ impl ControlPlane {
             .iter()
             .map(|(name, value)| {
                 let slot = secret_slot(&tenant_id, &plugin, name);
-                self.vault.seal(&slot, value.as_bytes()).map(|sealed| (slot, sealed))
+                self.vault
+                    .seal(&slot, value.as_bytes())
+                    .map(|sealed| (slot, sealed))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let actor = principal.actor();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             tenant::require_existing(&*tx, &tenant_id)?;
-            tx.delete_prefix(Table::Secrets, &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]))?;
+            tx.delete_prefix(
+                Table::Secrets,
+                &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
+            )?;
             for (slot, sealed) in &sealed {
                 tx.put(Table::Secrets, slot, sealed)?;
             }
-            put_json(&mut *tx, Table::Enablements, &enablement_key(&tenant_id, &plugin), &enablement)?;
+            put_json(
+                &mut *tx,
+                Table::Enablements,
+                &enablement_key(&tenant_id, &plugin),
+                &enablement,
+            )?;
             let details = serde_json::json!({
                 "version": enablement.version,
                 "config_keys": enablement.config.keys().collect::<Vec<_>>(),
                 "secret_names": enablement.secret_names,
                 "grants": enablement.grants,
             });
-            audit::append(&mut *tx, &tenant_id, Event { actor: &actor, action: "plugin.enable", target: &plugin, outcome: "ok", details })?;
+            audit::append(
+                &mut *tx,
+                &tenant_id,
+                Event {
+                    actor: &actor,
+                    action: "plugin.enable",
+                    target: &plugin,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok(enablement)
         })
@@ -244,15 +279,33 @@ impl ControlPlane {
     }
 
     /// Disable `plugin` for `tenant`, erasing its secrets.
-    pub async fn disable(&self, principal: &Principal, tenant_id: &str, plugin: &str) -> Result<(), ControlError> {
+    pub async fn disable(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+    ) -> Result<(), ControlError> {
         principal.require_admin()?;
         let (actor, tenant_id, plugin) = (principal.actor(), tenant_id.to_string(), plugin.to_string());
         self.blocking(move |store| {
             let mut tx = store.write()?;
             require_enablement(&*tx, &tenant_id, &plugin)?;
             tx.delete(Table::Enablements, &enablement_key(&tenant_id, &plugin))?;
-            tx.delete_prefix(Table::Secrets, &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]))?;
-            audit::append(&mut *tx, &tenant_id, Event { actor: &actor, action: "plugin.disable", target: &plugin, outcome: "ok", details: serde_json::json!({}) })?;
+            tx.delete_prefix(
+                Table::Secrets,
+                &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
+            )?;
+            audit::append(
+                &mut *tx,
+                &tenant_id,
+                Event {
+                    actor: &actor,
+                    action: "plugin.disable",
+                    target: &plugin,
+                    outcome: "ok",
+                    details: serde_json::json!({}),
+                },
+            )?;
             tx.commit()?;
             Ok(())
         })
@@ -260,16 +313,26 @@ impl ControlPlane {
     }
 
     /// The plugins enabled for `tenant`.
-    pub async fn list_enablements(&self, principal: &Principal, tenant_id: &str) -> Result<Vec<Enablement>, ControlError> {
+    pub async fn list_enablements(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+    ) -> Result<Vec<Enablement>, ControlError> {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
         self.blocking(move |store| {
             let tx = store.read()?;
             tenant::require_existing(&*tx, &tenant_id)?;
-            Ok(scan_json(&*tx, Table::Enablements, &prefix(&[tenant_id.as_bytes()]), None, usize::MAX)?
-                .into_iter()
-                .map(|(_, enablement)| enablement)
-                .collect())
+            Ok(scan_json(
+                &*tx,
+                Table::Enablements,
+                &prefix(&[tenant_id.as_bytes()]),
+                None,
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, enablement)| enablement)
+            .collect())
         })
         .await
     }
@@ -286,10 +349,17 @@ impl ControlPlane {
         let mut ctx = InvocationContext::new(tenant_id, plugin);
         ctx.request_id = request_id.to_string();
         ctx.config = enablement.config.clone();
-        for (slot, sealed) in tx.scan(Table::Secrets, &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]), None, usize::MAX)? {
-            let name = String::from_utf8_lossy(slot.rsplit(|&b| b == 0).next().unwrap_or_default()).into_owned();
+        for (slot, sealed) in tx.scan(
+            Table::Secrets,
+            &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
+            None,
+            usize::MAX,
+        )? {
+            let name =
+                String::from_utf8_lossy(slot.rsplit(|&b| b == 0).next().unwrap_or_default()).into_owned();
             let value = self.vault.open(&slot, &sealed)?;
-            ctx.secrets.insert(name, Secret::new(String::from_utf8_lossy(&value).into_owned()));
+            ctx.secrets
+                .insert(name, Secret::new(String::from_utf8_lossy(&value).into_owned()));
         }
         let grants = &enablement.grants;
         ctx.grants = Grants {

@@ -68,7 +68,13 @@ impl Vault {
         random_bytes(&mut nonce)?;
         let sealed = self
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad: context })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: value,
+                    aad: context,
+                },
+            )
             .map_err(|_| VaultError::Decrypt)?;
         Ok([nonce.as_slice(), &sealed].concat())
     }
@@ -81,7 +87,13 @@ impl Vault {
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| VaultError::Decrypt)?;
         self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: context })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
             .map_err(|_| VaultError::Decrypt)
     }
 }
@@ -114,12 +126,24 @@ mod tests {
         let path = dir.path().join(MASTER_KEY_FILE);
         let vault = Vault::open_or_create(&path).expect("vault");
         let sealed = vault.seal(b"acme/stripe/api_key", b"sk_live_123").expect("seal");
-        assert!(!sealed.windows(11).any(|w| w == b"sk_live_123"), "the value is not stored in clear");
-        assert_eq!(vault.open(b"acme/stripe/api_key", &sealed).expect("open"), b"sk_live_123");
-        assert!(vault.open(b"rival/stripe/api_key", &sealed).is_err(), "bound to its slot");
+        assert!(
+            !sealed.windows(11).any(|w| w == b"sk_live_123"),
+            "the value is not stored in clear"
+        );
+        assert_eq!(
+            vault.open(b"acme/stripe/api_key", &sealed).expect("open"),
+            b"sk_live_123"
+        );
+        assert!(
+            vault.open(b"rival/stripe/api_key", &sealed).is_err(),
+            "bound to its slot"
+        );
 
         let reopened = Vault::open_or_create(&path).expect("same key");
-        assert_eq!(reopened.open(b"acme/stripe/api_key", &sealed).expect("open"), b"sk_live_123");
+        assert_eq!(
+            reopened.open(b"acme/stripe/api_key", &sealed).expect("open"),
+            b"sk_live_123"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod host;
 pub mod server;
 
 /// Paths of the guest components, built from source for this test run.

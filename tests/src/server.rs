@@ -2,11 +2,11 @@
 //! the HTTP capability and the SDK's HTTP helper must handle.
 
 use axum::Router;
-use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

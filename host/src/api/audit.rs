@@ -1,9 +1,9 @@
 //! `/v1/tenants/{tenant}/audit`: page through, verify and export a tenant's
 //! audit chain; `/v1/tenants/{tenant}/usage`; and `/metrics`.
 
-use super::extract::Caller;
-use super::error::{ApiError, ErrorBody};
 use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminCaller, Caller};
 use crate::audit::{AuditEntry, Verification};
 use crate::meter::DailyUsage;
 use axum::Json;
@@ -49,14 +49,22 @@ async fn list_audit(
     Query(page): Query<AuditPage>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let limit = page.limit.clamp(1, 1000);
-    Ok(Json(api.control.audit_page(&caller.principal, &tenant, page.since, limit).await?))
+    Ok(Json(
+        api.control
+            .audit_page(&caller.principal, &tenant, page.since, limit)
+            .await?,
+    ))
 }
 
 /// Check a tenant's audit chain; names the first entry that was edited,
 /// removed or reordered (admin, or the tenant's keys).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit/verify", tag = "audit", params(("tenant" = String, Path)),
     responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn verify_audit(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Verification>, ApiError> {
+async fn verify_audit(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Verification>, ApiError> {
     Ok(Json(api.control.verify_audit(&caller.principal, &tenant).await?))
 }
 
@@ -76,7 +84,11 @@ async fn export_audit(
 /// A tenant's usage per plugin and UTC day (admin, or the tenant's keys).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/usage", tag = "usage", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<DailyUsage>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn usage(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Vec<DailyUsage>>, ApiError> {
+async fn usage(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<DailyUsage>>, ApiError> {
     Ok(Json(api.control.usage(&caller.principal, &tenant).await?))
 }
 
@@ -85,8 +97,7 @@ async fn usage(State(api): State<Api>, caller: Caller, Path(tenant): Path<String
 #[utoipa::path(get, path = "/metrics", tag = "usage",
     responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn metrics(State(api): State<Api>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
-    caller.principal.require_admin()?;
+async fn metrics(State(api): State<Api>, _admin: AdminCaller) -> Result<impl IntoResponse, ApiError> {
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         api.control.meter().metrics().encode(),

@@ -1,8 +1,8 @@
 //! `/v1/tenants/{tenant}/plugins`: enable, list, disable, and invoke.
 
-use super::extract::{ApiJson, Caller};
-use super::error::{ApiError, ErrorBody};
 use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use crate::enablement::{EnableRequest, Enablement};
 use crate::invoke::{Call, CallOutput, Usage};
 use axum::Json;
@@ -28,7 +28,9 @@ async fn list_enablements(
     caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Vec<Enablement>>, ApiError> {
-    Ok(Json(api.control.list_enablements(&caller.principal, &tenant).await?))
+    Ok(Json(
+        api.control.list_enablements(&caller.principal, &tenant).await?,
+    ))
 }
 
 /// Enable or re-configure a plugin for a tenant (admin). The configuration
@@ -39,11 +41,15 @@ async fn list_enablements(
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn enable_plugin(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path((tenant, plugin)): Path<(String, String)>,
     ApiJson(request): ApiJson<EnableRequest>,
 ) -> Result<Json<Enablement>, ApiError> {
-    Ok(Json(api.control.enable(&caller.principal, &tenant, &plugin, request).await?))
+    Ok(Json(
+        api.control
+            .enable(&caller.principal, &tenant, &plugin, request)
+            .await?,
+    ))
 }
 
 /// Disable a plugin for a tenant, erasing its secrets (admin).
@@ -52,7 +58,7 @@ async fn enable_plugin(
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn disable_plugin(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path((tenant, plugin)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     api.control.disable(&caller.principal, &tenant, &plugin).await?;

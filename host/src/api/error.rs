@@ -68,12 +68,18 @@ impl From<ControlError> for ApiError {
             ControlError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ControlError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ControlError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component"),
-            ControlError::QuotaExceeded { quota, limit, resets_at } => {
+            ControlError::QuotaExceeded {
+                quota,
+                limit,
+                resets_at,
+            } => {
                 return Self {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     code: "quota_exceeded",
                     message,
-                    details: Some(serde_json::json!({ "quota": quota, "limit": limit, "resets_at": resets_at })),
+                    details: Some(
+                        serde_json::json!({ "quota": quota, "limit": limit, "resets_at": resets_at }),
+                    ),
                 };
             }
             ControlError::Invoke(failure) => {

@@ -5,7 +5,7 @@ use super::Api;
 use super::error::ApiError;
 use crate::tenant::Principal;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -45,7 +45,30 @@ impl FromRequestParts<Api> for Caller {
                 )
             })?;
         let principal = api.control.authenticate(token.to_string()).await?;
-        Ok(Self { principal, request_id })
+        // Checked here, before any body is read, so that a caller without
+        // the right learns nothing from validation errors.
+        if let Ok(params) = RawPathParams::from_request_parts(parts, api).await
+            && let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant")
+        {
+            principal.require_tenant(tenant)?;
+        }
+        Ok(Self {
+            principal,
+            request_id,
+        })
+    }
+}
+
+/// A caller that must be the admin.
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<Api> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, api).await?;
+        caller.principal.require_admin()?;
+        Ok(Self(caller))
     }
 }
 

@@ -1,8 +1,8 @@
 //! `/v1/tenants/{tenant}/keys`: create, list (by prefix) and revoke API keys.
 
-use super::extract::{ApiJson, Caller};
-use super::error::{ApiError, ErrorBody};
 use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminCaller, ApiJson};
 use crate::tenant::{ApiKey, Role};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -42,18 +42,25 @@ struct CreatedKey {
     request_body = NewKey, responses((status = 201, body = CreatedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(tenant): Path<String>,
     ApiJson(new): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let (record, key) = api.control.create_key(&caller.principal, &tenant, new.role, new.label).await?;
+    let (record, key) = api
+        .control
+        .create_key(&caller.principal, &tenant, new.role, new.label)
+        .await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
 }
 
 /// List a tenant's keys, by prefix (admin).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", tag = "keys", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<ApiKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn list_keys(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Vec<ApiKey>>, ApiError> {
+async fn list_keys(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(api.control.list_keys(&caller.principal, &tenant).await?))
 }
 
@@ -63,8 +70,10 @@ async fn list_keys(State(api): State<Api>, caller: Caller, Path(tenant): Path<St
     responses((status = 200, body = ApiKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_key(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path((tenant, key)): Path<(String, String)>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    Ok(Json(api.control.revoke_key(&caller.principal, &tenant, &key).await?))
+    Ok(Json(
+        api.control.revoke_key(&caller.principal, &tenant, &key).await?,
+    ))
 }

@@ -1,9 +1,9 @@
 //! `/v1/plugins`: upload a component with its manifest (admin), and list
 //! the catalog.
 
-use super::extract::{ApiJson, Caller};
-use super::error::{ApiError, ErrorBody};
 use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use crate::catalog::PluginVersion;
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
@@ -18,7 +18,11 @@ const MAX_UPLOAD_BYTES: usize = 96 << 20;
 
 pub(super) fn routes() -> OpenApiRouter<Api> {
     let (schemas, paths, upload_and_list) = routes!(upload_plugin, list_plugins);
-    OpenApiRouter::new().routes((schemas, paths, upload_and_list.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))))
+    OpenApiRouter::new().routes((
+        schemas,
+        paths,
+        upload_and_list.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+    ))
 }
 
 /// A plugin upload.
@@ -36,14 +40,22 @@ struct Upload {
     responses((status = 201, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn upload_plugin(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(upload): ApiJson<Upload>,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
-    caller.principal.require_admin()?;
     let component = base64::engine::general_purpose::STANDARD
         .decode(upload.component_base64.trim())
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("component_base64: {e}")))?;
-    let version = api.control.upload_plugin(&caller.principal, &upload.manifest, component).await?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("component_base64: {e}"),
+            )
+        })?;
+    let version = api
+        .control
+        .upload_plugin(&caller.principal, &upload.manifest, component)
+        .await?;
     Ok((StatusCode::CREATED, Json(version)))
 }
 

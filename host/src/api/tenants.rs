@@ -1,8 +1,8 @@
 //! `/v1/tenants`: create, list, read, suspend, resume, set quotas, delete.
 
-use super::extract::{ApiJson, Caller};
-use super::error::{ApiError, ErrorBody};
 use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AdminCaller, ApiJson, Caller};
 use crate::tenant::{NewTenant, Quotas, Tenant, TenantStatus};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -24,30 +24,44 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
     responses((status = 201, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_tenant(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     ApiJson(new): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
-    Ok((StatusCode::CREATED, Json(api.control.create_tenant(&caller.principal, new).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(api.control.create_tenant(&caller.principal, new).await?),
+    ))
 }
 
 /// List tenants (admin).
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<Tenant>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn list_tenants(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<Tenant>>, ApiError> {
+async fn list_tenants(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(api.control.list_tenants(&caller.principal).await?))
 }
 
 /// Read a tenant (admin, or the tenant's own keys).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn get_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Tenant>, ApiError> {
+async fn get_tenant(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
     Ok(Json(api.control.tenant(&caller.principal, &tenant).await?))
 }
 
 /// Delete a tenant and erase its data; its audit log is kept (admin).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn delete_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_tenant(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path(tenant): Path<String>,
+) -> Result<StatusCode, ApiError> {
     api.control.delete_tenant(&caller.principal, &tenant).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -55,15 +69,31 @@ async fn delete_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Pat
 /// Suspend a tenant: its plugins stop running (admin).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/suspend", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn suspend_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(api.control.set_tenant_status(&caller.principal, &tenant, TenantStatus::Suspended).await?))
+async fn suspend_tenant(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    Ok(Json(
+        api.control
+            .set_tenant_status(&caller.principal, &tenant, TenantStatus::Suspended)
+            .await?,
+    ))
 }
 
 /// Resume a suspended tenant (admin).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/resume", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn resume_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Path<String>) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(api.control.set_tenant_status(&caller.principal, &tenant, TenantStatus::Active).await?))
+async fn resume_tenant(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Tenant>, ApiError> {
+    Ok(Json(
+        api.control
+            .set_tenant_status(&caller.principal, &tenant, TenantStatus::Active)
+            .await?,
+    ))
 }
 
 /// Replace a tenant's quotas (admin).
@@ -71,9 +101,11 @@ async fn resume_tenant(State(api): State<Api>, caller: Caller, Path(tenant): Pat
     request_body = Quotas, responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn set_quotas(
     State(api): State<Api>,
-    caller: Caller,
+    AdminCaller(caller): AdminCaller,
     Path(tenant): Path<String>,
     ApiJson(quotas): ApiJson<Quotas>,
 ) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(api.control.set_quotas(&caller.principal, &tenant, quotas).await?))
+    Ok(Json(
+        api.control.set_quotas(&caller.principal, &tenant, quotas).await?,
+    ))
 }

@@ -8,8 +8,8 @@ mod queries;
 
 pub use queries::export;
 
-use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
 use crate::store::StoreError;
+use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -141,10 +141,16 @@ pub fn append(tx: &mut dyn WriteTx, tenant: &str, event: Event<'_>) -> Result<Au
 /// Up to `limit` entries of `tenant`'s chain with a sequence above `since`.
 pub fn list(tx: &dyn ReadTx, tenant: &str, since: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
     let after = (since > 0).then(|| entry_key(tenant, since));
-    Ok(scan_json(tx, Table::Audit, &prefix(&[tenant.as_bytes()]), after.as_deref(), limit)?
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect())
+    Ok(scan_json(
+        tx,
+        Table::Audit,
+        &prefix(&[tenant.as_bytes()]),
+        after.as_deref(),
+        limit,
+    )?
+    .into_iter()
+    .map(|(_, entry)| entry)
+    .collect())
 }
 
 /// The tenants (and the system chain) that have an audit chain.
@@ -203,7 +209,10 @@ pub fn verify(tx: &dyn ReadTx, tenant: &str) -> Result<Verification, StoreError>
             if entry.seq > expected_seq {
                 return Ok(bad(
                     expected_seq,
-                    format!("entry {expected_seq} is missing or out of place (entry {} stands in its position)", entry.seq),
+                    format!(
+                        "entry {expected_seq} is missing or out of place (entry {} stands in its position)",
+                        entry.seq
+                    ),
                     checked,
                 ));
             }
@@ -226,7 +235,11 @@ pub fn verify(tx: &dyn ReadTx, tenant: &str) -> Result<Verification, StoreError>
                 ));
             }
             if hash_of(&entry) != entry.hash {
-                return Ok(bad(expected_seq, "its contents do not match its hash: it was edited".into(), checked));
+                return Ok(bad(
+                    expected_seq,
+                    "its contents do not match its hash: it was edited".into(),
+                    checked,
+                ));
             }
             prev_hash = entry.hash;
             expected_seq += 1;
@@ -239,7 +252,10 @@ pub fn verify(tx: &dyn ReadTx, tenant: &str) -> Result<Verification, StoreError>
     {
         return Ok(bad(
             entries + 1,
-            format!("the chain ends at entry {entries} but its head is entry {}: entries were removed", head.seq),
+            format!(
+                "the chain ends at entry {entries} but its head is entry {}: entries were removed",
+                head.seq
+            ),
             entries,
         ));
     }
@@ -290,7 +306,9 @@ mod tests {
     }
 
     fn first_bad(store: &RedbStore) -> Option<Problem> {
-        verify(&*store.read().expect("read"), "acme").expect("verify").first_bad
+        verify(&*store.read().expect("read"), "acme")
+            .expect("verify")
+            .first_bad
     }
 
     #[test]
@@ -304,7 +322,9 @@ mod tests {
     #[test]
     fn an_edited_entry_is_found() {
         let (_dir, store) = store_with_chain(5);
-        let edited = String::from_utf8(raw(&store, 3)).expect("utf-8").replace("\"ok\"", "\"denied\"");
+        let edited = String::from_utf8(raw(&store, 3))
+            .expect("utf-8")
+            .replace("\"ok\"", "\"denied\"");
         put_raw(&store, 3, edited.as_bytes());
         let problem = first_bad(&store).expect("broken");
         assert_eq!(problem.seq, 3);
@@ -341,6 +361,10 @@ mod tests {
         put_raw(&store, 4, &third);
         let problem = first_bad(&store).expect("broken");
         assert_eq!(problem.seq, 3);
-        assert!(problem.reason.contains("missing") || problem.reason.contains("moved"), "{}", problem.reason);
+        assert!(
+            problem.reason.contains("missing") || problem.reason.contains("moved"),
+            "{}",
+            problem.reason
+        );
     }
 }

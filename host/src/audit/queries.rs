@@ -25,7 +25,11 @@ impl ControlPlane {
     }
 
     /// Check `tenant`'s chain.
-    pub async fn verify_audit(&self, principal: &Principal, tenant: &str) -> Result<Verification, ControlError> {
+    pub async fn verify_audit(
+        &self,
+        principal: &Principal,
+        tenant: &str,
+    ) -> Result<Verification, ControlError> {
         principal.require_tenant(tenant)?;
         let tenant = tenant.to_string();
         self.blocking(move |store| {
@@ -69,6 +73,8 @@ fn require_chain(tx: &dyn crate::store::ReadTx, tenant: &str) -> Result<(), Cont
     if chains(tx)?.iter().any(|chain| chain == tenant) {
         Ok(())
     } else {
-        Err(ControlError::NotFound(format!("no audit log for tenant `{tenant}`")))
+        Err(ControlError::NotFound(format!(
+            "no audit log for tenant `{tenant}`"
+        )))
     }
 }

@@ -77,7 +77,11 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if broken { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if broken {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         AuditCommand::Export(args) => {
             let store = open(&args.data_dir)?;

@@ -52,7 +52,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cors_origins: args.cors_origins,
         ..ApiConfig::default()
     };
-    println!("Omnify API on http://{} (OpenAPI at /v1/openapi.json)", listener.local_addr()?);
+    println!(
+        "Omnify API on http://{} (OpenAPI at /v1/openapi.json)",
+        listener.local_addr()?
+    );
     api::serve(listener, api::app(control, &config), shutdown_signal()).await?;
     println!("stopped");
     Ok(())
@@ -63,7 +66,10 @@ async fn add_plugin(control: &ControlPlane, path: &Path) -> anyhow::Result<()> {
         let built = tokio::task::block_in_place(|| Builder::for_crate(path)?.build_crate(path))?;
         (built.path, path.to_path_buf())
     } else {
-        (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
+        (
+            path.to_path_buf(),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )
     };
     let manifest_path = dir.join("plugin.toml");
     let manifest_text = std::fs::read_to_string(&manifest_path)
@@ -76,9 +82,15 @@ async fn add_plugin(control: &ControlPlane, path: &Path) -> anyhow::Result<()> {
         key_id: None,
     };
     match control.upload_plugin(&admin, &manifest_text, bytes).await {
-        Ok(version) => println!("added plugin {} {} ({})", version.name, version.version, version.kind),
+        Ok(version) => println!(
+            "added plugin {} {} ({})",
+            version.name, version.version, version.kind
+        ),
         Err(ControlError::Conflict(_)) => {
-            println!("plugin {} {} is already in the catalog", manifest.plugin.name, manifest.plugin.version)
+            println!(
+                "plugin {} {} is already in the catalog",
+                manifest.plugin.name, manifest.plugin.version
+            )
         }
         Err(error) => return Err(error).with_context(|| format!("cannot add {}", path.display())),
     }

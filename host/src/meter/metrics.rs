@@ -40,11 +40,20 @@ impl Metrics {
         let invocations = Family::<PluginLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
         let fuel = Family::<PluginLabels, Counter>::default();
-        let latency = Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency =
+            Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("invocations", "Plugin calls", invocations.clone());
-        registry.register("invocation_errors", "Failed plugin calls by error kind", errors.clone());
+        registry.register(
+            "invocation_errors",
+            "Failed plugin calls by error kind",
+            errors.clone(),
+        );
         registry.register("fuel", "Fuel consumed by plugin calls", fuel.clone());
-        registry.register("invocation_duration_seconds", "Wall time of plugin calls", latency.clone());
+        registry.register(
+            "invocation_duration_seconds",
+            "Wall time of plugin calls",
+            latency.clone(),
+        );
         Self {
             registry,
             invocations,

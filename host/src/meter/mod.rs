@@ -135,8 +135,18 @@ impl Meter {
 
     fn fuel_used_on(&self, tenant: &str, day: &str) -> Result<u64, StoreError> {
         let tx = self.store.read()?;
-        let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?;
-        Ok(usage.iter().filter(|(_, u)| u.day == day).map(|(_, u)| u.fuel).sum())
+        let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(
+            &*tx,
+            Table::Usage,
+            &prefix(&[tenant.as_bytes()]),
+            None,
+            usize::MAX,
+        )?;
+        Ok(usage
+            .iter()
+            .filter(|(_, u)| u.day == day)
+            .map(|(_, u)| u.fuel)
+            .sum())
     }
 
     /// Admit a call of `tenant` if its quotas allow, or say which quota is
@@ -148,7 +158,11 @@ impl Meter {
         let quotas = tenant.quotas;
         // Loaded outside the lock: the first call of a day reads the store.
         let stored_fuel = match quotas.fuel_per_day {
-            Some(_) if lock(&self.counters).get(&tenant.id).is_none_or(|c| c.day != today || c.fuel_today.is_none()) => {
+            Some(_)
+                if lock(&self.counters)
+                    .get(&tenant.id)
+                    .is_none_or(|c| c.day != today || c.fuel_today.is_none()) =>
+            {
                 Some(self.fuel_used_on(&tenant.id, &today)?)
             }
             _ => None,
@@ -233,8 +247,14 @@ impl crate::control::ControlPlane {
 
 fn usage_of(store: &RedbStore, tenant: &str) -> Result<Vec<DailyUsage>, StoreError> {
     let tx = store.read()?;
-    Ok(scan_json(&*tx, Table::Usage, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
-        .into_iter()
-        .map(|(_, usage)| usage)
-        .collect())
+    Ok(scan_json(
+        &*tx,
+        Table::Usage,
+        &prefix(&[tenant.as_bytes()]),
+        None,
+        usize::MAX,
+    )?
+    .into_iter()
+    .map(|(_, usage)| usage)
+    .collect())
 }

@@ -20,24 +20,42 @@ const MAX_BATCH: usize = 512;
 
 type Job = (CallRecord, oneshot::Sender<Result<(), String>>);
 
-/// The handle to the writer thread; the thread ends when it is dropped.
+/// The handle to the writer thread. Dropping it lets the thread finish what
+/// is queued and waits for it, so the store is closed when the meter is.
 pub(super) struct UsageWriter {
-    jobs: Sender<Job>,
+    jobs: Option<Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for UsageWriter {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the usage writer thread panicked");
+        }
+    }
 }
 
 impl UsageWriter {
     pub(super) fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
         let (jobs, queue) = channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("omnify-usage-writer".into())
             .spawn(move || run(&store, &queue))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the usage writer: {e}")))?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
     }
 
     pub(super) async fn write(&self, record: CallRecord) -> Result<(), ControlError> {
         let (reply, done) = oneshot::channel();
         self.jobs
+            .as_ref()
+            .ok_or_else(|| ControlError::Internal("the usage writer has stopped".into()))?
             .send((record, reply))
             .map_err(|_| ControlError::Internal("the usage writer has stopped".into()))?;
         done.await

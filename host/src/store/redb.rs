@@ -1,8 +1,8 @@
 //! The embedded store: one redb file in the data directory. Commits are
 //! durable (fsynced) when `commit` returns.
 
-use super::storage::{Entry, ReadTx, Storage, Table, WriteTx};
 use super::StoreError;
+use super::storage::{Entry, ReadTx, Storage, Table, WriteTx};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
@@ -142,7 +142,13 @@ impl ReadTx for RedbRead {
         Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let table = self.0.open_table(definition(table)).map_err(unavailable)?;
         scan_table(&table, prefix, after, limit)
     }
@@ -161,7 +167,13 @@ impl ReadTx for RedbWrite {
         Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let table = self.0.open_table(definition(table)).map_err(unavailable)?;
         scan_table(&table, prefix, after, limit)
     }
@@ -213,16 +225,29 @@ mod tests {
         let store = RedbStore::open(dir.path()).expect("open");
         let mut tx = store.write().expect("write");
         for (tenant, n) in [("a", 1u8), ("a", 2), ("a", 3), ("ab", 9)] {
-            tx.put(Table::Audit, &key(&[tenant.as_bytes(), &[n]]), &[n]).expect("put");
+            tx.put(Table::Audit, &key(&[tenant.as_bytes(), &[n]]), &[n])
+                .expect("put");
         }
         tx.commit().expect("commit");
 
         let tx = store.read().expect("read");
         let a = prefix(&[b"a"]);
-        assert_eq!(tx.scan(Table::Audit, &a, None, 10).expect("scan").len(), 3, "`ab` is not under `a`");
+        assert_eq!(
+            tx.scan(Table::Audit, &a, None, 10).expect("scan").len(),
+            3,
+            "`ab` is not under `a`"
+        );
         let after_first = key(&[b"a", &[1]]);
-        assert_eq!(tx.scan(Table::Audit, &a, Some(&after_first), 10).expect("scan").len(), 2);
-        assert_eq!(tx.last(Table::Audit, &a).expect("last").map(|(_, v)| v), Some(vec![3]));
+        assert_eq!(
+            tx.scan(Table::Audit, &a, Some(&after_first), 10)
+                .expect("scan")
+                .len(),
+            2
+        );
+        assert_eq!(
+            tx.last(Table::Audit, &a).expect("last").map(|(_, v)| v),
+            Some(vec![3])
+        );
     }
 
     #[test]
@@ -232,7 +257,14 @@ mod tests {
         let mut tx = store.write().expect("write");
         tx.put(Table::Tenants, b"t", b"v").expect("put");
         drop(tx);
-        assert_eq!(store.read().expect("read").get(Table::Tenants, b"t").expect("get"), None);
+        assert_eq!(
+            store
+                .read()
+                .expect("read")
+                .get(Table::Tenants, b"t")
+                .expect("get"),
+            None
+        );
     }
 
     #[test]
@@ -240,7 +272,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = RedbStore::open(dir.path()).expect("open");
         let mut tx = store.write().expect("write");
-        tx.put(Table::Meta, SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes()).expect("put");
+        tx.put(Table::Meta, SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+            .expect("put");
         tx.commit().expect("commit");
         drop(store);
         let error = RedbStore::open(dir.path()).err().expect("refused").to_string();

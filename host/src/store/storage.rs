@@ -153,7 +153,9 @@ pub fn get_json<T: serde::de::DeserializeOwned>(
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
     tx.get(table, key)?
-        .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", table.name()))))
+        .map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", table.name())))
+        })
         .transpose()
 }
 

@@ -4,8 +4,8 @@
 
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::storage::{Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
 use crate::store::StoreError;
+use crate::store::storage::{Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
 use crate::vault::random_bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -57,7 +57,9 @@ impl Principal {
         match (&self.role, &self.tenant) {
             (Role::Admin, _) => Ok(()),
             (_, Some(own)) if own == tenant => Ok(()),
-            _ => Err(ControlError::Forbidden(format!("this key does not belong to tenant `{tenant}`"))),
+            _ => Err(ControlError::Forbidden(format!(
+                "this key does not belong to tenant `{tenant}`"
+            ))),
         }
     }
 }
@@ -139,7 +141,13 @@ fn key_record_key(tenant: &str, id: &str) -> Vec<u8> {
 
 /// Remove every key of `tenant` (when the tenant is deleted).
 pub(crate) fn delete_all(tx: &mut dyn WriteTx, tenant: &str) -> Result<(), StoreError> {
-    let keys: Vec<(Vec<u8>, ApiKey)> = scan_json(tx, Table::ApiKeys, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?;
+    let keys: Vec<(Vec<u8>, ApiKey)> = scan_json(
+        tx,
+        Table::ApiKeys,
+        &prefix(&[tenant.as_bytes()]),
+        None,
+        usize::MAX,
+    )?;
     for (record_key, _) in &keys {
         tx.delete(Table::ApiKeys, record_key)?;
     }
@@ -194,8 +202,19 @@ impl ControlPlane {
             let record_key = key_record_key(&tenant, &id);
             put_json(&mut *tx, Table::ApiKeys, &record_key, &api_key)?;
             tx.put(Table::ApiKeyHashes, &token_hash(&token), &record_key)?;
-            let details = serde_json::json!({ "role": role, "label": api_key.label, "prefix": api_key.prefix });
-            audit::append(&mut *tx, &tenant, Event { actor: &actor, action: "key.create", target: &id, outcome: "ok", details })?;
+            let details =
+                serde_json::json!({ "role": role, "label": api_key.label, "prefix": api_key.prefix });
+            audit::append(
+                &mut *tx,
+                &tenant,
+                Event {
+                    actor: &actor,
+                    action: "key.create",
+                    target: &id,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok((api_key, token))
         })
@@ -209,16 +228,27 @@ impl ControlPlane {
         self.blocking(move |store| {
             let tx = store.read()?;
             super::require_existing(&*tx, &tenant)?;
-            Ok(scan_json(&*tx, Table::ApiKeys, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
-                .into_iter()
-                .map(|(_, key)| key)
-                .collect())
+            Ok(scan_json(
+                &*tx,
+                Table::ApiKeys,
+                &prefix(&[tenant.as_bytes()]),
+                None,
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect())
         })
         .await
     }
 
     /// Revoke a key of `tenant`; requests with it are refused from now on.
-    pub async fn revoke_key(&self, principal: &Principal, tenant: &str, id: &str) -> Result<ApiKey, ControlError> {
+    pub async fn revoke_key(
+        &self,
+        principal: &Principal,
+        tenant: &str,
+        id: &str,
+    ) -> Result<ApiKey, ControlError> {
         principal.require_admin()?;
         let (actor, tenant, id) = (principal.actor(), tenant.to_string(), id.to_string());
         self.blocking(move |store| {
@@ -232,7 +262,17 @@ impl ControlPlane {
             }
             api_key.revoked_at = Some(audit::now());
             put_json(&mut *tx, Table::ApiKeys, &record_key, &api_key)?;
-            audit::append(&mut *tx, &tenant, Event { actor: &actor, action: "key.revoke", target: &id, outcome: "ok", details: serde_json::json!({}) })?;
+            audit::append(
+                &mut *tx,
+                &tenant,
+                Event {
+                    actor: &actor,
+                    action: "key.revoke",
+                    target: &id,
+                    outcome: "ok",
+                    details: serde_json::json!({}),
+                },
+            )?;
             tx.commit()?;
             Ok(api_key)
         })

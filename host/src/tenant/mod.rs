@@ -65,7 +65,8 @@ pub struct NewTenant {
 
 /// The tenant `id`, or a not-found error.
 pub(crate) fn require_existing(tx: &dyn ReadTx, id: &str) -> Result<Tenant, ControlError> {
-    get_json(tx, Table::Tenants, id.as_bytes())?.ok_or_else(|| ControlError::NotFound(format!("no tenant `{id}`")))
+    get_json(tx, Table::Tenants, id.as_bytes())?
+        .ok_or_else(|| ControlError::NotFound(format!("no tenant `{id}`")))
 }
 
 impl ControlPlane {
@@ -78,13 +79,18 @@ impl ControlPlane {
             ));
         }
         if new.name.trim().is_empty() || new.name.len() > 200 {
-            return Err(ControlError::Invalid("tenant name must be 1 to 200 characters".into()));
+            return Err(ControlError::Invalid(
+                "tenant name must be 1 to 200 characters".into(),
+            ));
         }
         let actor = principal.actor();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             if tx.get(Table::Tenants, new.id.as_bytes())?.is_some() {
-                return Err(ControlError::Conflict(format!("tenant `{}` already exists", new.id)));
+                return Err(ControlError::Conflict(format!(
+                    "tenant `{}` already exists",
+                    new.id
+                )));
             }
             if tx.get(Table::AuditHeads, new.id.as_bytes())?.is_some() {
                 return Err(ControlError::Conflict(format!(
@@ -101,7 +107,17 @@ impl ControlPlane {
             };
             put_json(&mut *tx, Table::Tenants, tenant.id.as_bytes(), &tenant)?;
             let details = serde_json::json!({ "name": tenant.name, "quotas": tenant.quotas });
-            audit::append(&mut *tx, &tenant.id, Event { actor: &actor, action: "tenant.create", target: &tenant.id, outcome: "ok", details })?;
+            audit::append(
+                &mut *tx,
+                &tenant.id,
+                Event {
+                    actor: &actor,
+                    action: "tenant.create",
+                    target: &tenant.id,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok(tenant)
         })
@@ -125,7 +141,8 @@ impl ControlPlane {
     pub async fn tenant(&self, principal: &Principal, id: &str) -> Result<Tenant, ControlError> {
         principal.require_tenant(id)?;
         let id = id.to_string();
-        self.blocking(move |store| require_existing(&*store.read()?, &id)).await
+        self.blocking(move |store| require_existing(&*store.read()?, &id))
+            .await
     }
 
     /// Suspend or resume a tenant.
@@ -141,7 +158,9 @@ impl ControlPlane {
             let mut tx = store.write()?;
             let mut tenant = require_existing(&*tx, &id)?;
             if tenant.status == status {
-                return Err(ControlError::Conflict(format!("tenant `{id}` is already {status:?}").to_lowercase()));
+                return Err(ControlError::Conflict(
+                    format!("tenant `{id}` is already {status:?}").to_lowercase(),
+                ));
             }
             tenant.status = status;
             put_json(&mut *tx, Table::Tenants, id.as_bytes(), &tenant)?;
@@ -149,7 +168,17 @@ impl ControlPlane {
                 TenantStatus::Active => "tenant.resume",
                 TenantStatus::Suspended => "tenant.suspend",
             };
-            audit::append(&mut *tx, &id, Event { actor: &actor, action, target: &id, outcome: "ok", details: serde_json::json!({}) })?;
+            audit::append(
+                &mut *tx,
+                &id,
+                Event {
+                    actor: &actor,
+                    action,
+                    target: &id,
+                    outcome: "ok",
+                    details: serde_json::json!({}),
+                },
+            )?;
             tx.commit()?;
             Ok(tenant)
         })
@@ -157,7 +186,12 @@ impl ControlPlane {
     }
 
     /// Replace a tenant's quotas.
-    pub async fn set_quotas(&self, principal: &Principal, id: &str, quotas: Quotas) -> Result<Tenant, ControlError> {
+    pub async fn set_quotas(
+        &self,
+        principal: &Principal,
+        id: &str,
+        quotas: Quotas,
+    ) -> Result<Tenant, ControlError> {
         principal.require_admin()?;
         let (actor, id) = (principal.actor(), id.to_string());
         self.blocking(move |store| {
@@ -166,7 +200,17 @@ impl ControlPlane {
             tenant.quotas = quotas;
             put_json(&mut *tx, Table::Tenants, id.as_bytes(), &tenant)?;
             let details = serde_json::json!({ "quotas": quotas });
-            audit::append(&mut *tx, &id, Event { actor: &actor, action: "tenant.quotas", target: &id, outcome: "ok", details })?;
+            audit::append(
+                &mut *tx,
+                &id,
+                Event {
+                    actor: &actor,
+                    action: "tenant.quotas",
+                    target: &id,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok(tenant)
         })
@@ -184,14 +228,31 @@ impl ControlPlane {
             require_existing(&*tx, &id)?;
             let under = prefix(&[id.as_bytes()]);
             let mut erased = serde_json::Map::new();
-            for table in [Table::Enablements, Table::Secrets, Table::Kv, Table::KvUsage, Table::Records, Table::Usage] {
+            for table in [
+                Table::Enablements,
+                Table::Secrets,
+                Table::Kv,
+                Table::KvUsage,
+                Table::Records,
+                Table::Usage,
+            ] {
                 let count = tx.delete_prefix(table, &under)?;
                 erased.insert(table.name().to_string(), count.into());
             }
             keys::delete_all(&mut *tx, &id)?;
             tx.delete(Table::Tenants, id.as_bytes())?;
             let details = serde_json::json!({ "erased": erased });
-            audit::append(&mut *tx, &id, Event { actor: &actor, action: "tenant.delete", target: &id, outcome: "ok", details })?;
+            audit::append(
+                &mut *tx,
+                &id,
+                Event {
+                    actor: &actor,
+                    action: "tenant.delete",
+                    target: &id,
+                    outcome: "ok",
+                    details,
+                },
+            )?;
             tx.commit()?;
             Ok(())
         })

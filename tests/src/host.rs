@@ -1,0 +1,191 @@
+//! A real host (control plane and HTTP API) on a loopback port and a temp
+//! data directory, with a small HTTP client for the tests.
+
+use base64::Engine;
+use omnify_host::RuntimeConfig;
+use omnify_host::api::{self, ApiConfig};
+use omnify_host::control::{ControlConfig, ControlPlane};
+use omnify_host::engine::EngineConfig;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running host.
+pub struct TestHost {
+    /// The control plane behind the API (for direct checks of the store).
+    pub control: Arc<ControlPlane>,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    client: reqwest::Client,
+}
+
+/// A response: status, headers and the JSON body (`null` when empty or not
+/// JSON, with the raw text kept).
+#[derive(Debug)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body parsed as JSON.
+    pub json: Value,
+    /// The body as text.
+    pub text: String,
+}
+
+impl TestHost {
+    /// Start a host on `data_dir`; returns the admin token too when the
+    /// directory is new.
+    pub async fn start(data_dir: &Path, cors_origins: &[&str]) -> (Self, Option<String>) {
+        let (control, admin) = ControlPlane::open(ControlConfig {
+            data_dir: data_dir.to_path_buf(),
+            runtime: RuntimeConfig {
+                engine: EngineConfig {
+                    max_instances: 32,
+                    ..EngineConfig::default()
+                },
+                ..RuntimeConfig::default()
+            },
+        })
+        .expect("the control plane opens");
+        let control = Arc::new(control);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let config = ApiConfig {
+            cors_origins: cors_origins.iter().map(|s| s.to_string()).collect(),
+            ..ApiConfig::default()
+        };
+        let app = api::app(control.clone(), &config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            api::serve(listener, app, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        let host = Self {
+            control,
+            url,
+            stop: Some(stop),
+            server: Some(server),
+            client: reqwest::Client::new(),
+        };
+        (host, admin)
+    }
+
+    /// Stop gracefully and wait until the store is closed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server stops cleanly");
+        }
+        let control = self.control.clone();
+        drop(self);
+        // The last reference closes the store (and joins its writer thread).
+        let control =
+            Arc::try_unwrap(control).unwrap_or_else(|_| panic!("the control plane is still shared"));
+        tokio::task::spawn_blocking(move || drop(control))
+            .await
+            .expect("closed");
+    }
+
+    /// Send a request with an optional bearer token and JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(body).expect("JSON"));
+        }
+        self.send(request).await
+    }
+
+    /// Send a prepared request.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the host answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    /// A request builder for custom cases (raw bodies, extra headers).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// Upload a component with its manifest as the admin.
+    pub async fn upload(&self, admin: &str, manifest: &str, component: &str) -> Reply {
+        let bytes = std::fs::read(component).expect("read the component");
+        let body = json!({
+            "manifest": manifest,
+            "component_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        });
+        self.call(Method::POST, "/v1/plugins", Some(admin), Some(&body))
+            .await
+    }
+
+    /// Create a tenant as the admin.
+    pub async fn create_tenant(&self, admin: &str, id: &str) -> Reply {
+        let body = json!({ "id": id, "name": format!("Tenant {id}") });
+        self.call(Method::POST, "/v1/tenants", Some(admin), Some(&body))
+            .await
+    }
+
+    /// Create a key of `role` for `tenant`; returns the key and its id.
+    pub async fn create_key(&self, admin: &str, tenant: &str, role: &str) -> (String, String) {
+        let body = json!({ "role": role, "label": "test" });
+        let reply = self
+            .call(
+                Method::POST,
+                &format!("/v1/tenants/{tenant}/keys"),
+                Some(admin),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let key = reply.json["key"].as_str().expect("key").to_string();
+        let id = reply.json["record"]["id"].as_str().expect("id").to_string();
+        (key, id)
+    }
+}
+
+/// The manifest of the hostile test connector.
+pub const HOSTILE_MANIFEST: &str = r#"
+[plugin]
+name = "hostile"
+version = "1.0.0"
+kind = "connector"
+contract = "1.0.0"
+description = "Misbehaves on request"
+
+[capabilities]
+secrets = ["api_token"]
+kv = true
+
+[limits]
+timeout_ms = 5000
+"#;
+
+/// The manifest of the partner example.
+pub fn hello_manifest() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-connector/plugin.toml");
+    std::fs::read_to_string(path).expect("read plugin.toml")
+}
