@@ -1,0 +1,176 @@
+//! Invoking a trivial plugin over HTTP on loopback at concurrency 32, against
+//! the same call in process, measured in the same run:
+//!
+//! 1. `Runtime::invoke`: the sandboxed call alone;
+//! 2. `ControlPlane::invoke_enabled`: plus the enablement lookup, quotas,
+//!    and the durable usage and audit records (group-committed);
+//! 3. `POST /v1/tenants/{t}/plugins/{p}/invoke`: plus HTTP, JSON and auth.
+//!
+//! Each runs for a fixed time with 32 concurrent callers; the figures are
+//! calls per second, and for HTTP the p50 and p99 latency. The load
+//! generator shares the machine with the server, as it would on one host.
+//!
+//! Run with `cargo bench -p omnify --bench http`.
+
+use omnify_host::api::{self, ApiConfig};
+use omnify_host::control::{ControlConfig, ControlPlane};
+use omnify_host::enablement::EnableRequest;
+use omnify_host::invoke::{Call, InvocationContext};
+use omnify_host::tenant::{NewTenant, Principal, Role};
+use omnify_host::RuntimeConfig;
+use omnify_registry::Builder;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: usize = 32;
+const WINDOW: Duration = Duration::from_secs(5);
+
+/// Run `call` from `CONCURRENCY` tasks for `WINDOW`; the latency of every
+/// call.
+async fn load<F, Fut>(call: F) -> Vec<Duration>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while start.elapsed() < WINDOW {
+                    let begun = Instant::now();
+                    call().await;
+                    latencies.push(begun.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("caller"));
+    }
+    all.sort();
+    all
+}
+
+fn report(name: &str, latencies: &[Duration]) -> f64 {
+    let rate = latencies.len() as f64 / WINDOW.as_secs_f64();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "  {name:<34} {rate:>9.0} calls/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3
+    );
+    rate
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let component = Builder::new(root.join("target/wasm"))
+        .build_packages(&root.join("Cargo.toml"), &["hello-connector"])
+        .expect("build the hello connector")
+        .remove(0);
+    let manifest = std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
+    let bytes = std::fs::read(&component.path).expect("component");
+    let data = tempfile::tempdir().expect("temp dir");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async move {
+        let (control, admin_token) = ControlPlane::open(ControlConfig {
+            data_dir: data.path().to_path_buf(),
+            runtime: RuntimeConfig::default(),
+        })
+        .expect("control plane");
+        let admin_token = admin_token.expect("new store");
+        let control = Arc::new(control);
+        let admin = Principal {
+            role: Role::Admin,
+            tenant: None,
+            key_id: None,
+        };
+        control.upload_plugin(&admin, &manifest, bytes).await.expect("upload");
+        let tenant = NewTenant {
+            id: "bench".into(),
+            name: "Bench".into(),
+            quotas: Default::default(),
+        };
+        control.create_tenant(&admin, tenant).await.expect("tenant");
+        let mut enable = EnableRequest::default();
+        enable.config.insert("names".into(), serde_json::json!(["Ada"]));
+        let enablement = control.enable(&admin, "bench", "hello-connector", enable).await.expect("enable");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!(
+            "http://{}/v1/tenants/bench/plugins/hello-connector/invoke",
+            listener.local_addr().expect("addr")
+        );
+        let app = api::app(control.clone(), &ApiConfig::default());
+        tokio::spawn(async move { api::serve(listener, app, std::future::pending()).await });
+
+        println!("\nconcurrency {CONCURRENCY}, {} s each, `spec` of hello-connector:", WINDOW.as_secs());
+        let plugin = control.runtime().loaded(&enablement.digest).expect("loaded at enable");
+        let ctx = Arc::new(InvocationContext::new("bench", "hello-connector"));
+        let in_process = {
+            let (control, plugin, ctx) = (control.clone(), plugin.clone(), ctx.clone());
+            load(move || {
+                let (control, plugin, ctx) = (control.clone(), plugin.clone(), ctx.clone());
+                async move {
+                    control.runtime().invoke(&plugin, &ctx, Call::Spec).await.expect("invoke");
+                }
+            })
+            .await
+        };
+        let raw = report("Runtime::invoke", &in_process);
+
+        let enabled = {
+            let control = control.clone();
+            load(move || {
+                let control = control.clone();
+                async move {
+                    let admin = Principal {
+                        role: Role::Admin,
+                        tenant: None,
+                        key_id: None,
+                    };
+                    control
+                        .invoke_enabled(&admin, "bench", "hello-connector", Call::Spec, "bench")
+                        .await
+                        .expect("invoke_enabled");
+                }
+            })
+            .await
+        };
+        let metered = report("ControlPlane::invoke_enabled", &enabled);
+
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONCURRENCY)
+            .build()
+            .expect("client");
+        let over_http = load(move || {
+            let (client, url, token) = (client.clone(), url.clone(), admin_token.clone());
+            async move {
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(r#"{"export":"spec"}"#)
+                    .send()
+                    .await
+                    .expect("send");
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.expect("body");
+            }
+        })
+        .await;
+        let http = report("HTTP POST …/invoke", &over_http);
+        println!("  ratio HTTP / Runtime::invoke:      {:>9.2}", http / raw);
+        println!("  ratio invoke_enabled / Runtime::invoke: {:>4.2}", metered / raw);
+    });
+}
