@@ -44,7 +44,7 @@ impl FromRequestParts<Api> for Caller {
                     "send `Authorization: Bearer <admin token or API key>`",
                 )
             })?;
-        let principal = api.control.authenticate(token.to_string()).await?;
+        let principal = api.control.authenticate(token)?;
         // Checked here, before any body is read, so that a caller without
         // the right learns nothing from validation errors.
         if let Ok(params) = RawPathParams::from_request_parts(parts, api).await
