@@ -12,12 +12,12 @@
 //!
 //! Run with `cargo bench -p omnify --bench http`.
 
+use omnify_host::RuntimeConfig;
 use omnify_host::api::{self, ApiConfig};
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::enablement::EnableRequest;
 use omnify_host::invoke::{Call, InvocationContext};
 use omnify_host::tenant::{NewTenant, Principal, Role};
-use omnify_host::RuntimeConfig;
 use omnify_registry::Builder;
 use std::path::Path;
 use std::sync::Arc;
@@ -73,7 +73,8 @@ fn main() {
         .build_packages(&root.join("Cargo.toml"), &["hello-connector"])
         .expect("build the hello connector")
         .remove(0);
-    let manifest = std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
+    let manifest =
+        std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
     let bytes = std::fs::read(&component.path).expect("component");
     let data = tempfile::tempdir().expect("temp dir");
 
@@ -95,7 +96,10 @@ fn main() {
             tenant: None,
             key_id: None,
         };
-        control.upload_plugin(&admin, &manifest, bytes).await.expect("upload");
+        control
+            .upload_plugin(&admin, &manifest, bytes)
+            .await
+            .expect("upload");
         let tenant = NewTenant {
             id: "bench".into(),
             name: "Bench".into(),
@@ -104,7 +108,10 @@ fn main() {
         control.create_tenant(&admin, tenant).await.expect("tenant");
         let mut enable = EnableRequest::default();
         enable.config.insert("names".into(), serde_json::json!(["Ada"]));
-        let enablement = control.enable(&admin, "bench", "hello-connector", enable).await.expect("enable");
+        let enablement = control
+            .enable(&admin, "bench", "hello-connector", enable)
+            .await
+            .expect("enable");
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!(
@@ -114,15 +121,25 @@ fn main() {
         let app = api::app(control.clone(), &ApiConfig::default());
         tokio::spawn(async move { api::serve(listener, app, std::future::pending()).await });
 
-        println!("\nconcurrency {CONCURRENCY}, {} s each, `spec` of hello-connector:", WINDOW.as_secs());
-        let plugin = control.runtime().loaded(&enablement.digest).expect("loaded at enable");
+        println!(
+            "\nconcurrency {CONCURRENCY}, {} s each, `spec` of hello-connector:",
+            WINDOW.as_secs()
+        );
+        let plugin = control
+            .runtime()
+            .loaded(&enablement.digest)
+            .expect("loaded at enable");
         let ctx = Arc::new(InvocationContext::new("bench", "hello-connector"));
         let in_process = {
             let (control, plugin, ctx) = (control.clone(), plugin.clone(), ctx.clone());
             load(move || {
                 let (control, plugin, ctx) = (control.clone(), plugin.clone(), ctx.clone());
                 async move {
-                    control.runtime().invoke(&plugin, &ctx, Call::Spec).await.expect("invoke");
+                    control
+                        .runtime()
+                        .invoke(&plugin, &ctx, Call::Spec)
+                        .await
+                        .expect("invoke");
                 }
             })
             .await
@@ -190,8 +207,17 @@ fn main() {
         let per_call = |rate: f64| 2e6 / rate;
         println!("  where the time goes (core-µs per call):");
         println!("    sandboxed call                     {:>7.0}", per_call(raw));
-        println!("    + lookup, quotas, usage and audit  {:>7.0}", per_call(metered) - per_call(raw));
-        println!("    + HTTP, JSON and auth              {:>7.0}", per_call(http) - per_call(metered));
-        println!("      of which a bare HTTP round trip  {:>7.0}", per_call(round_trip));
+        println!(
+            "    + lookup, quotas, usage and audit  {:>7.0}",
+            per_call(metered) - per_call(raw)
+        );
+        println!(
+            "    + HTTP, JSON and auth              {:>7.0}",
+            per_call(http) - per_call(metered)
+        );
+        println!(
+            "      of which a bare HTTP round trip  {:>7.0}",
+            per_call(round_trip)
+        );
     });
 }

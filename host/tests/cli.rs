@@ -112,7 +112,11 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
     let data_dir = dir.path().to_str().expect("utf-8 path");
     let empty = omnify(&["audit", "verify", "--data-dir", data_dir]);
     assert!(!empty.status.success());
-    assert!(text(&empty.stderr).contains("holds no Omnify store"), "{}", text(&empty.stderr));
+    assert!(
+        text(&empty.stderr).contains("holds no Omnify store"),
+        "{}",
+        text(&empty.stderr)
+    );
 
     let async_runtime = tokio::runtime::Runtime::new().expect("tokio");
     async_runtime.block_on(async {
@@ -135,13 +139,19 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             control.create_tenant(&admin, tenant).await.expect("tenant");
         }
         for status in [TenantStatus::Suspended, TenantStatus::Active] {
-            control.set_tenant_status(&admin, "acme", status).await.expect("status");
+            control
+                .set_tenant_status(&admin, "acme", status)
+                .await
+                .expect("status");
         }
     });
 
     let intact = omnify(&["audit", "verify", "--data-dir", data_dir]);
     assert!(intact.status.success(), "{}", text(&intact.stderr));
-    assert_eq!(text(&intact.stdout), "acme: ok (3 entries)\nrival: ok (1 entries)\n");
+    assert_eq!(
+        text(&intact.stdout),
+        "acme: ok (3 entries)\nrival: ok (1 entries)\n"
+    );
 
     let exported = omnify(&["audit", "export", "--tenant", "acme", "--data-dir", data_dir]);
     assert_eq!(text(&exported.stdout).lines().count(), 3);
@@ -150,10 +160,15 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
         let store = omnify_host::store::RedbStore::open(dir.path()).expect("open");
         use omnify_host::store::Storage;
         let mut tx = store.write().expect("write");
-        tx.delete(Table::Audit, &key(&[b"acme", &2u64.to_be_bytes()])).expect("delete");
+        tx.delete(Table::Audit, &key(&[b"acme", &2u64.to_be_bytes()]))
+            .expect("delete");
         tx.commit().expect("commit");
     }
     let broken = omnify(&["audit", "verify", "--data-dir", data_dir]);
     assert!(!broken.status.success());
-    assert!(text(&broken.stdout).contains("acme: BROKEN at entry 2:"), "{}", text(&broken.stdout));
+    assert!(
+        text(&broken.stdout).contains("acme: BROKEN at entry 2:"),
+        "{}",
+        text(&broken.stdout)
+    );
 }

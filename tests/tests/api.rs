@@ -898,11 +898,27 @@ async fn shutting_down_finishes_the_calls_in_flight() {
     let (host, admin) = TestHost::start(dir.path(), &[]).await;
     let admin = admin.expect("admin token");
     assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
-    assert_eq!(host.upload(&admin, HOSTILE_MANIFEST, guests::HOSTILE).await.status, 201);
-    assert_eq!(host.call(Method::PUT, "/v1/tenants/acme/plugins/hostile", Some(&admin), Some(&json!({}))).await.status, 200);
+    assert_eq!(
+        host.upload(&admin, HOSTILE_MANIFEST, guests::HOSTILE)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        host.call(
+            Method::PUT,
+            "/v1/tenants/acme/plugins/hostile",
+            Some(&admin),
+            Some(&json!({}))
+        )
+        .await
+        .status,
+        200
+    );
 
     let url = format!("{}/v1/tenants/acme/plugins/hostile/invoke", host.url);
-    let slow = json!({"export": "act", "input": {"name": "sleep", "input": {"ms": 1000}, "idempotency_key": "k"}});
+    let slow =
+        json!({"export": "act", "input": {"name": "sleep", "input": {"ms": 1000}, "idempotency_key": "k"}});
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
             .post(url)
@@ -915,6 +931,12 @@ async fn shutting_down_finishes_the_calls_in_flight() {
     });
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     host.stop().await;
-    let status = in_flight.await.expect("the client task").expect("the call got an answer");
-    assert_eq!(status, 200, "the call in flight finished before the server stopped");
+    let status = in_flight
+        .await
+        .expect("the client task")
+        .expect("the call got an answer");
+    assert_eq!(
+        status, 200,
+        "the call in flight finished before the server stopped"
+    );
 }
