@@ -126,6 +126,31 @@ fn snapshot(host: &TestHost) -> Vec<(Table, Vec<Entry>)> {
         .collect()
 }
 
+/// A new host on `dir` with tenant `acme` and the hostile connector enabled
+/// for it with `enable`; returns the admin token.
+async fn host_with_hostile(dir: &std::path::Path, enable: Value) -> (TestHost, String) {
+    captured_logs();
+    let (host, admin) = TestHost::start(dir, &[]).await;
+    let admin = admin.expect("admin token");
+    assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
+    assert_eq!(
+        host.upload(&admin, HOSTILE_MANIFEST, guests::HOSTILE)
+            .await
+            .status,
+        201
+    );
+    let reply = host
+        .call(
+            Method::PUT,
+            "/v1/tenants/acme/plugins/hostile",
+            Some(&admin),
+            Some(&enable),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    (host, admin)
+}
+
 fn invoke_body(export: &str, input: Value) -> Value {
     json!({ "export": export, "input": input })
 }
@@ -614,29 +639,8 @@ async fn tampering_with_the_audit_log_is_detected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
-    captured_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (host, admin) = TestHost::start(dir.path(), &[]).await;
-    let admin = admin.expect("admin token");
-    assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
-    assert_eq!(
-        host.upload(&admin, HOSTILE_MANIFEST, guests::HOSTILE)
-            .await
-            .status,
-        201
-    );
-    let enable = json!({ "secrets": { "api_token": SECRET } });
-    assert_eq!(
-        host.call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(&admin),
-            Some(&enable)
-        )
-        .await
-        .status,
-        200
-    );
+    let (host, admin) = host_with_hostile(dir.path(), json!({ "secrets": { "api_token": SECRET } })).await;
     let (operator, _) = host.create_key(&admin, "acme", "operator").await;
     let remember = json!({"export": "act", "input": {"name": "kv-set", "input": {"key": "k", "value": "kept"}, "idempotency_key": "1"}});
     assert_eq!(
@@ -893,28 +897,8 @@ async fn secrets_never_appear_in_responses_logs_or_the_audit_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutting_down_finishes_the_calls_in_flight() {
-    captured_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (host, admin) = TestHost::start(dir.path(), &[]).await;
-    let admin = admin.expect("admin token");
-    assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
-    assert_eq!(
-        host.upload(&admin, HOSTILE_MANIFEST, guests::HOSTILE)
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        host.call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(&admin),
-            Some(&json!({}))
-        )
-        .await
-        .status,
-        200
-    );
+    let (host, admin) = host_with_hostile(dir.path(), json!({})).await;
 
     let url = format!("{}/v1/tenants/acme/plugins/hostile/invoke", host.url);
     let slow =

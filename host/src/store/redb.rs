@@ -136,53 +136,42 @@ fn last_in_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
 
 struct RedbRead(redb::ReadTransaction);
 
-impl ReadTx for RedbRead {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
-    }
-
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        scan_table(&table, prefix, after, limit)
-    }
-
-    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        last_in_table(&table, prefix)
-    }
-}
-
 struct RedbWrite(redb::WriteTransaction);
 
-impl ReadTx for RedbWrite {
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        Ok(table.get(key).map_err(unavailable)?.map(|v| v.value().to_vec()))
-    }
+/// Reads look the same in both kinds of transaction; only the table type
+/// that `open_table` returns differs.
+macro_rules! impl_read_tx {
+    ($transaction:ty) => {
+        impl ReadTx for $transaction {
+            fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                Ok(table
+                    .get(key)
+                    .map_err(unavailable)?
+                    .map(|v| v.value().to_vec()))
+            }
 
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        scan_table(&table, prefix, after, limit)
-    }
+            fn scan(
+                &self,
+                table: Table,
+                prefix: &[u8],
+                after: Option<&[u8]>,
+                limit: usize,
+            ) -> Result<Vec<Entry>, StoreError> {
+                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                scan_table(&table, prefix, after, limit)
+            }
 
-    fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
-        let table = self.0.open_table(definition(table)).map_err(unavailable)?;
-        last_in_table(&table, prefix)
-    }
+            fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
+                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                last_in_table(&table, prefix)
+            }
+        }
+    };
 }
+
+impl_read_tx!(RedbRead);
+impl_read_tx!(RedbWrite);
 
 impl WriteTx for RedbWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
