@@ -87,6 +87,8 @@ fn main() {
         let (control, admin_token) = ControlPlane::open(ControlConfig {
             data_dir: data.path().to_path_buf(),
             runtime: RuntimeConfig::default(),
+            // The bench publishes its own unsigned package.
+            dev: true,
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");
@@ -96,10 +98,11 @@ fn main() {
             tenant: None,
             key_id: None,
         };
+        let package = omnify_registry::Package::new(&manifest, bytes).expect("package");
         control
-            .upload_plugin(&admin, &manifest, bytes)
+            .publish(&admin, &package.to_bytes().expect("package bytes"))
             .await
-            .expect("upload");
+            .expect("publish");
         let tenant = NewTenant {
             id: "bench".into(),
             name: "Bench".into(),

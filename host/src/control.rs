@@ -21,6 +21,9 @@ pub struct ControlConfig {
     /// The runtime's engine and limits; its cache directory is set to
     /// `<data dir>/precompiled`.
     pub runtime: RuntimeConfig,
+    /// Development mode: unsigned packages may be published. Never in
+    /// production.
+    pub dev: bool,
 }
 
 /// Why a control-plane operation failed. Each case maps to one HTTP status.
@@ -89,6 +92,7 @@ pub struct ControlPlane {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) vault: Vault,
     pub(crate) meter: Meter,
+    dev: bool,
 }
 
 impl ControlPlane {
@@ -104,6 +108,11 @@ impl ControlPlane {
         };
         let runtime = Arc::new(Runtime::new(runtime_config, store.clone(), store.clone())?);
         let admin_token = keys::ensure_admin_token(&*store)?;
+        if config.dev {
+            tracing::warn!(
+                "DEVELOPMENT MODE: unsigned plugin packages are accepted; never run this in production"
+            );
+        }
         let meter = Meter::start(store.clone())?;
         Ok((
             Self {
@@ -111,6 +120,7 @@ impl ControlPlane {
                 runtime,
                 vault,
                 meter,
+                dev: config.dev,
             },
             admin_token,
         ))
@@ -129,6 +139,11 @@ impl ControlPlane {
     /// The meter: quotas, usage and metrics.
     pub fn meter(&self) -> &Meter {
         &self.meter
+    }
+
+    /// Whether unsigned packages are accepted (development mode).
+    pub fn dev_mode(&self) -> bool {
+        self.dev
     }
 
     /// Run blocking store work off the async threads.

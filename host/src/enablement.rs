@@ -4,7 +4,7 @@
 //! the limits. Also builds the [`InvocationContext`] of a call from it.
 
 use crate::audit::{self, Event};
-use crate::catalog::find_version;
+use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
 use crate::store::Storage;
@@ -79,7 +79,9 @@ impl GrantSpec {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnableRequest {
-    /// The exact version to run; the newest when absent.
+    /// Which versions may run, as a semver requirement (`^1.2`, `~1.4.0`,
+    /// `=2.0.1`, `*`); the newest matching, non-yanked version is pinned.
+    /// `*` when absent.
     pub version: Option<String>,
     /// The configuration, checked against the plugin's `spec`.
     #[serde(default)]
@@ -95,6 +97,15 @@ pub struct EnableRequest {
     pub limits: Option<RequestedLimits>,
 }
 
+/// A change of the version pinned for a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repin {
+    /// The newest version matching the requirement.
+    Upgrade,
+    /// The version pinned before.
+    Rollback,
+}
+
 /// A plugin enabled for a tenant, as stored and shown (secret names only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Enablement {
@@ -102,8 +113,12 @@ pub struct Enablement {
     pub tenant: String,
     /// The plugin.
     pub plugin: String,
-    /// The version that runs.
+    /// The version requirement it was enabled with.
+    pub requirement: String,
+    /// The version pinned for this tenant: the one that runs.
     pub version: String,
+    /// The version pinned before the last change, for rollback.
+    pub previous_version: Option<String>,
     /// The component's sha256.
     pub digest: String,
     /// `connector` or `agent`.
@@ -178,19 +193,18 @@ impl ControlPlane {
         request: EnableRequest,
     ) -> Result<Enablement, ControlError> {
         principal.require_admin()?;
-        let version = request
-            .version
-            .as_deref()
-            .map(semver::Version::parse)
-            .transpose()
-            .map_err(|e| ControlError::Invalid(format!("version: {e}")))?;
+        let requirement_text = request.version.clone().unwrap_or_else(|| "*".to_string());
+        let requirement = semver::VersionReq::parse(&requirement_text)
+            .map_err(|e| ControlError::Invalid(format!("version requirement `{requirement_text}`: {e}")))?;
         let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
         let lookup = (tenant_id.clone(), plugin.clone());
-        let found = self
+        let (found, current) = self
             .blocking(move |store| {
                 let tx = store.read()?;
                 tenant::require_existing(&*tx, &lookup.0)?;
-                find_version(&*tx, &lookup.1, version.as_ref())
+                let current: Option<Enablement> =
+                    get_json(&*tx, Table::Enablements, &enablement_key(&lookup.0, &lookup.1))?;
+                Ok((resolve_version(&*tx, &lookup.1, &requirement)?, current))
             })
             .await?;
         let manifest = &found.manifest;
@@ -204,22 +218,16 @@ impl ControlPlane {
                 grants.secrets
             )));
         }
-        if manifest.plugin.kind == PluginKind::Connector {
-            let loaded = self.loaded_plugin(&found.digest).await?;
-            let ctx = InvocationContext::new(&tenant_id, &plugin);
-            let spec = self
-                .runtime
-                .invoke(&loaded, &ctx, Call::Spec)
-                .await
-                .map_err(|e| ControlError::Invalid(format!("the plugin's spec could not be read: {e}")))?;
-            if let CallOutput::Spec(schema) = spec.value {
-                validate_config(schema.get(), &request.config)?;
-            }
-        }
+        self.check_config(&found, &tenant_id, &request.config).await?;
+        let previous_version = current
+            .map(|c| c.version)
+            .filter(|previous| *previous != found.version);
         let enablement = Enablement {
             tenant: tenant_id.clone(),
             plugin: plugin.clone(),
+            requirement: requirement_text,
             version: found.version.clone(),
+            previous_version,
             digest: found.digest.clone(),
             kind: manifest.plugin.kind,
             config: request.config,
@@ -274,6 +282,112 @@ impl ControlPlane {
             )?;
             tx.commit()?;
             Ok(enablement)
+        })
+        .await
+    }
+
+    /// Check `config` against the `spec` of `version` (connectors only).
+    async fn check_config(
+        &self,
+        version: &PluginVersion,
+        tenant_id: &str,
+        config: &Map<String, Value>,
+    ) -> Result<(), ControlError> {
+        if version.manifest.plugin.kind != PluginKind::Connector {
+            return Ok(());
+        }
+        let loaded = self.loaded_plugin(&version.digest).await?;
+        let ctx = InvocationContext::new(tenant_id, &version.name);
+        let spec = self
+            .runtime
+            .invoke(&loaded, &ctx, Call::Spec)
+            .await
+            .map_err(|e| ControlError::Invalid(format!("the plugin's spec could not be read: {e}")))?;
+        match spec.value {
+            CallOutput::Spec(schema) => validate_config(schema.get(), config),
+            _ => Ok(()),
+        }
+    }
+
+    /// Re-resolve the enablement's requirement and pin the newest matching
+    /// version (`upgrade`), or return to the version pinned before
+    /// (`rollback`). Calls in flight finish on the version they started
+    /// with; new calls use the new pin.
+    pub async fn repin(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        change: Repin,
+    ) -> Result<Enablement, ControlError> {
+        principal.require_admin()?;
+        let (lookup_tenant, lookup_plugin) = (tenant_id.to_string(), plugin.to_string());
+        let (current, target) = self
+            .blocking(move |store| {
+                let tx = store.read()?;
+                let current = require_enablement(&*tx, &lookup_tenant, &lookup_plugin)?;
+                let target = match change {
+                    Repin::Upgrade => {
+                        let requirement = semver::VersionReq::parse(&current.requirement)
+                            .map_err(|e| ControlError::Internal(e.to_string()))?;
+                        resolve_version(&*tx, &lookup_plugin, &requirement)?
+                    }
+                    Repin::Rollback => {
+                        let previous = current.previous_version.clone().ok_or_else(|| {
+                            ControlError::Conflict(format!(
+                                "`{lookup_plugin}` has no earlier version to roll back to"
+                            ))
+                        })?;
+                        exact_version(&*tx, &lookup_plugin, &previous)?
+                    }
+                };
+                Ok((current, target))
+            })
+            .await?;
+        if target.version == current.version {
+            return Err(ControlError::Conflict(format!(
+                "`{plugin}` is already at {}, the newest version matching `{}`",
+                current.version, current.requirement
+            )));
+        }
+        self.check_config(&target, tenant_id, &current.config).await?;
+        let action = match change {
+            Repin::Upgrade => "plugin.upgrade",
+            Repin::Rollback => "plugin.rollback",
+        };
+        let updated = Enablement {
+            version: target.version.clone(),
+            digest: target.digest.clone(),
+            previous_version: Some(current.version.clone()),
+            updated_at: audit::now(),
+            ..current.clone()
+        };
+        let actor = principal.actor();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let stored = require_enablement(&*tx, &updated.tenant, &updated.plugin)?;
+            if stored != current {
+                return Err(ControlError::Conflict(
+                    "the enablement changed meanwhile; try again".into(),
+                ));
+            }
+            put_json(
+                &mut *tx,
+                Table::Enablements,
+                &enablement_key(&updated.tenant, &updated.plugin),
+                &updated,
+            )?;
+            let details = serde_json::json!({ "from": current.version, "to": updated.version });
+            let event = Event {
+                actor: &actor,
+                action,
+                target: &updated.plugin,
+                outcome: "ok",
+                details,
+            };
+            audit::append(&mut *tx, &updated.tenant, event)?;
+            tx.commit()?;
+            Ok(updated)
         })
         .await
     }

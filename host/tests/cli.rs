@@ -123,6 +123,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
         let (control, _) = ControlPlane::open(ControlConfig {
             data_dir: dir.path().to_path_buf(),
             runtime: Default::default(),
+            dev: false,
         })
         .expect("open");
         let admin = Principal {
@@ -170,5 +171,73 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
         text(&broken.stdout).contains("acme: BROKEN at entry 2:"),
         "{}",
         text(&broken.stdout)
+    );
+}
+
+#[test]
+fn a_partner_keygens_packs_signs_inspects_and_verifies_a_package() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("partner.key");
+    let package = dir.path().join("hello.omnify");
+    let (key_arg, package_arg) = (key.to_str().expect("utf-8"), package.to_str().expect("utf-8"));
+    let example = example();
+    let example = example.to_str().expect("utf-8");
+
+    let keygen = omnify(&[
+        "plugin",
+        "keygen",
+        "--publisher",
+        "example-partner",
+        "--out",
+        key_arg,
+    ]);
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    let public_key = text(&keygen.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: ").map(str::to_string))
+        .expect("the public key is printed");
+
+    let unsigned = omnify(&["plugin", "pack", example, "--out", package_arg]);
+    assert!(unsigned.status.success(), "{}", text(&unsigned.stderr));
+    let verify = omnify(&["plugin", "verify", package_arg]);
+    assert!(!verify.status.success());
+    assert!(
+        text(&verify.stderr).contains("not signed"),
+        "{}",
+        text(&verify.stderr)
+    );
+
+    let sign = omnify(&["plugin", "sign", package_arg, "--key", key_arg]);
+    assert!(sign.status.success(), "{}", text(&sign.stderr));
+    let verify = omnify(&["plugin", "verify", package_arg, "--trust", &public_key]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let untrusted = omnify(&["plugin", "verify", package_arg, "--trust", &"ab".repeat(32)]);
+    assert!(!untrusted.status.success());
+
+    let inspect = omnify(&["plugin", "inspect", package_arg]);
+    let shown = text(&inspect.stdout);
+    for expected in [
+        "plugin:    hello-connector 0.1.0",
+        "world:     connector 1.0.0",
+        "omnify:plugin/http@1.0.0",
+        "omnify:plugin/connector-api@1.0.0",
+        "signed by: example-partner",
+    ] {
+        assert!(shown.contains(expected), "inspect shows `{expected}`: {shown}");
+    }
+
+    let mut bytes = std::fs::read(&package).expect("read");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"Greets")
+        .expect("manifest text");
+    bytes[at] = b'g';
+    std::fs::write(&package, bytes).expect("tamper");
+    let tampered = omnify(&["plugin", "verify", package_arg]);
+    assert!(!tampered.status.success());
+    assert!(
+        text(&tampered.stderr).contains("does not match"),
+        "{}",
+        text(&tampered.stderr)
     );
 }

@@ -149,14 +149,19 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Parse a hex ed25519 public key, refusing anything that is not one.
+pub fn parse_public_key(public_key_hex: &str) -> Result<VerifyingKey, SignatureError> {
+    let public: [u8; 32] = hex::decode(public_key_hex)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| SignatureError::Malformed("the public key must be 32 bytes of hex".into()))?;
+    VerifyingKey::from_bytes(&public).map_err(|e| SignatureError::Malformed(e.to_string()))
+}
+
 impl PackageSignature {
     /// Check the signature against the package's files.
     pub fn verify(&self, manifest: &[u8], component: &[u8]) -> Result<(), SignatureError> {
-        let public: [u8; 32] = hex::decode(&self.public_key)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| SignatureError::Malformed("the public key must be 32 bytes of hex".into()))?;
-        let key = VerifyingKey::from_bytes(&public).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+        let key = parse_public_key(&self.public_key)?;
         let signature: [u8; 64] = hex::decode(&self.signature)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())

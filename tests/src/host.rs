@@ -1,15 +1,17 @@
 //! A real host (control plane and HTTP API) on a loopback port and a temp
 //! data directory, with a small HTTP client for the tests.
 
-use base64::Engine;
 use omnify_host::RuntimeConfig;
 use omnify_host::api::{self, ApiConfig};
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::engine::EngineConfig;
+use omnify_registry::{Package, PublisherKey};
 use reqwest::Method;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,6 +24,8 @@ pub struct TestHost {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     client: reqwest::Client,
+    /// One signing key per publisher, trusted by this host on first use.
+    keys: Mutex<HashMap<String, Arc<PublisherKey>>>,
 }
 
 /// A response: status, headers and the JSON body (`null` when empty or not
@@ -42,7 +46,14 @@ impl TestHost {
     /// Start a host on `data_dir`; returns the admin token too when the
     /// directory is new.
     pub async fn start(data_dir: &Path, cors_origins: &[&str]) -> (Self, Option<String>) {
+        Self::start_with(data_dir, cors_origins, false).await
+    }
+
+    /// Start a host, in development mode when `dev` (unsigned packages
+    /// accepted).
+    pub async fn start_with(data_dir: &Path, cors_origins: &[&str], dev: bool) -> (Self, Option<String>) {
         let (control, admin) = ControlPlane::open(ControlConfig {
+            dev,
             data_dir: data_dir.to_path_buf(),
             runtime: RuntimeConfig {
                 engine: EngineConfig {
@@ -75,6 +86,7 @@ impl TestHost {
             stop: Some(stop),
             server: Some(server),
             client: reqwest::Client::new(),
+            keys: Mutex::default(),
         };
         (host, admin)
     }
@@ -87,11 +99,23 @@ impl TestHost {
         if let Some(server) = self.server.take() {
             server.await.expect("the server stops cleanly");
         }
-        let control = self.control.clone();
+        let mut control = self.control.clone();
         drop(self);
         // The last reference closes the store (and joins its writer thread).
-        let control =
-            Arc::try_unwrap(control).unwrap_or_else(|_| panic!("the control plane is still shared"));
+        // Connection tasks release their clones of the app state a moment
+        // after the server future returns, so wait for them briefly.
+        let mut waited = 0;
+        let control = loop {
+            match Arc::try_unwrap(control) {
+                Ok(control) => break control,
+                Err(shared) if waited < 500 => {
+                    control = shared;
+                    waited += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(_) => panic!("the control plane is still shared 5 s after the server stopped"),
+            }
+        };
         tokio::task::spawn_blocking(move || drop(control))
             .await
             .expect("closed");
@@ -131,14 +155,48 @@ impl TestHost {
         self.client.request(method, format!("{}{path}", self.url))
     }
 
-    /// Upload a component with its manifest as the admin.
-    pub async fn upload(&self, admin: &str, manifest: &str, component: &str) -> Reply {
+    /// The signing key of `publisher`, trusted by this host.
+    pub async fn key_of(&self, admin: &str, publisher: &str) -> Arc<PublisherKey> {
+        if let Some(key) = self.keys.lock().expect("keys").get(publisher) {
+            return key.clone();
+        }
+        let key = Arc::new(PublisherKey::generate(publisher).expect("key"));
+        let body = json!({ "publisher": publisher, "public_key": key.public_key_hex() });
+        let reply = self
+            .call(Method::POST, "/v1/publishers", Some(admin), Some(&body))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        self.keys
+            .lock()
+            .expect("keys")
+            .insert(publisher.to_string(), key.clone());
+        key
+    }
+
+    /// A package of `manifest` and the component file, signed by its
+    /// publisher's trusted key.
+    pub async fn signed_package(&self, admin: &str, manifest: &str, component: &str) -> Package {
         let bytes = std::fs::read(component).expect("read the component");
-        let body = json!({
-            "manifest": manifest,
-            "component_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
-        });
-        self.call(Method::POST, "/v1/plugins", Some(admin), Some(&body))
+        let mut package = Package::new(manifest, bytes).expect("a valid manifest");
+        let key = self.key_of(admin, &package.manifest().plugin.publisher).await;
+        package.sign(&key);
+        package
+    }
+
+    /// Publish package bytes as the admin.
+    pub async fn publish_bytes(&self, admin: &str, bytes: Vec<u8>) -> Reply {
+        let request = self
+            .request(Method::POST, "/v1/plugins")
+            .bearer_auth(admin)
+            .header("content-type", "application/octet-stream")
+            .body(bytes);
+        self.send(request).await
+    }
+
+    /// Sign and publish a component with its manifest as the admin.
+    pub async fn upload(&self, admin: &str, manifest: &str, component: &str) -> Reply {
+        let package = self.signed_package(admin, manifest, component).await;
+        self.publish_bytes(admin, package.to_bytes().expect("package"))
             .await
     }
 
@@ -175,8 +233,10 @@ version = "1.0.0"
 kind = "connector"
 contract = "1.0.0"
 description = "Misbehaves on request"
+publisher = "omnify-tests"
 
 [capabilities]
+http_hosts = ["127.0.0.1"]
 secrets = ["api_token"]
 kv = true
 

@@ -3,7 +3,7 @@
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminCaller, ApiJson, Caller};
-use crate::enablement::{EnableRequest, Enablement};
+use crate::enablement::{EnableRequest, Enablement, Repin};
 use crate::invoke::{Call, CallOutput, Usage};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -18,6 +18,41 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(list_enablements))
         .routes(routes!(enable_plugin, disable_plugin))
         .routes(routes!(invoke_plugin))
+        .routes(routes!(upgrade_plugin))
+        .routes(routes!(rollback_plugin))
+}
+
+/// Pin the newest version matching the enablement's requirement (admin).
+/// Calls in flight finish on the version they started with.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", tag = "plugins",
+    params(("tenant" = String, Path), ("plugin" = String, Path)),
+    responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn upgrade_plugin(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path((tenant, plugin)): Path<(String, String)>,
+) -> Result<Json<Enablement>, ApiError> {
+    Ok(Json(
+        api.control
+            .repin(&caller.principal, &tenant, &plugin, Repin::Upgrade)
+            .await?,
+    ))
+}
+
+/// Return to the version pinned before the last change (admin).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rollback", tag = "plugins",
+    params(("tenant" = String, Path), ("plugin" = String, Path)),
+    responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn rollback_plugin(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path((tenant, plugin)): Path<(String, String)>,
+) -> Result<Json<Enablement>, ApiError> {
+    Ok(Json(
+        api.control
+            .repin(&caller.principal, &tenant, &plugin, Repin::Rollback)
+            .await?,
+    ))
 }
 
 /// List the plugins enabled for a tenant (admin, or the tenant's keys).

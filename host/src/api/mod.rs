@@ -68,7 +68,8 @@ impl Default for ApiConfig {
     tags(
         (name = "tenants", description = "Tenants and their quotas"),
         (name = "keys", description = "Per-tenant API keys"),
-        (name = "plugins", description = "The plugin catalog, enablements and invocations"),
+        (name = "registry", description = "Signed plugin packages, versions and publisher keys"),
+        (name = "plugins", description = "Enabling plugins for tenants, pinning versions, invoking"),
         (name = "usage", description = "Metering"),
         (name = "audit", description = "The tamper-evident audit log"),
     )

@@ -1,67 +1,152 @@
-//! `/v1/plugins`: upload a component with its manifest (admin), and list
-//! the catalog.
+//! `/v1/plugins` and `/v1/publishers`: publish signed packages, browse
+//! versions, download, yank, and manage the trust store of publisher keys.
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminCaller, ApiJson, Caller};
 use crate::catalog::PluginVersion;
+use crate::catalog::trust::{NewTrustedKey, TrustedKey};
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use base64::Engine;
-use serde::Deserialize;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The largest plugin upload, in bytes (base64 included).
-const MAX_UPLOAD_BYTES: usize = 96 << 20;
+/// The largest package, in bytes.
+const MAX_PACKAGE_BYTES: usize = 96 << 20;
 
 pub(super) fn routes() -> OpenApiRouter<Api> {
-    let (schemas, paths, upload_and_list) = routes!(upload_plugin, list_plugins);
-    OpenApiRouter::new().routes((
-        schemas,
-        paths,
-        upload_and_list.layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
-    ))
+    let (schemas, paths, publish_and_list) = routes!(publish, list_plugins);
+    OpenApiRouter::new()
+        .routes((
+            schemas,
+            paths,
+            publish_and_list.layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
+        ))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(download))
+        .routes(routes!(yank))
+        .routes(routes!(trust_key, list_keys))
+        .routes(routes!(revoke_key))
 }
 
-/// A plugin upload.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct Upload {
-    /// The `plugin.toml` manifest, as TOML text.
-    manifest: String,
-    /// The component, base64-encoded.
-    component_base64: String,
-}
-
-/// Upload a plugin version (admin). Versions are immutable.
-#[utoipa::path(post, path = "/v1/plugins", tag = "plugins", request_body = Upload,
+/// Publish a signed package (`omnify plugin pack`) (admin). The signature
+/// must match a trusted, unrevoked key of the package's publisher; the
+/// component must target a supported world and declare what it imports;
+/// versions are immutable.
+#[utoipa::path(post, path = "/v1/plugins", tag = "registry",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn upload_plugin(
+async fn publish(
     State(api): State<Api>,
     AdminCaller(caller): AdminCaller,
-    ApiJson(upload): ApiJson<Upload>,
+    package: Bytes,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
-    let component = base64::engine::general_purpose::STANDARD
-        .decode(upload.component_base64.trim())
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!("component_base64: {e}"),
-            )
-        })?;
-    let version = api
-        .control
-        .upload_plugin(&caller.principal, &upload.manifest, component)
-        .await?;
+    let version = api.control.publish(&caller.principal, &package).await?;
     Ok((StatusCode::CREATED, Json(version)))
 }
 
-/// List every plugin version (any key).
-#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
+/// Every published version of every plugin (any key).
+#[utoipa::path(get, path = "/v1/plugins", tag = "registry",
     responses((status = 200, body = Vec<PluginVersion>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_plugins(State(api): State<Api>, _caller: Caller) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     Ok(Json(api.control.list_plugins().await?))
+}
+
+/// The versions of a plugin, oldest first (any key).
+#[utoipa::path(get, path = "/v1/plugins/{plugin}/versions", tag = "registry", params(("plugin" = String, Path)),
+    responses((status = 200, body = Vec<PluginVersion>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_versions(
+    State(api): State<Api>,
+    _caller: Caller,
+    Path(plugin): Path<String>,
+) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    Ok(Json(api.control.plugin_versions(&plugin).await?))
+}
+
+/// One version with its manifest (any key).
+#[utoipa::path(get, path = "/v1/plugins/{plugin}/versions/{version}", tag = "registry",
+    params(("plugin" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn get_version(
+    State(api): State<Api>,
+    _caller: Caller,
+    Path((plugin, version)): Path<(String, String)>,
+) -> Result<Json<PluginVersion>, ApiError> {
+    Ok(Json(api.control.plugin_version(&plugin, &version).await?))
+}
+
+/// Download a version's package file, as published (any key).
+#[utoipa::path(get, path = "/v1/plugins/{plugin}/versions/{version}/package", tag = "registry",
+    params(("plugin" = String, Path), ("version" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "4XX", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn download(
+    State(api): State<Api>,
+    _caller: Caller,
+    Path((plugin, version)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bytes = api.control.download(&plugin, &version).await?;
+    let disposition = format!("attachment; filename=\"{plugin}-{version}.omnify\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    ))
+}
+
+/// Yank a version: never chosen again, kept where pinned (admin).
+#[utoipa::path(post, path = "/v1/plugins/{plugin}/versions/{version}/yank", tag = "registry",
+    params(("plugin" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn yank(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path((plugin, version)): Path<(String, String)>,
+) -> Result<Json<PluginVersion>, ApiError> {
+    Ok(Json(
+        api.control.yank(&caller.principal, &plugin, &version).await?,
+    ))
+}
+
+/// Add a publisher key to the trust store (admin).
+#[utoipa::path(post, path = "/v1/publishers", tag = "registry", request_body = NewTrustedKey,
+    responses((status = 201, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn trust_key(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    ApiJson(new): ApiJson<NewTrustedKey>,
+) -> Result<(StatusCode, Json<TrustedKey>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(api.control.trust_key(&caller.principal, new).await?),
+    ))
+}
+
+/// The trust store (admin).
+#[utoipa::path(get, path = "/v1/publishers", tag = "registry",
+    responses((status = 200, body = Vec<TrustedKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_keys(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+) -> Result<Json<Vec<TrustedKey>>, ApiError> {
+    Ok(Json(api.control.trusted_keys(&caller.principal).await?))
+}
+
+/// Revoke a publisher key (admin).
+#[utoipa::path(delete, path = "/v1/publishers/{key}", tag = "registry", params(("key" = String, Path)),
+    responses((status = 200, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn revoke_key(
+    State(api): State<Api>,
+    AdminCaller(caller): AdminCaller,
+    Path(key): Path<String>,
+) -> Result<Json<TrustedKey>, ApiError> {
+    Ok(Json(
+        api.control.revoke_trusted_key(&caller.principal, &key).await?,
+    ))
 }

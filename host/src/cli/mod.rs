@@ -1,6 +1,7 @@
 //! The `omnify` command line.
 
 mod audit;
+mod package;
 mod plugin_run;
 mod serve;
 
@@ -32,6 +33,19 @@ enum PluginCommand {
     /// Run one export of a plugin in the sandbox and print its result and
     /// usage: the plugin author's inner loop.
     Run(plugin_run::RunArgs),
+    /// Make a publisher signing key.
+    Keygen(package::KeygenArgs),
+    /// Build (if needed) and package a plugin with its plugin.toml.
+    Pack(package::PackArgs),
+    /// Sign a package.
+    Sign(package::SignArgs),
+    /// Show what a package holds: manifest, world, imports, exports, digest,
+    /// signer.
+    Inspect(package::PackageArgs),
+    /// Check a package's signature, world and declared capabilities.
+    Verify(package::PackageArgs),
+    /// Publish a package to a server.
+    Publish(package::PublishArgs),
 }
 
 impl Cli {
@@ -40,6 +54,12 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args).await,
+            Command::Plugin(PluginCommand::Keygen(args)) => package::keygen(args),
+            Command::Plugin(PluginCommand::Pack(args)) => tokio::task::block_in_place(|| package::pack(args)),
+            Command::Plugin(PluginCommand::Sign(args)) => package::sign(args),
+            Command::Plugin(PluginCommand::Inspect(args)) => package::inspect(args),
+            Command::Plugin(PluginCommand::Verify(args)) => package::verify(args),
+            Command::Plugin(PluginCommand::Publish(args)) => package::publish(args).await,
             Command::Audit(command) => audit::run(command),
         }
     }

@@ -1,12 +1,13 @@
 //! `omnify serve`: the host with its HTTP API on the embedded store.
 
 use crate::api::{self, ApiConfig};
+use crate::catalog::trust::NewTrustedKey;
 use crate::control::{ControlConfig, ControlError, ControlPlane};
 use crate::runtime::RuntimeConfig;
 use crate::tenant::{Principal, Role};
 use anyhow::Context;
 use clap::Args;
-use omnify_registry::{Builder, Manifest};
+use omnify_registry::PublisherKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,11 +25,16 @@ pub struct ServeArgs {
     /// for any).
     #[arg(long = "cors-origin", env = "OMNIFY_CORS_ORIGINS", value_delimiter = ',')]
     cors_origins: Vec<String>,
-    /// A plugin to add to the catalog at start: a crate directory (built for
+    /// A plugin to publish at start: a crate directory (built for
     /// wasm32-wasip2) or a `.wasm`, with `plugin.toml` beside it
-    /// (repeatable). A version already in the catalog is left as it is.
+    /// (repeatable). It is signed with a development key of its publisher,
+    /// kept in `<data dir>/dev-keys` and trusted by this host. A version
+    /// already published is left as it is.
     #[arg(long = "plugin")]
     plugins: Vec<PathBuf>,
+    /// Development mode: accept unsigned packages. Never in production.
+    #[arg(long)]
+    dev: bool,
 }
 
 /// Run the server until Ctrl-C or SIGTERM, then finish in-flight requests.
@@ -36,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (control, admin_token) = ControlPlane::open(ControlConfig {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
+        dev: args.dev,
     })
     .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
     if let Some(token) = admin_token {
@@ -43,7 +50,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let control = Arc::new(control);
     for plugin in &args.plugins {
-        add_plugin(&control, plugin).await?;
+        add_plugin(&control, plugin, &args.data_dir.join("dev-keys")).await?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -61,38 +68,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn add_plugin(control: &ControlPlane, path: &Path) -> anyhow::Result<()> {
-    let (component, dir) = if path.is_dir() {
-        let built = tokio::task::block_in_place(|| Builder::for_crate(path)?.build_crate(path))?;
-        (built.path, path.to_path_buf())
-    } else {
-        (
-            path.to_path_buf(),
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        )
-    };
-    let manifest_path = dir.join("plugin.toml");
-    let manifest_text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let manifest = Manifest::parse(&manifest_text)?;
-    let bytes = std::fs::read(&component).with_context(|| format!("cannot read {}", component.display()))?;
+/// Package `path`, sign it with the development key of its publisher
+/// (made and trusted on first use), and publish it.
+async fn add_plugin(control: &ControlPlane, path: &Path, keys_dir: &Path) -> anyhow::Result<()> {
+    let mut package = tokio::task::block_in_place(|| super::package::package_plugin(path))?;
     let admin = Principal {
         role: Role::Admin,
         tenant: None,
         key_id: None,
     };
-    match control.upload_plugin(&admin, &manifest_text, bytes).await {
-        Ok(version) => println!(
-            "added plugin {} {} ({})",
-            version.name, version.version, version.kind
+    let publisher = package.manifest().plugin.publisher.clone();
+    anyhow::ensure!(
+        !publisher.is_empty(),
+        "{}: plugin.toml names no publisher",
+        path.display()
+    );
+    std::fs::create_dir_all(keys_dir)?;
+    let key_path = keys_dir.join(format!("{publisher}.key"));
+    let key = if key_path.exists() {
+        PublisherKey::load(&key_path)?
+    } else {
+        let key = PublisherKey::generate(&publisher)?;
+        key.save(&key_path)?;
+        key
+    };
+    let trust = NewTrustedKey {
+        publisher,
+        public_key: key.public_key_hex(),
+    };
+    match control.trust_key(&admin, trust).await {
+        Ok(_) | Err(ControlError::Conflict(_)) => {}
+        Err(error) => return Err(error.into()),
+    }
+    package.sign(&key);
+    let (name, version) = (
+        package.manifest().plugin.name.clone(),
+        package.manifest().plugin.version.clone(),
+    );
+    match control.publish(&admin, &package.to_bytes()?).await {
+        Ok(published) => println!(
+            "published {} {} ({})",
+            published.name, published.version, published.kind
         ),
-        Err(ControlError::Conflict(_)) => {
-            println!(
-                "plugin {} {} is already in the catalog",
-                manifest.plugin.name, manifest.plugin.version
-            )
-        }
-        Err(error) => return Err(error).with_context(|| format!("cannot add {}", path.display())),
+        Err(ControlError::Conflict(_)) => println!("{name} {version} is already published"),
+        Err(error) => return Err(error).with_context(|| format!("cannot publish {}", path.display())),
     }
     Ok(())
 }

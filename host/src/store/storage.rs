@@ -20,6 +20,10 @@ pub enum Table {
     Plugins,
     /// Component bytes by digest.
     Components,
+    /// Package files by `name \0 version`.
+    Packages,
+    /// Trusted publisher keys by key id.
+    PublisherKeys,
     /// Enablements by `tenant \0 plugin`.
     Enablements,
     /// Encrypted secrets by `tenant \0 plugin \0 name`.
@@ -40,13 +44,15 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 14] = [
+    pub const ALL: [Table; 16] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
         Table::ApiKeyHashes,
         Table::Plugins,
         Table::Components,
+        Table::Packages,
+        Table::PublisherKeys,
         Table::Enablements,
         Table::Secrets,
         Table::Kv,
@@ -66,6 +72,8 @@ impl Table {
             Table::ApiKeyHashes => "api_key_hashes",
             Table::Plugins => "plugins",
             Table::Components => "components",
+            Table::Packages => "packages",
+            Table::PublisherKeys => "publisher_keys",
             Table::Enablements => "enablements",
             Table::Secrets => "secrets",
             Table::Kv => "kv",

@@ -1,0 +1,205 @@
+//! The plugin registry: signed packages published by name and version
+//! ([`publish`]), the trust store of publisher keys ([`trust`]), and the
+//! queries and resolution that enablements use. Versions are immutable; a
+//! yanked version is never chosen again but keeps running where pinned.
+
+mod publish;
+
+pub(crate) use publish::check_declared;
+pub mod trust;
+
+use crate::audit::{self, Event, SYSTEM_CHAIN};
+use crate::control::{ControlError, ControlPlane};
+use crate::plugin::{LoadedPlugin, digest};
+use crate::store::Storage;
+use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json, scan_json};
+use crate::tenant::Principal;
+use omnify_registry::{Candidate, Manifest};
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One published version of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PluginVersion {
+    /// The plugin's name.
+    pub name: String,
+    /// Its semver version.
+    pub version: String,
+    /// `connector` or `agent`.
+    pub kind: String,
+    /// The contract version the component targets.
+    pub contract: String,
+    /// sha256 of the component.
+    pub digest: String,
+    /// One line about it.
+    pub description: String,
+    /// Who publishes it.
+    pub publisher: String,
+    /// The id of the key that signed it; none for a development upload.
+    pub signed_by: Option<String>,
+    /// Whether it was yanked.
+    pub yanked: bool,
+    /// The manifest as published.
+    #[schema(value_type = Object)]
+    pub manifest: Manifest,
+    /// When it was published.
+    pub published_at: String,
+}
+
+fn version_key(name: &str, version: &str) -> Vec<u8> {
+    key(&[name.as_bytes(), version.as_bytes()])
+}
+
+/// Every version of `name`.
+pub(crate) fn versions_of(tx: &dyn ReadTx, name: &str) -> Result<Vec<PluginVersion>, ControlError> {
+    Ok(
+        scan_json(tx, Table::Plugins, &prefix(&[name.as_bytes()]), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, version)| version)
+            .collect(),
+    )
+}
+
+/// The version `version` of `name`.
+pub(crate) fn exact_version(
+    tx: &dyn ReadTx,
+    name: &str,
+    version: &str,
+) -> Result<PluginVersion, ControlError> {
+    get_json(tx, Table::Plugins, &version_key(name, version))?
+        .ok_or_else(|| ControlError::NotFound(format!("no plugin `{name}` version {version}")))
+}
+
+/// The newest non-yanked version of `name` that `requirement` accepts.
+pub(crate) fn resolve_version(
+    tx: &dyn ReadTx,
+    name: &str,
+    requirement: &VersionReq,
+) -> Result<PluginVersion, ControlError> {
+    let versions = versions_of(tx, name)?;
+    if versions.is_empty() {
+        return Err(ControlError::NotFound(format!("no plugin `{name}`")));
+    }
+    let candidates: Vec<Candidate> = versions
+        .iter()
+        .filter_map(|v| {
+            Version::parse(&v.version).ok().map(|version| Candidate {
+                version,
+                yanked: v.yanked,
+            })
+        })
+        .collect();
+    let chosen = omnify_registry::resolve(requirement, &candidates).ok_or_else(|| {
+        ControlError::NotFound(format!(
+            "no version of `{name}` matches `{requirement}` (yanked versions are skipped)"
+        ))
+    })?;
+    exact_version(tx, name, &chosen.to_string())
+}
+
+impl ControlPlane {
+    /// Every published plugin version.
+    pub async fn list_plugins(&self) -> Result<Vec<PluginVersion>, ControlError> {
+        self.blocking(|store| {
+            let tx = store.read()?;
+            Ok(scan_json(&*tx, Table::Plugins, b"", None, usize::MAX)?
+                .into_iter()
+                .map(|(_, version)| version)
+                .collect())
+        })
+        .await
+    }
+
+    /// The versions of one plugin, oldest first.
+    pub async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>, ControlError> {
+        let name = name.to_string();
+        self.blocking(move |store| {
+            let mut versions = versions_of(&*store.read()?, &name)?;
+            if versions.is_empty() {
+                return Err(ControlError::NotFound(format!("no plugin `{name}`")));
+            }
+            versions.sort_by_key(|v| Version::parse(&v.version).ok());
+            Ok(versions)
+        })
+        .await
+    }
+
+    /// One version of a plugin.
+    pub async fn plugin_version(&self, name: &str, version: &str) -> Result<PluginVersion, ControlError> {
+        let (name, version) = (name.to_string(), version.to_string());
+        self.blocking(move |store| exact_version(&*store.read()?, &name, &version))
+            .await
+    }
+
+    /// The package file of one version, as published.
+    pub async fn download(&self, name: &str, version: &str) -> Result<Vec<u8>, ControlError> {
+        let (name, version) = (name.to_string(), version.to_string());
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            exact_version(&*tx, &name, &version)?;
+            tx.get(Table::Packages, &version_key(&name, &version))?
+                .ok_or_else(|| ControlError::NotFound(format!("`{name}` {version} has no package file")))
+        })
+        .await
+    }
+
+    /// Yank a version: resolution never picks it again; tenants pinned to it
+    /// keep running it until they upgrade.
+    pub async fn yank(
+        &self,
+        principal: &Principal,
+        name: &str,
+        version: &str,
+    ) -> Result<PluginVersion, ControlError> {
+        principal.require_admin()?;
+        let (actor, name, version) = (principal.actor(), name.to_string(), version.to_string());
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let mut record = exact_version(&*tx, &name, &version)?;
+            if record.yanked {
+                return Err(ControlError::Conflict(format!(
+                    "`{name}` {version} is already yanked"
+                )));
+            }
+            record.yanked = true;
+            put_json(&mut *tx, Table::Plugins, &version_key(&name, &version), &record)?;
+            let event = Event {
+                actor: &actor,
+                action: "plugin.yank",
+                target: &name,
+                outcome: "ok",
+                details: serde_json::json!({ "version": version }),
+            };
+            audit::append(&mut *tx, SYSTEM_CHAIN, event)?;
+            tx.commit()?;
+            Ok(record)
+        })
+        .await
+    }
+
+    /// The loaded component with `digest`, compiling it (or reading it from
+    /// the precompiled cache) on first use.
+    pub(crate) async fn loaded_plugin(&self, digest_hex: &str) -> Result<Arc<LoadedPlugin>, ControlError> {
+        if let Some(plugin) = self.runtime.loaded(digest_hex) {
+            return Ok(plugin);
+        }
+        let digest_hex = digest_hex.to_string();
+        let runtime = self.runtime.clone();
+        self.blocking(move |store| {
+            let bytes = store
+                .read()?
+                .get(Table::Components, digest_hex.as_bytes())?
+                .ok_or_else(|| {
+                    ControlError::Internal(format!("component {digest_hex} is missing from the store"))
+                })?;
+            if digest(&bytes) != digest_hex {
+                return Err(ControlError::Internal(format!(
+                    "component {digest_hex} in the store is damaged"
+                )));
+            }
+            Ok(runtime.load(&bytes)?)
+        })
+        .await
+    }
+}
