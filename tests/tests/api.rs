@@ -741,57 +741,78 @@ async fn suspending_and_deleting_a_tenant() {
     let world = world().await;
     let (host, admin) = (&world.host, world.admin.as_str());
     let spec = invoke_body("spec", Value::Null);
-    let path = "/v1/tenants/acme/plugins/hello-connector/invoke";
-    assert_eq!(
-        host.call(Method::POST, "/v1/tenants/acme/suspend", Some(admin), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        host.call(Method::POST, path, Some(&world.acme_operator), Some(&spec))
-            .await
-            .status,
-        403
-    );
-    assert_eq!(
-        host.call(Method::POST, "/v1/tenants/acme/suspend", Some(admin), None)
-            .await
-            .status,
-        409
-    );
-    assert_eq!(
-        host.call(Method::POST, "/v1/tenants/acme/resume", Some(admin), None)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        host.call(Method::POST, path, Some(&world.acme_operator), Some(&spec))
-            .await
-            .status,
-        200
-    );
-
-    assert_eq!(
-        host.call(Method::DELETE, "/v1/tenants/acme", Some(admin), None)
-            .await
-            .status,
-        204
-    );
-    assert_eq!(
-        host.call(Method::GET, "/v1/tenants/acme", Some(admin), None)
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        host.call(Method::GET, "/v1/plugins", Some(&world.acme_operator), None)
-            .await
-            .status,
-        401,
-        "its keys are gone"
-    );
+    let invoke = "/v1/tenants/acme/plugins/hello-connector/invoke";
+    let (operator, body) = (Some(world.acme_operator.as_str()), Some(&spec));
+    let steps: [(Method, &str, Option<&str>, Option<&Value>, u16, &str); 8] = [
+        (
+            Method::POST,
+            "/v1/tenants/acme/suspend",
+            Some(admin),
+            None,
+            200,
+            "suspend",
+        ),
+        (
+            Method::POST,
+            invoke,
+            operator,
+            body,
+            403,
+            "a suspended tenant's plugins do not run",
+        ),
+        (
+            Method::POST,
+            "/v1/tenants/acme/suspend",
+            Some(admin),
+            None,
+            409,
+            "already suspended",
+        ),
+        (
+            Method::POST,
+            "/v1/tenants/acme/resume",
+            Some(admin),
+            None,
+            200,
+            "resume",
+        ),
+        (
+            Method::POST,
+            invoke,
+            operator,
+            body,
+            200,
+            "a resumed tenant's plugins run",
+        ),
+        (
+            Method::DELETE,
+            "/v1/tenants/acme",
+            Some(admin),
+            None,
+            204,
+            "delete",
+        ),
+        (
+            Method::GET,
+            "/v1/tenants/acme",
+            Some(admin),
+            None,
+            404,
+            "the tenant is gone",
+        ),
+        (
+            Method::GET,
+            "/v1/plugins",
+            operator,
+            None,
+            401,
+            "its keys are gone",
+        ),
+    ];
+    for (method, path, token, body, expected, what) in steps {
+        let reply = host.call(method, path, token, body).await;
+        assert_eq!(reply.status, expected, "{what}: {}", reply.text);
+    }
     let tx = host.control.storage().read().expect("read");
     for table in [
         Table::Enablements,
