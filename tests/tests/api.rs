@@ -736,6 +736,10 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
     host.stop().await;
 }
 
+/// One request of a scripted sequence: method, path, token, body, the status
+/// expected, and what the step shows.
+type Step<'a> = (Method, &'a str, Option<&'a str>, Option<&'a Value>, u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspending_and_deleting_a_tenant() {
     let world = world().await;
@@ -743,7 +747,7 @@ async fn suspending_and_deleting_a_tenant() {
     let spec = invoke_body("spec", Value::Null);
     let invoke = "/v1/tenants/acme/plugins/hello-connector/invoke";
     let (operator, body) = (Some(world.acme_operator.as_str()), Some(&spec));
-    let steps: [(Method, &str, Option<&str>, Option<&Value>, u16, &str); 8] = [
+    let steps: [Step; 8] = [
         (
             Method::POST,
             "/v1/tenants/acme/suspend",
