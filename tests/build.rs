@@ -6,12 +6,13 @@ use omnify_registry::Builder;
 use std::path::Path;
 
 /// The components the tests use: the partner example and the test guests.
-const GUESTS: [&str; 5] = [
+const GUESTS: [&str; 6] = [
     "hello-connector",
     "hostile",
     "data-agent",
     "wrong-major",
     "foreign-import",
+    "paged-source",
 ];
 
 fn main() {

@@ -89,6 +89,7 @@ fn main() {
             runtime: RuntimeConfig::default(),
             // The bench publishes its own unsigned package.
             dev: true,
+            sync: Default::default(),
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");

@@ -8,6 +8,7 @@ use crate::meter::Meter;
 use crate::plugin::LoadError;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{RedbStore, Storage, StoreError};
+use crate::sync::SyncConfig;
 use crate::tenant::keys;
 use crate::vault::{MASTER_KEY_FILE, Vault, VaultError};
 use std::path::PathBuf;
@@ -24,6 +25,20 @@ pub struct ControlConfig {
     /// Development mode: unsigned packages may be published. Never in
     /// production.
     pub dev: bool,
+    /// Batch size and retries of syncs.
+    pub sync: SyncConfig,
+}
+
+impl ControlConfig {
+    /// Defaults for everything but the data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            runtime: RuntimeConfig::default(),
+            dev: false,
+            sync: SyncConfig::default(),
+        }
+    }
 }
 
 /// Why a control-plane operation failed. Each case maps to one HTTP status.
@@ -93,6 +108,7 @@ pub struct ControlPlane {
     pub(crate) vault: Vault,
     pub(crate) meter: Meter,
     dev: bool,
+    sync: SyncConfig,
 }
 
 impl ControlPlane {
@@ -121,6 +137,7 @@ impl ControlPlane {
                 vault,
                 meter,
                 dev: config.dev,
+                sync: config.sync,
             },
             admin_token,
         ))
@@ -144,6 +161,11 @@ impl ControlPlane {
     /// Whether unsigned packages are accepted (development mode).
     pub fn dev_mode(&self) -> bool {
         self.dev
+    }
+
+    /// How syncs run.
+    pub fn sync_config(&self) -> SyncConfig {
+        self.sync
     }
 
     /// Run blocking store work off the async threads.

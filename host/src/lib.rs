@@ -20,6 +20,7 @@ pub mod meter;
 pub mod plugin;
 pub mod runtime;
 pub mod store;
+pub mod sync;
 pub mod tenant;
 pub mod vault;
 

@@ -124,6 +124,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             data_dir: dir.path().to_path_buf(),
             runtime: Default::default(),
             dev: false,
+            sync: Default::default(),
         })
         .expect("open");
         let admin = Principal {

@@ -54,6 +54,13 @@ impl TestHost {
     pub async fn start_with(data_dir: &Path, cors_origins: &[&str], dev: bool) -> (Self, Option<String>) {
         let (control, admin) = ControlPlane::open(ControlConfig {
             dev,
+            // Short backoffs keep the retry tests quick.
+            sync: omnify_host::sync::SyncConfig {
+                batch_size: 50,
+                base_delay: std::time::Duration::from_millis(20),
+                max_delay: std::time::Duration::from_millis(200),
+                ..Default::default()
+            },
             data_dir: data_dir.to_path_buf(),
             runtime: RuntimeConfig {
                 engine: EngineConfig {

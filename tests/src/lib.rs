@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod host;
 pub mod server;
+pub mod source;
 
 /// Paths of the guest components, built from source for this test run.
 pub mod guests {
@@ -24,6 +25,8 @@ pub mod guests {
     pub const WRONG_MAJOR: &str = env!("OMNIFY_GUEST_WRONG_MAJOR");
     /// A connector that imports an interface the host does not provide.
     pub const FOREIGN_IMPORT: &str = env!("OMNIFY_GUEST_FOREIGN_IMPORT");
+    /// A one-stream connector that leaves retries to the host.
+    pub const PAGED_SOURCE: &str = env!("OMNIFY_GUEST_PAGED_SOURCE");
 }
 
 /// A runtime with a small pool and in-memory storage.

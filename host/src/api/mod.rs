@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 mod keys;
 mod plugins;
+mod sync;
 mod tenants;
 
 use crate::control::ControlPlane;
@@ -70,6 +71,7 @@ impl Default for ApiConfig {
         (name = "keys", description = "Per-tenant API keys"),
         (name = "registry", description = "Signed plugin packages, versions and publisher keys"),
         (name = "plugins", description = "Enabling plugins for tenants, pinning versions, invoking"),
+        (name = "sync", description = "Syncing connectors into the record store, runs, records"),
         (name = "usage", description = "Metering"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
@@ -95,6 +97,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(keys::routes())
         .merge(plugins::routes())
         .merge(enablements::routes())
+        .merge(sync::routes())
         .merge(audit::routes())
         .split_for_parts()
 }

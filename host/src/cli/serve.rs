@@ -43,6 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
         dev: args.dev,
+        sync: Default::default(),
     })
     .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
     if let Some(token) = admin_token {
@@ -51,6 +52,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let control = Arc::new(control);
     for plugin in &args.plugins {
         add_plugin(&control, plugin, &args.data_dir.join("dev-keys")).await?;
+    }
+    let resumed = control.resume_interrupted_runs().await?;
+    if resumed > 0 {
+        println!("resumed {resumed} interrupted sync run(s)");
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

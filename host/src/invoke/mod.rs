@@ -8,7 +8,7 @@ mod error;
 pub mod limits;
 pub mod usage;
 
-pub use call::{Call, CallError, CallOutput, PluginError, ReadRequest, SyncMode, Task};
+pub use call::{Batch, Call, CallError, CallOutput, PluginError, ReadRequest, SyncMode, Task};
 pub use context::{Grants, HostPattern, InvalidHostPattern, InvocationContext, Secret};
 pub use error::{InvokeError, InvokeErrorKind};
 pub use limits::Limits;

@@ -34,6 +34,10 @@ pub enum Table {
     KvUsage,
     /// Synced records by `tenant \0 connector \0 stream \0 key`.
     Records,
+    /// The state an incremental sync resumes from, by `tenant \0 connector \0 stream`.
+    SyncState,
+    /// Sync runs by `tenant \0 run id`.
+    Runs,
     /// Usage by `tenant \0 plugin \0 day`.
     Usage,
     /// Audit entries by `tenant \0 sequence`.
@@ -44,7 +48,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 18] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -58,6 +62,8 @@ impl Table {
         Table::Kv,
         Table::KvUsage,
         Table::Records,
+        Table::SyncState,
+        Table::Runs,
         Table::Usage,
         Table::Audit,
         Table::AuditHeads,
@@ -79,6 +85,8 @@ impl Table {
             Table::Kv => "kv",
             Table::KvUsage => "kv_usage",
             Table::Records => "records",
+            Table::SyncState => "sync_state",
+            Table::Runs => "runs",
             Table::Usage => "usage",
             Table::Audit => "audit",
             Table::AuditHeads => "audit_heads",

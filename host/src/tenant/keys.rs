@@ -36,6 +36,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The admin (the admin token, or the operator of the host itself).
+    pub fn admin() -> Self {
+        Self {
+            role: Role::Admin,
+            tenant: None,
+            key_id: None,
+        }
+    }
+
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
         match &self.key_id {

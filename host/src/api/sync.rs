@@ -1,0 +1,132 @@
+//! `/v1/tenants/{tenant}/…/sync`, `/runs` and `/records`: start syncs, follow
+//! their runs, and read the synced records.
+
+use super::Api;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, Caller};
+use crate::sync::{RecordPage, RecordQuery, Run, SyncRequest};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(super) fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(start_sync))
+        .routes(routes!(list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(read_records))
+}
+
+/// Start a sync of a connector into the tenant's record store (admin, or
+/// the tenant's keys). The run goes on in the background; follow it at
+/// `/runs/{run}`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/sync", tag = "sync",
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = SyncRequest,
+    responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn start_sync(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, plugin)): Path<(String, String)>,
+    ApiJson(request): ApiJson<SyncRequest>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let run = api
+        .control
+        .start_sync(&caller.principal, &tenant, &plugin, request)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// Paging through runs.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    /// At most this many runs, newest first (1 to 1000).
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// A tenant's sync runs, newest first (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/runs", tag = "sync", params(("tenant" = String, Path), RunsQuery),
+    responses((status = 200, body = Vec<Run>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_runs(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<Vec<Run>>, ApiError> {
+    Ok(Json(
+        api.control
+            .runs(&caller.principal, &tenant, query.limit.clamp(1, 1000))
+            .await?,
+    ))
+}
+
+/// One run with its per-stream progress (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/runs/{run}", tag = "sync",
+    params(("tenant" = String, Path), ("run" = String, Path)),
+    responses((status = 200, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn get_run(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, run)): Path<(String, String)>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(api.control.run(&caller.principal, &tenant, &run).await?))
+}
+
+/// Paging and filtering records.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RecordsQuery {
+    /// Records after this key (the `next` of the previous page).
+    after: Option<String>,
+    /// At most this many records (1 to 1000).
+    #[serde(default = "default_limit")]
+    limit: usize,
+    /// Only records whose top-level field equals a value: `field:value`
+    /// (the value is JSON when it parses, text otherwise).
+    filter: Option<String>,
+}
+
+/// A page of a stream's synced records, in key order (admin, or the
+/// tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/records/{connector}/{stream}", tag = "sync",
+    params(("tenant" = String, Path), ("connector" = String, Path), ("stream" = String, Path), RecordsQuery),
+    responses((status = 200, body = RecordPage), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn read_records(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, connector, stream)): Path<(String, String, String)>,
+    Query(query): Query<RecordsQuery>,
+) -> Result<Json<RecordPage>, ApiError> {
+    let filter = match query.filter {
+        None => None,
+        Some(filter) => {
+            let (field, value) = filter.split_once(':').ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "filter must be `field:value`",
+                )
+            })?;
+            let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+            Some((field.to_string(), value))
+        }
+    };
+    let query = RecordQuery {
+        connector,
+        stream,
+        after: query.after,
+        limit: query.limit.clamp(1, 1000),
+        filter,
+    };
+    let page = api.control.records(&caller.principal, &tenant, query).await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,351 @@
+//! Syncing a connector into the tenant's record store: runs, their history,
+//! and reading the synced records. The engine that drives a run is in
+//! [`engine`].
+
+mod engine;
+
+pub use engine::SyncConfig;
+
+use crate::control::{ControlError, ControlPlane};
+use crate::enablement::require_enablement;
+use crate::invoke::{Call, CallOutput, SyncMode};
+use crate::store::Storage;
+use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
+use crate::tenant::{self, Principal};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Started, reading.
+    Running,
+    /// Every stream was read to its end.
+    Succeeded,
+    /// Stopped by an error; `last_error` says which.
+    Failed,
+}
+
+/// One stream of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StreamRun {
+    /// The stream.
+    pub stream: String,
+    /// Full refresh or incremental.
+    #[schema(value_type = String)]
+    pub mode: SyncMode,
+    /// The fields that identify a record.
+    pub primary_key: Vec<String>,
+    /// Records read from the connector.
+    pub records_read: u64,
+    /// Records written to the record store.
+    pub records_written: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// The state after the last committed batch: where a resumed run goes on.
+    #[schema(value_type = Option<Object>)]
+    pub checkpoint: Option<Value>,
+    /// Whether the stream was read to its end.
+    pub done: bool,
+}
+
+/// A sync run and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Run {
+    /// Unique, and ordered by start time.
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The connector.
+    pub plugin: String,
+    /// The version that ran (pinned at the start).
+    pub version: String,
+    /// Where it is.
+    pub status: RunStatus,
+    /// Who started it.
+    pub requested_by: String,
+    /// When it started.
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: Option<String>,
+    /// Per-stream progress.
+    pub streams: Vec<StreamRun>,
+    /// Fuel used by all its calls.
+    pub fuel: u64,
+    /// Calls of `read`, retries included.
+    pub attempts: u64,
+    /// The last error, if any (also on a run that recovered from it).
+    pub last_error: Option<String>,
+}
+
+/// Input of [`ControlPlane::start_sync`].
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// The streams to sync; every stream the connector discovers when
+    /// absent.
+    pub streams: Option<Vec<String>>,
+    /// `incremental` (when the stream supports it) or `full-refresh`.
+    #[schema(value_type = Option<String>)]
+    pub mode: Option<SyncMode>,
+}
+
+/// A page of synced records.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecordPage {
+    /// The records.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Box<serde_json::value::RawValue>>,
+    /// Pass as `after` for the next page; none at the end.
+    pub next: Option<String>,
+}
+
+/// Which synced records to read: a page of one stream, in key order,
+/// optionally only those whose top-level `filter.0` equals `filter.1`.
+#[derive(Debug, Clone)]
+pub struct RecordQuery {
+    /// The connector.
+    pub connector: String,
+    /// Its stream.
+    pub stream: String,
+    /// Records after this key.
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+    /// A field and the value it must have.
+    pub filter: Option<(String, Value)>,
+}
+
+pub(crate) fn run_key(tenant: &str, id: &str) -> Vec<u8> {
+    key(&[tenant.as_bytes(), id.as_bytes()])
+}
+
+fn new_run_id() -> Result<String, ControlError> {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut random = [0u8; 4];
+    crate::vault::random_bytes(&mut random)?;
+    Ok(format!("{millis:013}-{}", hex::encode(random)))
+}
+
+impl ControlPlane {
+    /// Start a sync of `plugin` for `tenant_id` and return its run; the run
+    /// goes on in the background.
+    pub async fn start_sync(
+        self: &Arc<Self>,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        request: SyncRequest,
+    ) -> Result<Run, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let enablement = {
+            let tx = self.store.read()?;
+            tenant::require_existing(&*tx, tenant_id)?;
+            require_enablement(&*tx, tenant_id, plugin)?
+        };
+        let discovered = self
+            .invoke_enabled(principal, tenant_id, plugin, Call::Discover, "sync-discover")
+            .await?;
+        let CallOutput::Discover(available) = discovered.value else {
+            return Err(ControlError::Invalid(format!("`{plugin}` is not a connector")));
+        };
+        let wanted = request
+            .streams
+            .unwrap_or_else(|| available.iter().map(|s| s.name.clone()).collect());
+        let mut streams = Vec::new();
+        for name in wanted {
+            let spec = available.iter().find(|s| s.name == name).ok_or_else(|| {
+                let known: Vec<&str> = available.iter().map(|s| s.name.as_str()).collect();
+                ControlError::Invalid(format!(
+                    "`{plugin}` has no stream `{name}` (it has: {})",
+                    known.join(", ")
+                ))
+            })?;
+            let mode = match request.mode {
+                Some(SyncMode::FullRefresh) => SyncMode::FullRefresh,
+                _ if spec.sync_modes.contains(&SyncMode::Incremental) => SyncMode::Incremental,
+                Some(SyncMode::Incremental) => {
+                    return Err(ControlError::Invalid(format!(
+                        "stream `{name}` cannot be synced incrementally"
+                    )));
+                }
+                None => SyncMode::FullRefresh,
+            };
+            if spec.primary_key.is_empty() {
+                return Err(ControlError::Invalid(format!(
+                    "stream `{name}` has no primary key to upsert by"
+                )));
+            }
+            streams.push(StreamRun {
+                stream: name,
+                mode,
+                primary_key: spec.primary_key.clone(),
+                records_read: 0,
+                records_written: 0,
+                batches: 0,
+                checkpoint: None,
+                done: false,
+            });
+        }
+        if streams.is_empty() {
+            return Err(ControlError::Invalid("no stream to sync".into()));
+        }
+        let run = Run {
+            id: new_run_id()?,
+            tenant: tenant_id.to_string(),
+            plugin: plugin.to_string(),
+            version: enablement.version,
+            status: RunStatus::Running,
+            requested_by: principal.actor(),
+            started_at: crate::audit::now(),
+            ended_at: None,
+            streams,
+            fuel: 0,
+            attempts: 0,
+            last_error: None,
+        };
+        let stored = run.clone();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            put_json(&mut *tx, Table::Runs, &run_key(&stored.tenant, &stored.id), &stored)?;
+            let details = serde_json::json!({ "run": stored.id, "streams": stored.streams.iter().map(|s| &s.stream).collect::<Vec<_>>() });
+            let event = crate::audit::Event { actor: &stored.requested_by, action: "sync.start", target: &stored.plugin, outcome: "ok", details };
+            crate::audit::append(&mut *tx, &stored.tenant, event)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        let this = self.clone();
+        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
+        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
+        Ok(run)
+    }
+
+    /// Resume every run that was running when the host stopped, from its
+    /// last committed batch.
+    pub async fn resume_interrupted_runs(self: &Arc<Self>) -> Result<usize, ControlError> {
+        let interrupted: Vec<Run> = self
+            .blocking(|store| {
+                Ok(
+                    scan_json::<Run>(&*store.read()?, Table::Runs, b"", None, usize::MAX)?
+                        .into_iter()
+                        .map(|(_, run)| run)
+                        .filter(|run| run.status == RunStatus::Running)
+                        .collect(),
+                )
+            })
+            .await?;
+        for run in &interrupted {
+            tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted sync");
+            let this = self.clone();
+            let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
+            tokio::spawn(async move { this.execute_run(&Principal::admin(), &tenant_id, &run_id).await });
+        }
+        Ok(interrupted.len())
+    }
+
+    /// The runs of `tenant_id`, newest first.
+    pub async fn runs(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Run>, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let tenant_id = tenant_id.to_string();
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            tenant::require_existing(&*tx, &tenant_id)?;
+            let mut runs: Vec<Run> = scan_json(
+                &*tx,
+                Table::Runs,
+                &prefix(&[tenant_id.as_bytes()]),
+                None,
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, run)| run)
+            .collect();
+            runs.reverse();
+            runs.truncate(limit);
+            Ok(runs)
+        })
+        .await
+    }
+
+    /// One run.
+    pub async fn run(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        run_id: &str,
+    ) -> Result<Run, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
+        self.blocking(move |store| {
+            get_json(&*store.read()?, Table::Runs, &run_key(&tenant_id, &run_id))?
+                .ok_or_else(|| ControlError::NotFound(format!("tenant `{tenant_id}` has no run `{run_id}`")))
+        })
+        .await
+    }
+
+    /// A page of synced records of `tenant_id`, as `query` says.
+    pub async fn records(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        query: RecordQuery,
+    ) -> Result<RecordPage, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let tenant_id = tenant_id.to_string();
+        let RecordQuery {
+            connector,
+            stream,
+            after,
+            limit,
+            filter,
+        } = query;
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            tenant::require_existing(&*tx, &tenant_id)?;
+            let stream_prefix = prefix(&[tenant_id.as_bytes(), connector.as_bytes(), stream.as_bytes()]);
+            let mut cursor = after.map(|a| [stream_prefix.as_slice(), a.as_bytes()].concat());
+            let mut records = Vec::new();
+            let mut last_shown: Option<Vec<u8>> = None;
+            let mut next = None;
+            'pages: loop {
+                let page = tx.scan(Table::Records, &stream_prefix, cursor.as_deref(), 1000)?;
+                let Some((last, _)) = page.last() else { break };
+                cursor = Some(last.clone());
+                for (record_key, bytes) in page {
+                    let text = String::from_utf8(bytes)
+                        .map_err(|_| ControlError::Internal("a stored record is not UTF-8".into()))?;
+                    if let Some((field, value)) = &filter {
+                        let record: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        if record.get(field) != Some(value) {
+                            continue;
+                        }
+                    }
+                    if records.len() == limit {
+                        // Another match exists: the next page starts after the last one shown.
+                        next = last_shown
+                            .as_ref()
+                            .map(|k| String::from_utf8_lossy(&k[stream_prefix.len()..]).into_owned());
+                        break 'pages;
+                    }
+                    records.push(
+                        serde_json::value::RawValue::from_string(text)
+                            .map_err(|e| ControlError::Internal(e.to_string()))?,
+                    );
+                    last_shown = Some(record_key);
+                }
+            }
+            Ok(RecordPage { records, next })
+        })
+        .await
+    }
+}
