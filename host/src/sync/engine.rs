@@ -174,7 +174,7 @@ impl ControlPlane {
                     stream: stream.stream.clone(),
                     mode: stream.mode,
                     state,
-                    limit: self.sync_config().batch_size,
+                    limit: run.batch_size,
                 };
                 let batch = self.read_with_retries(principal, &run, request).await?;
                 self.commit_batch(tenant_id, run_id, index, batch)

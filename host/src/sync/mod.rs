@@ -70,6 +70,8 @@ pub struct Run {
     pub started_at: String,
     /// When it ended.
     pub ended_at: Option<String>,
+    /// Records asked for per `read`.
+    pub batch_size: u32,
     /// Per-stream progress.
     pub streams: Vec<StreamRun>,
     /// Fuel used by all its calls.
@@ -90,6 +92,8 @@ pub struct SyncRequest {
     /// `incremental` (when the stream supports it) or `full-refresh`.
     #[schema(value_type = Option<String>)]
     pub mode: Option<SyncMode>,
+    /// Records per `read` (1 to 10000); the host's default when absent.
+    pub batch_size: Option<u32>,
 }
 
 /// A page of synced records.
@@ -194,6 +198,10 @@ impl ControlPlane {
         if streams.is_empty() {
             return Err(ControlError::Invalid("no stream to sync".into()));
         }
+        let batch_size = request.batch_size.unwrap_or(self.sync_config().batch_size);
+        if !(1..=10_000).contains(&batch_size) {
+            return Err(ControlError::Invalid("batch_size must be 1 to 10000".into()));
+        }
         let run = Run {
             id: new_run_id()?,
             tenant: tenant_id.to_string(),
@@ -203,6 +211,7 @@ impl ControlPlane {
             requested_by: principal.actor(),
             started_at: crate::audit::now(),
             ended_at: None,
+            batch_size,
             streams,
             fuel: 0,
             attempts: 0,
