@@ -211,6 +211,36 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
         fetched <= ITEMS + 25,
         "resumed from the last committed batch, not from the start: {fetched} fetched"
     );
+
+    // The CLI follows a run to its end: an incremental run with nothing new.
+    let follow = tokio::task::spawn_blocking({
+        let (server, token) = (format!("http://127.0.0.1:{port}"), token.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_omnify"))
+                .args([
+                    "sync",
+                    "acme",
+                    "paged-source",
+                    "--follow",
+                    "--server",
+                    &server,
+                    "--token",
+                    &token,
+                ])
+                .output()
+                .expect("run omnify sync")
+        }
+    })
+    .await
+    .expect("joined");
+    let printed = String::from_utf8_lossy(&follow.stdout);
+    assert!(
+        follow.status.success(),
+        "{printed} {}",
+        String::from_utf8_lossy(&follow.stderr)
+    );
+    assert!(printed.contains("succeeded after 1 read calls"), "{printed}");
+
     second.kill().expect("stop");
     second.wait().expect("reaped");
 }

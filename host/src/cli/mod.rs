@@ -4,6 +4,7 @@ mod audit;
 mod package;
 mod plugin_run;
 mod serve;
+mod sync;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     /// Check or export the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Start a sync of a tenant's connector on a server; `--follow` shows
+    /// its progress.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +65,7 @@ impl Cli {
             Command::Plugin(PluginCommand::Verify(args)) => package::verify(args),
             Command::Plugin(PluginCommand::Publish(args)) => package::publish(args).await,
             Command::Audit(command) => audit::run(command),
+            Command::Sync(args) => sync::run(args).await,
         }
     }
 }

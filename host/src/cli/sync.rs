@@ -1,0 +1,124 @@
+//! `omnify sync <tenant> <plugin> [--follow]`: start a sync through a
+//! server's API and, with `--follow`, show each stream's progress until the
+//! run ends.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Arguments of `omnify sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The tenant.
+    tenant: String,
+    /// The connector.
+    plugin: String,
+    /// Only these streams (repeatable); every stream when absent.
+    #[arg(long = "stream")]
+    streams: Vec<String>,
+    /// Re-read everything instead of continuing from the saved state.
+    #[arg(long)]
+    full_refresh: bool,
+    /// Show progress until the run ends.
+    #[arg(long)]
+    follow: bool,
+    /// The Omnify server.
+    #[arg(long, env = "OMNIFY_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The admin token or one of the tenant's API keys.
+    #[arg(long, env = "OMNIFY_TOKEN")]
+    token: String,
+}
+
+async fn request(
+    client: &reqwest::Client,
+    args: &SyncArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let url = format!("{}/v1{path}", args.server.trim_end_matches('/'));
+    let mut request = client.request(method, &url).bearer_auth(&args.token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", args.server))?;
+    let status = response.status();
+    let body: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{}", body["error"]["message"].as_str().unwrap_or(status.as_str()));
+    }
+    Ok(body)
+}
+
+/// Run the command; fails when the run fails.
+pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let client = reqwest::Client::new();
+    let mut body = json!({});
+    if !args.streams.is_empty() {
+        body["streams"] = json!(args.streams);
+    }
+    if args.full_refresh {
+        body["mode"] = json!("full-refresh");
+    }
+    let path = format!("/tenants/{}/plugins/{}/sync", args.tenant, args.plugin);
+    let run = request(&client, &args, reqwest::Method::POST, &path, Some(body)).await?;
+    let id = run["id"]
+        .as_str()
+        .context("the server returned no run id")?
+        .to_string();
+    println!("run {id} started");
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>16} {spinner} {pos} records ({msg})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let mut by_stream: HashMap<String, ProgressBar> = HashMap::new();
+    let run_path = format!("/tenants/{}/runs/{id}", args.tenant);
+    loop {
+        let run = request(&client, &args, reqwest::Method::GET, &run_path, None).await?;
+        for stream in run["streams"].as_array().into_iter().flatten() {
+            let name = stream["stream"].as_str().unwrap_or("?").to_string();
+            let bar = by_stream.entry(name.clone()).or_insert_with(|| {
+                let bar = bars.add(ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(name);
+                bar
+            });
+            bar.set_position(stream["records_written"].as_u64().unwrap_or(0));
+            let state = if stream["done"] == true { "done" } else { "reading" };
+            bar.set_message(format!("{} batches, {state}", stream["batches"]));
+            bar.tick();
+        }
+        match run["status"].as_str() {
+            Some("running") => tokio::time::sleep(Duration::from_millis(250)).await,
+            Some("succeeded") => {
+                for bar in by_stream.values() {
+                    bar.finish();
+                }
+                println!("run {id} succeeded after {} read calls", run["attempts"]);
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {
+                for bar in by_stream.values() {
+                    bar.abandon();
+                }
+                eprintln!(
+                    "run {id} failed: {}",
+                    run["last_error"].as_str().unwrap_or("unknown error")
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+}
