@@ -19,6 +19,7 @@ pub mod invoke;
 pub mod meter;
 pub mod plugin;
 pub mod runtime;
+pub mod scheduler;
 pub mod store;
 pub mod sync;
 pub mod tenant;

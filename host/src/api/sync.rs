@@ -4,6 +4,7 @@
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
+use crate::scheduler::jobs::{Job, NewJob};
 use crate::sync::{RecordPage, RecordQuery, Run, SyncRequest};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -19,6 +20,48 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(read_records))
+        .routes(routes!(create_job, list_jobs))
+        .routes(routes!(delete_job))
+}
+
+/// Schedule syncs of a connector: once, or on a cron schedule in a time
+/// zone (admin, or the tenant's keys).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/jobs", tag = "sync", params(("tenant" = String, Path)),
+    request_body = NewJob, responses((status = 201, body = Job), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn create_job(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+    ApiJson(new): ApiJson<NewJob>,
+) -> Result<(StatusCode, Json<Job>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(api.control.create_job(&caller.principal, &tenant, new).await?),
+    ))
+}
+
+/// A tenant's scheduled jobs (admin, or the tenant's keys).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/jobs", tag = "sync", params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<Job>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn list_jobs(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<Job>>, ApiError> {
+    Ok(Json(api.control.jobs(&caller.principal, &tenant).await?))
+}
+
+/// Delete a scheduled job (admin, or the tenant's keys).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/jobs/{job}", tag = "sync",
+    params(("tenant" = String, Path), ("job" = String, Path)),
+    responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_job(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, job)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    api.control.delete_job(&caller.principal, &tenant, &job).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Start a sync of a connector into the tenant's record store (admin, or

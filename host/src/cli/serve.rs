@@ -4,6 +4,7 @@ use crate::api::{self, ApiConfig};
 use crate::catalog::trust::NewTrustedKey;
 use crate::control::{ControlConfig, ControlError, ControlPlane};
 use crate::runtime::RuntimeConfig;
+use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
 use crate::tenant::{Principal, Role};
 use anyhow::Context;
 use clap::Args;
@@ -57,6 +58,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         println!("resumed {resumed} interrupted sync run(s)");
     }
+    Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -38,6 +38,8 @@ pub enum Table {
     SyncState,
     /// Sync runs by `tenant \0 run id`.
     Runs,
+    /// Scheduled jobs by `tenant \0 job id`.
+    Jobs,
     /// Usage by `tenant \0 plugin \0 day`.
     Usage,
     /// Audit entries by `tenant \0 sequence`.
@@ -48,7 +50,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 19] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -64,6 +66,7 @@ impl Table {
         Table::Records,
         Table::SyncState,
         Table::Runs,
+        Table::Jobs,
         Table::Usage,
         Table::Audit,
         Table::AuditHeads,
@@ -87,6 +90,7 @@ impl Table {
             Table::Records => "records",
             Table::SyncState => "sync_state",
             Table::Runs => "runs",
+            Table::Jobs => "jobs",
             Table::Usage => "usage",
             Table::Audit => "audit",
             Table::AuditHeads => "audit_heads",

@@ -83,7 +83,7 @@ pub struct Run {
 }
 
 /// Input of [`ControlPlane::start_sync`].
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     /// The streams to sync; every stream the connector discovers when
@@ -140,6 +140,22 @@ impl ControlPlane {
     /// goes on in the background.
     pub async fn start_sync(
         self: &Arc<Self>,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        request: SyncRequest,
+    ) -> Result<Run, ControlError> {
+        let run = self.prepare_run(principal, tenant_id, plugin, request).await?;
+        let this = self.clone();
+        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
+        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
+        Ok(run)
+    }
+
+    /// Check a sync request against the connector's streams and record a new
+    /// run; [`ControlPlane::execute_run`] then drives it.
+    pub(crate) async fn prepare_run(
+        &self,
         principal: &Principal,
         tenant_id: &str,
         plugin: &str,
@@ -228,9 +244,6 @@ impl ControlPlane {
             Ok(())
         })
         .await?;
-        let this = self.clone();
-        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
-        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
         Ok(run)
     }
 

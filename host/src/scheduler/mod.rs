@@ -1,0 +1,263 @@
+//! The scheduler: durable jobs ([`jobs`]) taken when due on a clock that
+//! tests can drive, and a bounded pool of workers that runs them fairly
+//! across tenants: tenants take turns, and each has a cap on runs at once,
+//! so one tenant's thousand queued syncs delay another's single sync by at
+//! most one sync.
+
+pub mod jobs;
+
+use crate::control::{ControlError, ControlPlane};
+use crate::sync::SyncRequest;
+use crate::tenant::Principal;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Notify;
+
+/// Where the scheduler reads the time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests.
+pub struct ManualClock(Mutex<SystemTime>);
+
+impl ManualClock {
+    /// A clock showing `now`.
+    pub fn new(now: SystemTime) -> Self {
+        Self(Mutex::new(now))
+    }
+
+    /// Set the time.
+    pub fn set(&self, now: SystemTime) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How the scheduler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Runs at once, all tenants together.
+    pub workers: usize,
+    /// Runs at once for one tenant.
+    pub per_tenant: usize,
+    /// How often due jobs are looked for; zero to look only when
+    /// [`Scheduler::tick`] is called.
+    pub tick: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            per_tenant: 1,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A sync waiting for a worker.
+#[derive(Debug, Clone)]
+struct Pending {
+    tenant: String,
+    plugin: String,
+    request: SyncRequest,
+}
+
+/// Per-tenant queues served in turn.
+#[derive(Default)]
+struct FairQueue {
+    queues: HashMap<String, VecDeque<Pending>>,
+    turn: VecDeque<String>,
+    running: HashMap<String, usize>,
+}
+
+impl FairQueue {
+    fn push(&mut self, pending: Pending) {
+        let tenant = pending.tenant.clone();
+        self.queues.entry(tenant.clone()).or_default().push_back(pending);
+        if !self.turn.contains(&tenant) {
+            self.turn.push_back(tenant);
+        }
+    }
+
+    /// The next run of the first tenant in turn that is under its cap; that
+    /// tenant goes to the back of the line.
+    fn pop(&mut self, per_tenant: usize) -> Option<Pending> {
+        let position = self
+            .turn
+            .iter()
+            .position(|tenant| self.running.get(tenant).copied().unwrap_or(0) < per_tenant)?;
+        let tenant = self.turn.remove(position)?;
+        let queue = self.queues.get_mut(&tenant)?;
+        let pending = queue.pop_front()?;
+        if queue.is_empty() {
+            self.queues.remove(&tenant);
+        } else {
+            self.turn.push_back(tenant.clone());
+        }
+        *self.running.entry(tenant).or_default() += 1;
+        Some(pending)
+    }
+
+    fn done(&mut self, tenant: &str) {
+        if let Some(running) = self.running.get_mut(tenant) {
+            *running = running.saturating_sub(1);
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.queues.values().map(VecDeque::len).sum()
+    }
+}
+
+/// Takes due jobs and runs them on a bounded, fair worker pool.
+pub struct Scheduler {
+    control: Arc<ControlPlane>,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+    queue: Mutex<FairQueue>,
+    wake: Notify,
+}
+
+impl Scheduler {
+    /// Start the workers (and the ticker, unless `config.tick` is zero).
+    pub fn start(control: Arc<ControlPlane>, clock: Arc<dyn Clock>, config: SchedulerConfig) -> Arc<Self> {
+        let scheduler = Arc::new(Self {
+            control,
+            clock,
+            config,
+            queue: Mutex::default(),
+            wake: Notify::new(),
+        });
+        for _ in 0..config.workers.max(1) {
+            tokio::spawn(scheduler.clone().work());
+        }
+        if !config.tick.is_zero() {
+            let ticker = scheduler.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(error) = ticker.tick().await {
+                        tracing::error!(%error, "cannot take due jobs");
+                    }
+                    tokio::time::sleep(ticker.config.tick).await;
+                }
+            });
+        }
+        scheduler
+    }
+
+    fn queue(&self) -> MutexGuard<'_, FairQueue> {
+        // Every queue operation leaves it consistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queue the jobs due now; returns how many.
+    pub async fn tick(&self) -> Result<usize, ControlError> {
+        let due = self.control.take_due_jobs(self.clock.now()).await?;
+        for job in &due {
+            tracing::info!(tenant = %job.tenant, plugin = %job.plugin, job = %job.id, "job due");
+            self.enqueue(&job.tenant, &job.plugin, job.sync.clone());
+        }
+        Ok(due.len())
+    }
+
+    /// Queue a sync of `plugin` for `tenant`.
+    pub fn enqueue(&self, tenant: &str, plugin: &str, request: SyncRequest) {
+        self.queue().push(Pending {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            request,
+        });
+        self.wake.notify_one();
+    }
+
+    /// Syncs waiting for a worker.
+    pub fn waiting(&self) -> usize {
+        self.queue().waiting()
+    }
+
+    async fn next(&self) -> Pending {
+        loop {
+            let woken = self.wake.notified();
+            if let Some(pending) = self.queue().pop(self.config.per_tenant) {
+                return pending;
+            }
+            woken.await;
+        }
+    }
+
+    async fn work(self: Arc<Self>) {
+        loop {
+            let pending = self.next().await;
+            let principal = Principal::admin();
+            match self
+                .control
+                .prepare_run(
+                    &principal,
+                    &pending.tenant,
+                    &pending.plugin,
+                    pending.request.clone(),
+                )
+                .await
+            {
+                Ok(run) => self.control.execute_run(&principal, &run.tenant, &run.id).await,
+                Err(error) => {
+                    tracing::warn!(tenant = %pending.tenant, plugin = %pending.plugin, %error, "a scheduled sync could not start");
+                }
+            }
+            self.queue().done(&pending.tenant);
+            // A slot is free: another worker may now take that tenant's next run.
+            self.wake.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(tenant: &str) -> Pending {
+        Pending {
+            tenant: tenant.into(),
+            plugin: "p".into(),
+            request: SyncRequest::default(),
+        }
+    }
+
+    #[test]
+    fn tenants_take_turns_and_respect_their_cap() {
+        let mut queue = FairQueue::default();
+        for _ in 0..1000 {
+            queue.push(pending("busy"));
+        }
+        queue.push(pending("quiet"));
+        let first = queue.pop(1).expect("a run");
+        assert_eq!(first.tenant, "busy");
+        assert_eq!(
+            queue.pop(1).expect("a run").tenant,
+            "quiet",
+            "the other tenant goes next"
+        );
+        assert!(queue.pop(1).is_none(), "both tenants are at their cap");
+        queue.done("busy");
+        assert_eq!(queue.pop(1).expect("a run").tenant, "busy");
+        assert_eq!(queue.waiting(), 998);
+    }
+}

@@ -1,0 +1,212 @@
+//! The scheduler with a real host: cron jobs fire at the expected minute on
+//! an injected clock, and one tenant's thousand queued syncs do not hold
+//! back another tenant's single sync by more than one sync.
+
+use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
+use omnify_host::sync::SyncRequest;
+use omnify_tests::guests;
+use omnify_tests::host::TestHost;
+use omnify_tests::source::Source;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MANIFEST: &str = r#"
+[plugin]
+name = "paged-source"
+version = "1.0.0"
+kind = "connector"
+contract = "1.0.0"
+publisher = "omnify-tests"
+
+[capabilities]
+http_hosts = ["127.0.0.1"]
+"#;
+
+async fn host_with(tenants: &[&str], source: &Source) -> (TestHost, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (host, admin) = TestHost::start(dir.path(), &[]).await;
+    let admin = admin.expect("admin token");
+    assert_eq!(
+        host.upload(&admin, MANIFEST, guests::PAGED_SOURCE).await.status,
+        201
+    );
+    for tenant in tenants {
+        assert_eq!(host.create_tenant(&admin, tenant).await.status, 201);
+        let enable = json!({ "config": { "base_url": source.base_url() } });
+        let path = format!("/v1/tenants/{tenant}/plugins/paged-source");
+        assert_eq!(
+            host.call(Method::PUT, &path, Some(&admin), Some(&enable))
+                .await
+                .status,
+            200
+        );
+    }
+    (host, admin, dir)
+}
+
+async fn runs(host: &TestHost, admin: &str, tenant: &str) -> Vec<Value> {
+    let reply = host
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{tenant}/runs?limit=1000"),
+            Some(admin),
+            None,
+        )
+        .await;
+    reply.json.as_array().cloned().unwrap_or_default()
+}
+
+fn at(text: &str) -> std::time::SystemTime {
+    humantime::parse_rfc3339(text).expect("time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_job_fires_at_its_minute_on_an_injected_clock() {
+    let source = Source::start(20).await;
+    let (host, admin, _dir) = host_with(&["acme"], &source).await;
+    let job = json!({
+        "plugin": "paged-source",
+        "schedule": {"type": "cron", "expression": "30 9 * * *", "timezone": "Europe/Paris"},
+    });
+    let created = host
+        .call(Method::POST, "/v1/tenants/acme/jobs", Some(&admin), Some(&job))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T08:00:00Z")));
+    let config = SchedulerConfig {
+        tick: Duration::ZERO,
+        ..SchedulerConfig::default()
+    };
+    let scheduler = Scheduler::start(host.control.clone(), clock.clone(), config);
+    // The job was created at the real time; its next minute is read back and
+    // the injected clock walks up to it.
+    let jobs = host
+        .call(Method::GET, "/v1/tenants/acme/jobs", Some(&admin), None)
+        .await;
+    assert_eq!(jobs.json.as_array().map(Vec::len), Some(1));
+
+    clock.set(at("2020-01-01T00:00:00Z"));
+    assert_eq!(
+        scheduler.tick().await.expect("tick"),
+        0,
+        "nothing is due before its time"
+    );
+    let next_due = jobs.json[0]["next_due_at"]
+        .as_str()
+        .expect("next due")
+        .to_string();
+    let due = humantime::parse_rfc3339(&next_due).expect("time");
+    assert!(
+        next_due.ends_with(":30:00Z"),
+        "09:30 in Paris is on the half hour in UTC: {next_due}"
+    );
+    clock.set(due - Duration::from_secs(60));
+    assert_eq!(scheduler.tick().await.expect("tick"), 0, "one minute early");
+    clock.set(due);
+    assert_eq!(scheduler.tick().await.expect("tick"), 1, "due at its minute");
+    assert_eq!(scheduler.tick().await.expect("tick"), 0, "taken once");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = runs(&host, &admin, "acme").await;
+        if runs.first().is_some_and(|r| r["status"] == "succeeded") {
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0]["streams"][0]["records_written"], 20);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job's run did not finish: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jobs = host
+        .call(Method::GET, "/v1/tenants/acme/jobs", Some(&admin), None)
+        .await;
+    let advanced =
+        humantime::parse_rfc3339(jobs.json[0]["next_due_at"].as_str().expect("next")).expect("time");
+    assert_eq!(
+        advanced.duration_since(due).expect("later"),
+        Duration::from_secs(86_400),
+        "next day, same minute"
+    );
+
+    let invalid = json!({"plugin": "paged-source", "schedule": {"type": "cron", "expression": "every day", "timezone": "UTC"}});
+    let refused = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/jobs",
+            Some(&admin),
+            Some(&invalid),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cron expression `every day`")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
+    let source = Source::start(10).await;
+    let (host, admin, _dir) = host_with(&["busy", "quiet"], &source).await;
+    let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()));
+    let config = SchedulerConfig {
+        workers: 1,
+        per_tenant: 1,
+        tick: Duration::ZERO,
+    };
+    let scheduler = Scheduler::start(host.control.clone(), clock, config);
+    for _ in 0..1000 {
+        scheduler.enqueue("busy", "paged-source", SyncRequest::default());
+    }
+    // Let a few of the busy tenant's syncs run to learn how long one takes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs(&host, &admin, "busy")
+        .await
+        .iter()
+        .filter(|r| r["status"] == "succeeded")
+        .count()
+        < 3
+    {
+        assert!(Instant::now() < deadline, "the busy tenant's syncs do not run");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let longest = runs(&host, &admin, "busy")
+        .await
+        .iter()
+        .filter(|r| r["status"] == "succeeded")
+        .filter_map(|r| {
+            let start = humantime::parse_rfc3339(r["started_at"].as_str()?).ok()?;
+            let end = humantime::parse_rfc3339(r["ended_at"].as_str()?).ok()?;
+            end.duration_since(start).ok()
+        })
+        .max()
+        .expect("finished runs");
+
+    let queued = Instant::now();
+    scheduler.enqueue("quiet", "paged-source", SyncRequest::default());
+    let waited = loop {
+        if !runs(&host, &admin, "quiet").await.is_empty() {
+            break queued.elapsed();
+        }
+        assert!(Instant::now() < deadline, "the quiet tenant's sync never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        scheduler.waiting() > 900,
+        "the busy tenant still has most of its syncs queued"
+    );
+    // One sync's length, plus the time to set the next one up and to notice it.
+    let bound = longest * 2 + Duration::from_millis(250);
+    assert!(
+        waited <= bound,
+        "waited {waited:?}; one busy sync takes at most {longest:?}"
+    );
+}
