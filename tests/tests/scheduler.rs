@@ -80,7 +80,9 @@ async fn a_cron_job_fires_at_its_minute_on_an_injected_clock() {
         tick: Duration::ZERO,
         ..SchedulerConfig::default()
     };
-    let scheduler = Scheduler::start(host.control.clone(), clock.clone(), config);
+    let scheduler = Scheduler::start(host.control.clone(), clock.clone(), config)
+        .await
+        .expect("scheduler");
     // The job was created at the real time; its next minute is read back and
     // the injected clock walks up to it.
     let jobs = host
@@ -162,7 +164,9 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         per_tenant: 1,
         tick: Duration::ZERO,
     };
-    let scheduler = Scheduler::start(host.control.clone(), clock, config);
+    let scheduler = Scheduler::start(host.control.clone(), clock, config)
+        .await
+        .expect("scheduler");
     for _ in 0..1000 {
         scheduler.enqueue("busy", "paged-source", SyncRequest::default());
     }
@@ -209,4 +213,59 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         waited <= bound,
         "waited {waited:?}; one busy sync takes at most {longest:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_run_not_yet_started_survives_a_restart_of_the_scheduler() {
+    let source = Source::start(15).await;
+    let (host, admin, _dir) = host_with(&["acme"], &source).await;
+    let job = json!({"plugin": "paged-source", "schedule": {"type": "once"}});
+    assert_eq!(
+        host.call(Method::POST, "/v1/tenants/acme/jobs", Some(&admin), Some(&job))
+            .await
+            .status,
+        201
+    );
+
+    let clock = Arc::new(ManualClock::new(
+        std::time::SystemTime::now() + Duration::from_secs(1),
+    ));
+    let no_workers = SchedulerConfig {
+        workers: 0,
+        per_tenant: 1,
+        tick: Duration::ZERO,
+    };
+    let first = Scheduler::start(host.control.clone(), clock.clone(), no_workers)
+        .await
+        .expect("scheduler");
+    assert_eq!(first.tick().await.expect("tick"), 1);
+    drop(first);
+    assert!(runs(&host, &admin, "acme").await.is_empty(), "taken, not started");
+
+    let workers = SchedulerConfig {
+        workers: 1,
+        per_tenant: 1,
+        tick: Duration::ZERO,
+    };
+    let second = Scheduler::start(host.control.clone(), clock, workers)
+        .await
+        .expect("scheduler");
+    assert_eq!(
+        second.tick().await.expect("tick"),
+        0,
+        "a one-off job is taken once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = runs(&host, &admin, "acme").await;
+        if runs.first().is_some_and(|r| r["status"] == "succeeded") {
+            assert_eq!(runs.len(), 1, "run once, not twice");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queued run was not picked up: {runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

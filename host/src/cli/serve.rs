@@ -58,7 +58,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         println!("resumed {resumed} interrupted sync run(s)");
     }
-    Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default());
+    Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -203,11 +203,13 @@ impl ControlPlane {
     }
 
     /// Take the jobs due at `now`: advance each recurring job to its next
-    /// time, retire one-off jobs, and return what to run. Durable: a job is
-    /// taken once even if the host stops right after.
-    pub(crate) async fn take_due_jobs(&self, now: SystemTime) -> Result<Vec<Job>, ControlError> {
+    /// time, retire one-off jobs, and record each due run in the durable
+    /// queue in the same transaction, so a run is neither lost nor doubled
+    /// if the host stops right after. Returns the queue ids and jobs.
+    pub(crate) async fn take_due_jobs(&self, now: SystemTime) -> Result<Vec<(String, Job)>, ControlError> {
         self.blocking(move |store| {
             let mut tx = store.write()?;
+            let mut queued = Vec::new();
             let due: Vec<(Vec<u8>, Job)> = scan_json::<Job>(&*tx, Table::Jobs, b"", None, usize::MAX)?
                 .into_iter()
                 .filter(|(_, job)| job.next_due.is_some_and(|at| at <= seconds(now)))
@@ -220,9 +222,36 @@ impl ControlPlane {
                 };
                 next.next_due_at = next.next_due.map(rfc3339);
                 put_json(&mut *tx, Table::Jobs, job_key, &next)?;
+                let queue_id = format!("{:013}-{}", seconds(now), job.id);
+                put_json(&mut *tx, Table::Queue, queue_id.as_bytes(), job)?;
+                queued.push((queue_id, job.clone()));
             }
             tx.commit()?;
-            Ok(due.into_iter().map(|(_, job)| job).collect())
+            Ok(queued)
+        })
+        .await
+    }
+
+    /// The runs of due jobs that no worker had started when the host
+    /// stopped.
+    pub(crate) async fn queued_jobs(&self) -> Result<Vec<(String, Job)>, ControlError> {
+        self.blocking(|store| {
+            Ok(
+                scan_json::<Job>(&*store.read()?, Table::Queue, b"", None, usize::MAX)?
+                    .into_iter()
+                    .map(|(key, job)| (String::from_utf8_lossy(&key).into_owned(), job))
+                    .collect(),
+            )
+        })
+        .await
+    }
+
+    /// A worker has started (or given up on) a queued run.
+    pub(crate) async fn dequeue(&self, queue_id: String) -> Result<(), ControlError> {
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            tx.delete(Table::Queue, queue_id.as_bytes())?;
+            Ok(tx.commit()?)
         })
         .await
     }

@@ -53,7 +53,7 @@ impl Clock for ManualClock {
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerConfig {
-    /// Runs at once, all tenants together.
+    /// Runs at once, all tenants together (zero: take due jobs, run none).
     pub workers: usize,
     /// Runs at once for one tenant.
     pub per_tenant: usize,
@@ -78,6 +78,8 @@ struct Pending {
     tenant: String,
     plugin: String,
     request: SyncRequest,
+    /// Its entry in the durable queue, for runs of due jobs.
+    queue_id: Option<String>,
 }
 
 /// Per-tenant queues served in turn.
@@ -137,8 +139,15 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Start the workers (and the ticker, unless `config.tick` is zero).
-    pub fn start(control: Arc<ControlPlane>, clock: Arc<dyn Clock>, config: SchedulerConfig) -> Arc<Self> {
+    /// Start the workers (and the ticker, unless `config.tick` is zero),
+    /// after queueing again the runs of due jobs that the last host did not
+    /// start.
+    pub async fn start(
+        control: Arc<ControlPlane>,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+    ) -> Result<Arc<Self>, ControlError> {
+        let leftover = control.queued_jobs().await?;
         let scheduler = Arc::new(Self {
             control,
             clock,
@@ -146,7 +155,10 @@ impl Scheduler {
             queue: Mutex::default(),
             wake: Notify::new(),
         });
-        for _ in 0..config.workers.max(1) {
+        for (queue_id, job) in leftover {
+            scheduler.push(job.tenant, job.plugin, job.sync, Some(queue_id));
+        }
+        for _ in 0..config.workers {
             tokio::spawn(scheduler.clone().work());
         }
         if !config.tick.is_zero() {
@@ -160,7 +172,7 @@ impl Scheduler {
                 }
             });
         }
-        scheduler
+        Ok(scheduler)
     }
 
     fn queue(&self) -> MutexGuard<'_, FairQueue> {
@@ -171,19 +183,26 @@ impl Scheduler {
     /// Queue the jobs due now; returns how many.
     pub async fn tick(&self) -> Result<usize, ControlError> {
         let due = self.control.take_due_jobs(self.clock.now()).await?;
-        for job in &due {
+        let count = due.len();
+        for (queue_id, job) in due {
             tracing::info!(tenant = %job.tenant, plugin = %job.plugin, job = %job.id, "job due");
-            self.enqueue(&job.tenant, &job.plugin, job.sync.clone());
+            self.push(job.tenant, job.plugin, job.sync, Some(queue_id));
         }
-        Ok(due.len())
+        Ok(count)
     }
 
-    /// Queue a sync of `plugin` for `tenant`.
+    /// Queue a sync of `plugin` for `tenant` now (in memory: a run asked
+    /// for on demand, whose caller is there to see it start).
     pub fn enqueue(&self, tenant: &str, plugin: &str, request: SyncRequest) {
+        self.push(tenant.to_string(), plugin.to_string(), request, None);
+    }
+
+    fn push(&self, tenant: String, plugin: String, request: SyncRequest, queue_id: Option<String>) {
         self.queue().push(Pending {
-            tenant: tenant.to_string(),
-            plugin: plugin.to_string(),
+            tenant,
+            plugin,
             request,
+            queue_id,
         });
         self.wake.notify_one();
     }
@@ -207,7 +226,7 @@ impl Scheduler {
         loop {
             let pending = self.next().await;
             let principal = Principal::admin();
-            match self
+            let prepared = self
                 .control
                 .prepare_run(
                     &principal,
@@ -215,8 +234,15 @@ impl Scheduler {
                     &pending.plugin,
                     pending.request.clone(),
                 )
-                .await
+                .await;
+            // Once the run is recorded, a restart resumes it as a run; the
+            // queue entry is no longer needed.
+            if let Some(queue_id) = pending.queue_id.clone()
+                && let Err(error) = self.control.dequeue(queue_id).await
             {
+                tracing::error!(%error, "cannot remove a started run from the queue");
+            }
+            match prepared {
                 Ok(run) => self.control.execute_run(&principal, &run.tenant, &run.id).await,
                 Err(error) => {
                     tracing::warn!(tenant = %pending.tenant, plugin = %pending.plugin, %error, "a scheduled sync could not start");
@@ -238,6 +264,7 @@ mod tests {
             tenant: tenant.into(),
             plugin: "p".into(),
             request: SyncRequest::default(),
+            queue_id: None,
         }
     }
 

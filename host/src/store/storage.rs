@@ -40,6 +40,8 @@ pub enum Table {
     Runs,
     /// Scheduled jobs by `tenant \0 job id`.
     Jobs,
+    /// Runs of due jobs that no worker has started yet, by queue id.
+    Queue,
     /// Usage by `tenant \0 plugin \0 day`.
     Usage,
     /// Audit entries by `tenant \0 sequence`.
@@ -50,7 +52,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -67,6 +69,7 @@ impl Table {
         Table::SyncState,
         Table::Runs,
         Table::Jobs,
+        Table::Queue,
         Table::Usage,
         Table::Audit,
         Table::AuditHeads,
@@ -91,6 +94,7 @@ impl Table {
             Table::SyncState => "sync_state",
             Table::Runs => "runs",
             Table::Jobs => "jobs",
+            Table::Queue => "queue",
             Table::Usage => "usage",
             Table::Audit => "audit",
             Table::AuditHeads => "audit_heads",
