@@ -190,7 +190,7 @@ impl ControlPlane {
         principal: &Principal,
         run: &Run,
         request: ReadRequest,
-    ) -> Result<Batch, String> {
+    ) -> Result<(Batch, u64), String> {
         let config = self.sync_config();
         let mut attempt = 0;
         loop {
@@ -212,8 +212,9 @@ impl ControlPlane {
             let error = match result {
                 Ok(output) => match output.value {
                     CallOutput::Read(batch) => {
-                        self.note_attempt(run, fuel, None).await;
-                        return Ok(batch);
+                        // The successful attempt is counted with the batch,
+                        // in the batch's own transaction.
+                        return Ok((batch, fuel));
                     }
                     other => ControlError::Internal(format!("`read` returned {other:?}")),
                 },
@@ -263,7 +264,7 @@ impl ControlPlane {
         tenant_id: &str,
         run_id: &str,
         index: usize,
-        batch: Batch,
+        (batch, fuel): (Batch, u64),
     ) -> Result<(), ControlError> {
         let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
         self.blocking(move |store| {
@@ -308,6 +309,9 @@ impl ControlPlane {
                 put_json(&mut *tx, Table::SyncState, &state_key, state)?;
             }
             let count = batch.records.len() as u64;
+            run.attempts += 1;
+            run.fuel += fuel;
+            let stream: &mut StreamRun = &mut run.streams[index];
             stream.records_read += count;
             stream.records_written += count;
             stream.batches += 1;
