@@ -42,18 +42,30 @@ async fn native(base_url: &str, store: &RedbStore) -> u64 {
     let mut written = 0;
     loop {
         let url = format!("{base_url}/items?after={after}&limit={PAGE}");
-        let body = client.get(&url).send().await.expect("get").bytes().await.expect("body");
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
         let page: Value = serde_json::from_slice(&body).expect("json");
         let records = page["items"].as_array().expect("items");
         let mut tx = store.write().expect("write");
         for record in records {
             let id = record["id"].as_u64().expect("id");
             let record_key = [stream_prefix.as_slice(), format!("{id:020}").as_bytes()].concat();
-            tx.put(Table::Records, &record_key, record.to_string().as_bytes()).expect("put");
+            tx.put(Table::Records, &record_key, record.to_string().as_bytes())
+                .expect("put");
             after = id;
         }
-        tx.put(Table::SyncState, &key(&[b"bench", b"native", b"items"]), after.to_string().as_bytes())
-            .expect("state");
+        tx.put(
+            Table::SyncState,
+            &key(&[b"bench", b"native", b"items"]),
+            after.to_string().as_bytes(),
+        )
+        .expect("state");
         tx.commit().expect("commit");
         written += records.len() as u64;
         if page["next"].is_null() {
@@ -68,8 +80,10 @@ fn main() {
         .build_packages(&root.join("Cargo.toml"), &["paged-source"])
         .expect("build the connector")
         .remove(0);
-    let manifest = std::fs::read_to_string(root.join("tests/guests/paged-source/plugin.toml")).expect("manifest");
-    let package = Package::new(&manifest, std::fs::read(&component.path).expect("component")).expect("package");
+    let manifest =
+        std::fs::read_to_string(root.join("tests/guests/paged-source/plugin.toml")).expect("manifest");
+    let package =
+        Package::new(&manifest, std::fs::read(&component.path).expect("component")).expect("package");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,7 +112,10 @@ fn main() {
         .0;
         let control = std::sync::Arc::new(control);
         let admin = Principal::admin();
-        control.publish(&admin, &package.to_bytes().expect("bytes")).await.expect("publish");
+        control
+            .publish(&admin, &package.to_bytes().expect("bytes"))
+            .await
+            .expect("publish");
         let tenant = NewTenant {
             id: "bench".into(),
             name: "Bench".into(),
@@ -107,13 +124,19 @@ fn main() {
         control.create_tenant(&admin, tenant).await.expect("tenant");
         let mut enable = EnableRequest::default();
         enable.config.insert("base_url".into(), json!(base_url));
-        control.enable(&admin, "bench", "paged-source", enable).await.expect("enable");
+        control
+            .enable(&admin, "bench", "paged-source", enable)
+            .await
+            .expect("enable");
         let request = SyncRequest {
             batch_size: Some(PAGE),
             ..SyncRequest::default()
         };
         let started = Instant::now();
-        let run = control.start_sync(&admin, "bench", "paged-source", request).await.expect("sync");
+        let run = control
+            .start_sync(&admin, "bench", "paged-source", request)
+            .await
+            .expect("sync");
         let run = loop {
             let run = control.run(&admin, "bench", &run.id).await.expect("run");
             if run.status != RunStatus::Running {
@@ -127,8 +150,19 @@ fn main() {
 
         let rate = |time: Duration| RECORDS as f64 / time.as_secs_f64();
         println!("\n{RECORDS} records, pages of {PAGE}, one durable commit per page:");
-        println!("  native Rust loop:              {:>9.0} records/s ({:.2} s)", rate(native_time), native_time.as_secs_f64());
-        println!("  Wasm connector + sync engine:  {:>9.0} records/s ({:.2} s)", rate(wasm_time), wasm_time.as_secs_f64());
-        println!("  ratio (goal: at least 0.7):    {:>9.2}", rate(wasm_time) / rate(native_time));
+        println!(
+            "  native Rust loop:              {:>9.0} records/s ({:.2} s)",
+            rate(native_time),
+            native_time.as_secs_f64()
+        );
+        println!(
+            "  Wasm connector + sync engine:  {:>9.0} records/s ({:.2} s)",
+            rate(wasm_time),
+            wasm_time.as_secs_f64()
+        );
+        println!(
+            "  ratio (goal: at least 0.7):    {:>9.2}",
+            rate(wasm_time) / rate(native_time)
+        );
     });
 }

@@ -269,3 +269,152 @@ async fn a_due_run_not_yet_started_survives_a_restart_of_the_scheduler() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+const AGENT_MANIFEST: &str = r#"
+[plugin]
+name = "data-agent"
+version = "1.0.0"
+kind = "agent"
+contract = "1.0.0"
+publisher = "omnify-tests"
+
+[capabilities]
+data_streams = ["paged-source/items"]
+"#;
+
+async fn wait_for_run(host: &TestHost, admin: &str, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = host.call(Method::GET, path, Some(admin), None).await;
+        if run.json["status"] != "running" {
+            return run.json;
+        }
+        assert!(Instant::now() < deadline, "the run did not end: {}", run.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
+    let source = Source::start(15).await;
+    let (host, admin, _dir) = host_with(&["acme"], &source).await;
+    assert_eq!(
+        host.upload(&admin, AGENT_MANIFEST, guests::DATA_AGENT)
+            .await
+            .status,
+        201
+    );
+    let enabled = host
+        .call(
+            Method::PUT,
+            "/v1/tenants/acme/plugins/data-agent",
+            Some(&admin),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+
+    let sync = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/plugins/paged-source/sync",
+            Some(&admin),
+            Some(&json!({})),
+        )
+        .await;
+    let sync_id = sync.json["id"].as_str().expect("run id").to_string();
+    let synced = wait_for_run(&host, &admin, &format!("/v1/tenants/acme/runs/{sync_id}")).await;
+    assert_eq!(synced["status"], "succeeded");
+
+    let task = json!({"kind": "count", "input": {"streams": ["paged-source/items"]}});
+    let started = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/plugins/data-agent/run",
+            Some(&admin),
+            Some(&task),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let run_id = started.json["id"].as_str().expect("run id").to_string();
+    let run = wait_for_run(&host, &admin, &format!("/v1/tenants/acme/runs/{run_id}")).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        run["output"]["insights"][0]["title"],
+        "paged-source/items has 15 records"
+    );
+
+    let job = json!({"plugin": "data-agent", "schedule": {"type": "once"}, "task": task});
+    assert_eq!(
+        host.call(Method::POST, "/v1/tenants/acme/jobs", Some(&admin), Some(&job))
+            .await
+            .status,
+        201
+    );
+    let clock = Arc::new(ManualClock::new(
+        std::time::SystemTime::now() + Duration::from_secs(1),
+    ));
+    let config = SchedulerConfig {
+        workers: 1,
+        per_tenant: 1,
+        tick: Duration::ZERO,
+    };
+    let scheduler = Scheduler::start(host.control.clone(), clock, config)
+        .await
+        .expect("scheduler");
+    assert_eq!(scheduler.tick().await.expect("tick"), 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let agent_runs: Vec<Value> = runs(&host, &admin, "acme")
+            .await
+            .into_iter()
+            .filter(|r| r["plugin"] == "data-agent")
+            .collect();
+        if agent_runs.len() == 2 && agent_runs[0]["status"] == "succeeded" {
+            assert_eq!(agent_runs[0]["output"]["insights"][0]["data"]["count"], 15);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent job did not run: {agent_runs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let no_task = json!({"plugin": "data-agent", "schedule": {"type": "once"}});
+    let refused = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/jobs",
+            Some(&admin),
+            Some(&no_task),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let connector_task = json!({"plugin": "paged-source", "schedule": {"type": "once"}, "task": task});
+    let refused = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/jobs",
+            Some(&admin),
+            Some(&connector_task),
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    let audit = host
+        .call(
+            Method::GET,
+            "/v1/tenants/acme/audit?since=0&limit=1000",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let ends = audit
+        .json
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "agent.end")
+        .count();
+    assert_eq!(ends, 2);
+}

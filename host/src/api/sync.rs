@@ -4,6 +4,7 @@
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
+use crate::invoke::Task;
 use crate::scheduler::jobs::{Job, NewJob};
 use crate::sync::{RecordPage, RecordQuery, Run, SyncRequest};
 use axum::Json;
@@ -17,6 +18,7 @@ use utoipa_axum::routes;
 pub(super) fn routes() -> OpenApiRouter<Api> {
     OpenApiRouter::new()
         .routes(routes!(start_sync))
+        .routes(routes!(start_agent_run))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
         .routes(routes!(read_records))
@@ -79,6 +81,25 @@ async fn start_sync(
     let run = api
         .control
         .start_sync(&caller.principal, &tenant, &plugin, request)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// Run a task of an agent on the tenant's synced data (admin, or the
+/// tenant's keys). The run goes on in the background; its insights and
+/// proposals are in `/runs/{run}` when it ends.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/run", tag = "sync",
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = Object,
+    responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn start_agent_run(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, plugin)): Path<(String, String)>,
+    ApiJson(task): ApiJson<Task>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let run = api
+        .control
+        .start_agent_run(&caller.principal, &tenant, &plugin, task)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
 }

@@ -4,11 +4,13 @@
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::require_enablement;
+use crate::invoke::Task;
 use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
 use crate::sync::SyncRequest;
 use crate::tenant::{self, Principal};
 use chrono::{DateTime, TimeZone, Utc};
+use omnify_registry::PluginKind;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,7 +36,7 @@ fn utc() -> String {
 }
 
 /// A scheduled job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// Unique within the tenant.
     pub id: String,
@@ -44,8 +46,12 @@ pub struct Job {
     pub plugin: String,
     /// When it runs.
     pub schedule: Schedule,
-    /// What each run syncs.
+    /// What each run syncs (connectors).
     pub sync: SyncRequest,
+    /// The task each run runs (agents).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub task: Option<Task>,
     /// When it is next due (Unix seconds); none once a one-off job has run.
     pub next_due: Option<u64>,
     /// The same, as RFC 3339.
@@ -62,9 +68,12 @@ pub struct NewJob {
     pub plugin: String,
     /// When it runs.
     pub schedule: Schedule,
-    /// What each run syncs.
+    /// What each run syncs, for a connector.
     #[serde(default)]
     pub sync: SyncRequest,
+    /// The task each run runs, for an agent (required for agents).
+    #[schema(value_type = Option<Object>)]
+    pub task: Option<Task>,
 }
 
 fn seconds(time: SystemTime) -> u64 {
@@ -127,6 +136,7 @@ impl ControlPlane {
             plugin: new.plugin,
             schedule: new.schedule,
             sync: new.sync,
+            task: new.task,
             next_due: Some(first),
             next_due_at: Some(rfc3339(first)),
             created_at: audit::now(),
@@ -135,7 +145,22 @@ impl ControlPlane {
         self.blocking(move |store| {
             let mut tx = store.write()?;
             tenant::require_existing(&*tx, &job.tenant)?;
-            require_enablement(&*tx, &job.tenant, &job.plugin)?;
+            let enablement = require_enablement(&*tx, &job.tenant, &job.plugin)?;
+            match (enablement.kind, &job.task) {
+                (PluginKind::Agent, None) => {
+                    return Err(ControlError::Invalid(format!(
+                        "`{}` is an agent: give the job a `task`",
+                        job.plugin
+                    )));
+                }
+                (PluginKind::Connector, Some(_)) => {
+                    return Err(ControlError::Invalid(format!(
+                        "`{}` is a connector: its jobs sync, they take no `task`",
+                        job.plugin
+                    )));
+                }
+                _ => {}
+            }
             put_json(&mut *tx, Table::Jobs, &job_key(&job.tenant, &job.id), &job)?;
             let details = serde_json::json!({ "job": job.id, "schedule": job.schedule });
             let event = Event {

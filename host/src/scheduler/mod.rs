@@ -1,4 +1,5 @@
-//! The scheduler: durable jobs ([`jobs`]) taken when due on a clock that
+//! The scheduler: durable jobs ([`jobs`]) of connector syncs and agent
+//! tasks, taken when due on a clock that
 //! tests can drive, and a bounded pool of workers that runs them fairly
 //! across tenants: tenants take turns, and each has a cap on runs at once,
 //! so one tenant's thousand queued syncs delay another's single sync by at
@@ -7,6 +8,7 @@
 pub mod jobs;
 
 use crate::control::{ControlError, ControlPlane};
+use crate::invoke::Task;
 use crate::sync::SyncRequest;
 use crate::tenant::Principal;
 use std::collections::{HashMap, VecDeque};
@@ -78,6 +80,8 @@ struct Pending {
     tenant: String,
     plugin: String,
     request: SyncRequest,
+    /// The task, for an agent run.
+    task: Option<Task>,
     /// Its entry in the durable queue, for runs of due jobs.
     queue_id: Option<String>,
 }
@@ -156,7 +160,7 @@ impl Scheduler {
             wake: Notify::new(),
         });
         for (queue_id, job) in leftover {
-            scheduler.push(job.tenant, job.plugin, job.sync, Some(queue_id));
+            scheduler.push(job.tenant, job.plugin, job.sync, job.task, Some(queue_id));
         }
         for _ in 0..config.workers {
             tokio::spawn(scheduler.clone().work());
@@ -186,7 +190,7 @@ impl Scheduler {
         let count = due.len();
         for (queue_id, job) in due {
             tracing::info!(tenant = %job.tenant, plugin = %job.plugin, job = %job.id, "job due");
-            self.push(job.tenant, job.plugin, job.sync, Some(queue_id));
+            self.push(job.tenant, job.plugin, job.sync, job.task, Some(queue_id));
         }
         Ok(count)
     }
@@ -194,14 +198,22 @@ impl Scheduler {
     /// Queue a sync of `plugin` for `tenant` now (in memory: a run asked
     /// for on demand, whose caller is there to see it start).
     pub fn enqueue(&self, tenant: &str, plugin: &str, request: SyncRequest) {
-        self.push(tenant.to_string(), plugin.to_string(), request, None);
+        self.push(tenant.to_string(), plugin.to_string(), request, None, None);
     }
 
-    fn push(&self, tenant: String, plugin: String, request: SyncRequest, queue_id: Option<String>) {
+    fn push(
+        &self,
+        tenant: String,
+        plugin: String,
+        request: SyncRequest,
+        task: Option<Task>,
+        queue_id: Option<String>,
+    ) {
         self.queue().push(Pending {
             tenant,
             plugin,
             request,
+            task,
             queue_id,
         });
         self.wake.notify_one();
@@ -226,15 +238,23 @@ impl Scheduler {
         loop {
             let pending = self.next().await;
             let principal = Principal::admin();
-            let prepared = self
-                .control
-                .prepare_run(
-                    &principal,
-                    &pending.tenant,
-                    &pending.plugin,
-                    pending.request.clone(),
-                )
-                .await;
+            let prepared = match pending.task.clone() {
+                Some(task) => {
+                    self.control
+                        .prepare_agent_run(&principal, &pending.tenant, &pending.plugin, task)
+                        .await
+                }
+                None => {
+                    self.control
+                        .prepare_run(
+                            &principal,
+                            &pending.tenant,
+                            &pending.plugin,
+                            pending.request.clone(),
+                        )
+                        .await
+                }
+            };
             // Once the run is recorded, a restart resumes it as a run; the
             // queue entry is no longer needed.
             if let Some(queue_id) = pending.queue_id.clone()
@@ -264,6 +284,7 @@ mod tests {
             tenant: tenant.into(),
             plugin: "p".into(),
             request: SyncRequest::default(),
+            task: None,
             queue_id: None,
         }
     }

@@ -43,8 +43,10 @@ impl Default for SyncConfig {
 }
 
 /// What to do after a failed read.
-enum Next {
+pub(super) enum Next {
+    /// Wait this long, then try again.
     RetryAfter(Duration),
+    /// Stop with this message.
     Fail(String),
 }
 
@@ -55,7 +57,7 @@ fn jitter() -> f64 {
     0.5 + f64::from(byte[0]) / 512.0
 }
 
-fn after_failure(config: &SyncConfig, error: &ControlError, attempt: u32) -> Next {
+pub(super) fn after_failure(config: &SyncConfig, error: &ControlError, attempt: u32) -> Next {
     let backoff = config
         .base_delay
         .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
@@ -96,7 +98,12 @@ fn record_key(record: &Value, primary_key: &[String]) -> Result<String, String> 
 impl ControlPlane {
     /// Run (or resume) the run `run_id` to its end, recording its outcome.
     pub(crate) async fn execute_run(&self, principal: &Principal, tenant_id: &str, run_id: &str) {
-        let outcome = self.drive_run(principal, tenant_id, run_id).await;
+        let run = self.run(&Principal::admin(), tenant_id, run_id).await;
+        let is_agent_run = run.as_ref().is_ok_and(|run| run.task.is_some());
+        let outcome = match run {
+            Ok(run) if run.task.is_some() => self.drive_agent_run(principal, run).await,
+            _ => self.drive_run(principal, tenant_id, run_id).await,
+        };
         let finished = self
             .blocking({
                 let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
@@ -105,15 +112,19 @@ impl ControlPlane {
                     let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
                         .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
                     run.ended_at = Some(audit::now());
-                    let (action, outcome_text) = match &outcome {
-                        Ok(()) => {
+                    let (action, outcome_text) = match (&outcome, is_agent_run) {
+                        (Ok(output), agent) => {
                             run.status = RunStatus::Succeeded;
-                            ("sync.end", "ok".to_string())
+                            run.output = output.clone();
+                            (if agent { "agent.end" } else { "sync.end" }, "ok".to_string())
                         }
-                        Err(error) => {
+                        (Err(error), agent) => {
                             run.status = RunStatus::Failed;
                             run.last_error = Some(error.clone());
-                            ("sync.fail", format!("error: {error}"))
+                            (
+                                if agent { "agent.fail" } else { "sync.fail" },
+                                format!("error: {error}"),
+                            )
                         }
                     };
                     put_json(&mut *tx, Table::Runs, &run_key(&tenant_id, &run_id), &run)?;
@@ -140,7 +151,12 @@ impl ControlPlane {
         }
     }
 
-    async fn drive_run(&self, principal: &Principal, tenant_id: &str, run_id: &str) -> Result<(), String> {
+    async fn drive_run(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        run_id: &str,
+    ) -> Result<Option<Value>, String> {
         let load = |store: &crate::store::RedbStore| -> Result<Run, ControlError> {
             get_json(&*store.read()?, Table::Runs, &run_key(tenant_id, run_id))?
                 .ok_or_else(|| ControlError::NotFound(format!("no run {run_id}")))
@@ -182,7 +198,7 @@ impl ControlPlane {
                     .map_err(|e| e.to_string())?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     async fn read_with_retries(
@@ -220,7 +236,7 @@ impl ControlPlane {
                 },
                 Err(error) => error,
             };
-            self.note_attempt(run, fuel, Some(error.to_string())).await;
+            self.count_attempt(run, fuel, Some(error.to_string())).await;
             match after_failure(&config, &error, attempt) {
                 Next::RetryAfter(wait) if attempt < config.max_attempts => {
                     tracing::info!(run = %run.id, attempt, wait_ms = wait.as_millis() as u64, %error, "retrying a read");
@@ -235,7 +251,7 @@ impl ControlPlane {
     }
 
     /// Count an attempt (and its error) on the run.
-    async fn note_attempt(&self, run: &Run, fuel: u64, error: Option<String>) {
+    pub(super) async fn count_attempt(&self, run: &Run, fuel: u64, error: Option<String>) {
         let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
         let noted = self
             .blocking(move |store| {

@@ -2,6 +2,7 @@
 //! and reading the synced records. The engine that drives a run is in
 //! [`engine`].
 
+mod agent_run;
 mod engine;
 
 pub use engine::SyncConfig;
@@ -80,6 +81,14 @@ pub struct Run {
     pub attempts: u64,
     /// The last error, if any (also on a run that recovered from it).
     pub last_error: Option<String>,
+    /// For an agent run: the task it runs (a sync run has streams instead).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub task: Option<crate::invoke::Task>,
+    /// For an agent run: its insights and proposals.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
 }
 
 /// Input of [`ControlPlane::start_sync`].
@@ -122,11 +131,12 @@ pub struct RecordQuery {
     pub filter: Option<(String, Value)>,
 }
 
+/// The key of a run in the store.
 pub(crate) fn run_key(tenant: &str, id: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), id.as_bytes()])
 }
 
-fn new_run_id() -> Result<String, ControlError> {
+pub(crate) fn new_run_id() -> Result<String, ControlError> {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -232,6 +242,8 @@ impl ControlPlane {
             fuel: 0,
             attempts: 0,
             last_error: None,
+            task: None,
+            output: None,
         };
         let stored = run.clone();
         self.blocking(move |store| {

@@ -1,0 +1,141 @@
+//! Agent runs: one task of an agent plugin, run like a sync (on demand or
+//! by a job) with the same retries, recorded with its insights and
+//! proposals.
+
+use super::engine::{Next, after_failure};
+use super::{Run, RunStatus, new_run_id, run_key};
+use crate::audit::{self, Event};
+use crate::control::{ControlError, ControlPlane};
+use crate::enablement::require_enablement;
+use crate::invoke::{Call, Task};
+use crate::store::Storage;
+use crate::store::storage::{Table, put_json};
+use crate::tenant::{self, Principal};
+use omnify_registry::PluginKind;
+use serde_json::Value;
+use std::sync::Arc;
+
+impl ControlPlane {
+    /// Start a task of the agent `plugin` for `tenant_id`; the run goes on
+    /// in the background.
+    pub async fn start_agent_run(
+        self: &Arc<Self>,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        task: Task,
+    ) -> Result<Run, ControlError> {
+        let run = self.prepare_agent_run(principal, tenant_id, plugin, task).await?;
+        let this = self.clone();
+        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
+        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
+        Ok(run)
+    }
+
+    /// Record a new agent run; [`ControlPlane::execute_run`] then drives it.
+    pub(crate) async fn prepare_agent_run(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        task: Task,
+    ) -> Result<Run, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let enablement = {
+            let tx = self.store.read()?;
+            tenant::require_existing(&*tx, tenant_id)?;
+            require_enablement(&*tx, tenant_id, plugin)?
+        };
+        if enablement.kind != PluginKind::Agent {
+            return Err(ControlError::Invalid(format!(
+                "`{plugin}` is a {}, not an agent",
+                enablement.kind
+            )));
+        }
+        let run = Run {
+            id: new_run_id()?,
+            tenant: tenant_id.to_string(),
+            plugin: plugin.to_string(),
+            version: enablement.version,
+            status: RunStatus::Running,
+            requested_by: principal.actor(),
+            started_at: audit::now(),
+            ended_at: None,
+            batch_size: 0,
+            streams: Vec::new(),
+            fuel: 0,
+            attempts: 0,
+            last_error: None,
+            task: Some(task),
+            output: None,
+        };
+        let stored = run.clone();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            put_json(
+                &mut *tx,
+                Table::Runs,
+                &run_key(&stored.tenant, &stored.id),
+                &stored,
+            )?;
+            let details =
+                serde_json::json!({ "run": stored.id, "task": stored.task.as_ref().map(|t| &t.kind) });
+            let event = Event {
+                actor: &stored.requested_by,
+                action: "agent.start",
+                target: &stored.plugin,
+                outcome: "ok",
+                details,
+            };
+            audit::append(&mut *tx, &stored.tenant, event)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        Ok(run)
+    }
+
+    /// Call the agent's `run` with retries; its output on success.
+    pub(super) async fn drive_agent_run(
+        &self,
+        principal: &Principal,
+        run: Run,
+    ) -> Result<Option<Value>, String> {
+        let task = run.task.clone().ok_or("the run has no task")?;
+        let config = self.sync_config();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .invoke_enabled(
+                    principal,
+                    &run.tenant,
+                    &run.plugin,
+                    Call::Run(task.clone()),
+                    &run.id,
+                )
+                .await;
+            let fuel = match &result {
+                Ok(output) => output.usage.fuel,
+                Err(ControlError::Invoke(failure)) => failure.usage.fuel,
+                Err(_) => 0,
+            };
+            let error = result.as_ref().err().map(ToString::to_string);
+            self.count_attempt(&run, fuel, error).await;
+            let error = match result {
+                Ok(output) => {
+                    let output = serde_json::to_value(&output.value).map_err(|e| e.to_string())?;
+                    return Ok(Some(output["result"].clone()));
+                }
+                Err(error) => error,
+            };
+            match after_failure(&config, &error, attempt) {
+                Next::RetryAfter(wait) if attempt < config.max_attempts => tokio::time::sleep(wait).await,
+                Next::RetryAfter(_) => {
+                    return Err(format!("gave up after {attempt} attempts; last error: {error}"));
+                }
+                Next::Fail(message) => return Err(message),
+            }
+        }
+    }
+}
