@@ -151,51 +151,72 @@ impl ControlPlane {
         }
     }
 
+    /// Read every stream of the run to its end. The next batch is read
+    /// while the previous one commits (its state is known as soon as it is
+    /// read); commits stay in order, so a crash still resumes after the last
+    /// committed batch.
     async fn drive_run(
         &self,
         principal: &Principal,
         tenant_id: &str,
         run_id: &str,
     ) -> Result<Option<Value>, String> {
-        let load = |store: &crate::store::RedbStore| -> Result<Run, ControlError> {
-            get_json(&*store.read()?, Table::Runs, &run_key(tenant_id, run_id))?
-                .ok_or_else(|| ControlError::NotFound(format!("no run {run_id}")))
-        };
-        let run = load(&self.store).map_err(|e| e.to_string())?;
-        for index in 0..run.streams.len() {
+        fn text(error: impl std::fmt::Display) -> String {
+            error.to_string()
+        }
+        let run: Run = get_json(
+            &*self.store.read().map_err(text)?,
+            Table::Runs,
+            &run_key(tenant_id, run_id),
+        )
+        .map_err(text)?
+        .ok_or_else(|| format!("no run {run_id}"))?;
+        for (index, stream) in run.streams.iter().enumerate() {
+            if stream.done {
+                continue;
+            }
+            let mut state = match (stream.batches, stream.mode) {
+                (0, SyncMode::FullRefresh) => None,
+                (0, SyncMode::Incremental) => {
+                    let state_key = key(&[
+                        tenant_id.as_bytes(),
+                        run.plugin.as_bytes(),
+                        stream.stream.as_bytes(),
+                    ]);
+                    get_json(&*self.store.read().map_err(text)?, Table::SyncState, &state_key)
+                        .map_err(text)?
+                }
+                _ => stream.checkpoint.clone(),
+            };
+            let request = |state: Option<Value>| ReadRequest {
+                stream: stream.stream.clone(),
+                mode: stream.mode,
+                state,
+                limit: run.batch_size,
+            };
+            let mut batch = self
+                .read_with_retries(principal, &run, request(state.take()))
+                .await?;
             loop {
-                let run = load(&self.store).map_err(|e| e.to_string())?;
-                let stream = &run.streams[index];
-                if stream.done {
+                if !batch.0.has_more {
+                    self.commit_batch(tenant_id, run_id, index, batch)
+                        .await
+                        .map_err(text)?;
                     break;
                 }
-                let state = match (stream.batches, stream.mode) {
-                    (0, SyncMode::FullRefresh) => None,
-                    (0, SyncMode::Incremental) => {
-                        let state_key = key(&[
-                            tenant_id.as_bytes(),
-                            run.plugin.as_bytes(),
-                            stream.stream.as_bytes(),
-                        ]);
-                        get_json(
-                            &*self.store.read().map_err(|e| e.to_string())?,
-                            Table::SyncState,
-                            &state_key,
-                        )
-                        .map_err(|e| e.to_string())?
-                    }
-                    _ => stream.checkpoint.clone(),
-                };
-                let request = ReadRequest {
-                    stream: stream.stream.clone(),
-                    mode: stream.mode,
-                    state,
-                    limit: run.batch_size,
-                };
-                let batch = self.read_with_retries(principal, &run, request).await?;
-                self.commit_batch(tenant_id, run_id, index, batch)
-                    .await
+                let next_state = batch
+                    .0
+                    .state
+                    .as_ref()
+                    .map(|s| serde_json::from_str(s.get()))
+                    .transpose()
                     .map_err(|e| e.to_string())?;
+                let (committed, next) = tokio::join!(
+                    self.commit_batch(tenant_id, run_id, index, batch),
+                    self.read_with_retries(principal, &run, request(next_state)),
+                );
+                committed.map_err(text)?;
+                batch = next?;
             }
         }
         Ok(None)
