@@ -33,44 +33,80 @@ async fn items(Query(query): Query<HashMap<String, u64>>) -> axum::Json<Value> {
     axum::Json(json!({"items": items, "next": (last < RECORDS).then_some(last)}))
 }
 
-/// The same work natively: fetch a page, parse it, key each record by its
-/// id, and commit the page with the state.
-async fn native(base_url: &str, store: &RedbStore) -> u64 {
-    let client = reqwest::Client::new();
+/// Fetch and parse one page natively.
+async fn fetch(client: &reqwest::Client, base_url: &str, after: u64) -> Value {
+    let url = format!("{base_url}/items?after={after}&limit={PAGE}");
+    let body = client
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("body");
+    serde_json::from_slice(&body).expect("json")
+}
+
+/// Store one page natively: each record keyed by its id, with the state,
+/// in one durable commit. Returns the last id.
+fn store_page(store: &RedbStore, page: &Value) -> u64 {
     let stream_prefix = prefix(&[b"bench", b"native", b"items"]);
-    let mut after = 0u64;
-    let mut written = 0;
+    let mut after = 0;
+    let mut tx = store.write().expect("write");
+    for record in page["items"].as_array().expect("items") {
+        let id = record["id"].as_u64().expect("id");
+        let record_key = [stream_prefix.as_slice(), format!("{id:020}").as_bytes()].concat();
+        tx.put(Table::Records, &record_key, record.to_string().as_bytes())
+            .expect("put");
+        after = id;
+    }
+    tx.put(
+        Table::SyncState,
+        &key(&[b"bench", b"native", b"items"]),
+        after.to_string().as_bytes(),
+    )
+    .expect("state");
+    tx.commit().expect("commit");
+    after
+}
+
+/// The same work natively, one page after the other.
+async fn native_sequential(base_url: &str, store: &RedbStore) -> u64 {
+    let client = reqwest::Client::new();
+    let (mut after, mut written) = (0, 0);
     loop {
-        let url = format!("{base_url}/items?after={after}&limit={PAGE}");
-        let body = client
-            .get(&url)
-            .send()
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("body");
-        let page: Value = serde_json::from_slice(&body).expect("json");
-        let records = page["items"].as_array().expect("items");
-        let mut tx = store.write().expect("write");
-        for record in records {
-            let id = record["id"].as_u64().expect("id");
-            let record_key = [stream_prefix.as_slice(), format!("{id:020}").as_bytes()].concat();
-            tx.put(Table::Records, &record_key, record.to_string().as_bytes())
-                .expect("put");
-            after = id;
-        }
-        tx.put(
-            Table::SyncState,
-            &key(&[b"bench", b"native", b"items"]),
-            after.to_string().as_bytes(),
-        )
-        .expect("state");
-        tx.commit().expect("commit");
-        written += records.len() as u64;
+        let page = fetch(&client, base_url, after).await;
+        written += page["items"].as_array().map_or(0, Vec::len) as u64;
+        after = store_page(store, &page);
         if page["next"].is_null() {
             return written;
         }
+    }
+}
+
+/// The same work natively, fetching the next page while the previous one
+/// commits, as the engine does.
+async fn native_pipelined(base_url: &str, store: std::sync::Arc<RedbStore>) -> u64 {
+    let client = reqwest::Client::new();
+    let mut page = fetch(&client, base_url, 0).await;
+    let mut written = 0;
+    loop {
+        written += page["items"].as_array().map_or(0, Vec::len) as u64;
+        let next_after = page["items"]
+            .as_array()
+            .and_then(|i| i.last())
+            .and_then(|r| r["id"].as_u64())
+            .unwrap_or(0);
+        let last = page["next"].is_null();
+        let store = store.clone();
+        let commit = tokio::task::spawn_blocking(move || store_page(&store, &page));
+        if last {
+            commit.await.expect("commit");
+            return written;
+        }
+        let (committed, next) = tokio::join!(commit, fetch(&client, base_url, next_after));
+        committed.expect("commit");
+        page = next;
     }
 }
 
@@ -96,12 +132,17 @@ fn main() {
         let app = axum::Router::new().route("/items", axum::routing::get(items));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let native_dir = tempfile::tempdir().expect("temp dir");
-        let native_store = RedbStore::open(native_dir.path()).expect("store");
+        let sequential_dir = tempfile::tempdir().expect("temp dir");
+        let sequential_store = RedbStore::open(sequential_dir.path()).expect("store");
         let started = Instant::now();
-        let written = native(&base_url, &native_store).await;
+        assert_eq!(native_sequential(&base_url, &sequential_store).await, RECORDS);
+        let sequential_time = started.elapsed();
+
+        let pipelined_dir = tempfile::tempdir().expect("temp dir");
+        let pipelined_store = std::sync::Arc::new(RedbStore::open(pipelined_dir.path()).expect("store"));
+        let started = Instant::now();
+        assert_eq!(native_pipelined(&base_url, pipelined_store).await, RECORDS);
         let native_time = started.elapsed();
-        assert_eq!(written, RECORDS);
 
         let data = tempfile::tempdir().expect("temp dir");
         let control = ControlPlane::open(ControlConfig {
@@ -150,18 +191,18 @@ fn main() {
 
         let rate = |time: Duration| RECORDS as f64 / time.as_secs_f64();
         println!("\n{RECORDS} records, pages of {PAGE}, one durable commit per page:");
+        let line = |name: &str, time: Duration| {
+            println!(
+                "  {name:<38} {:>9.0} records/s ({:.2} s)",
+                rate(time),
+                time.as_secs_f64()
+            );
+        };
+        line("native loop, one page after the other", sequential_time);
+        line("native loop, fetch overlapping commit", native_time);
+        line("Wasm connector + sync engine", wasm_time);
         println!(
-            "  native Rust loop:              {:>9.0} records/s ({:.2} s)",
-            rate(native_time),
-            native_time.as_secs_f64()
-        );
-        println!(
-            "  Wasm connector + sync engine:  {:>9.0} records/s ({:.2} s)",
-            rate(wasm_time),
-            wasm_time.as_secs_f64()
-        );
-        println!(
-            "  ratio (goal: at least 0.7):    {:>9.2}",
+            "  ratio to the overlapping native loop: {:>6.2} (goal: at least 0.7)",
             rate(wasm_time) / rate(native_time)
         );
     });
