@@ -20,6 +20,22 @@ impl ControlPlane {
         call: Call,
         request_id: &str,
     ) -> Result<Output, ControlError> {
+        let (result, record) = self.invoke_unrecorded(principal, tenant_id, plugin, call, request_id).await?;
+        self.meter.record(record).await?;
+        result.map_err(|error| ControlError::Invoke(Box::new(error)))
+    }
+
+    /// Run `call` like [`ControlPlane::invoke_enabled`] but hand back its
+    /// usage record instead of writing it, for a caller that writes it in
+    /// the same transaction as what the call produced (a synced batch).
+    pub(crate) async fn invoke_unrecorded(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        call: Call,
+        request_id: &str,
+    ) -> Result<(Result<Output, crate::invoke::InvokeError>, CallRecord), ControlError> {
         principal.require_tenant(tenant_id)?;
         // A read snapshot of a memory-mapped store takes microseconds, so it
         // is taken here rather than on a blocking thread.
@@ -44,18 +60,16 @@ impl ControlPlane {
             Ok(output) => (output.usage.clone(), None),
             Err(error) => (error.usage.clone(), Some(error.kind.clone())),
         };
-        self.meter
-            .record(CallRecord {
-                tenant: tenant.id,
-                plugin: enablement.plugin,
-                version: enablement.version,
-                export,
-                actor: principal.actor(),
-                request_id: request_id.to_string(),
-                usage,
-                error,
-            })
-            .await?;
-        result.map_err(|error| ControlError::Invoke(Box::new(error)))
+        let record = CallRecord {
+            tenant: tenant.id,
+            plugin: enablement.plugin,
+            version: enablement.version,
+            export,
+            actor: principal.actor(),
+            request_id: request_id.to_string(),
+            usage,
+            error,
+        };
+        Ok((result, record))
     }
 }

@@ -5,6 +5,8 @@
 mod metrics;
 mod writer;
 
+pub(crate) use writer::write_record;
+
 pub use metrics::Metrics;
 
 use crate::control::ControlError;
@@ -218,13 +220,20 @@ impl Meter {
     /// Record a finished call: metrics now, usage and audit durably before
     /// this returns.
     pub async fn record(&self, record: CallRecord) -> Result<(), ControlError> {
-        self.metrics.observe(&record);
+        self.observe(&record);
+        self.writer.write(record).await
+    }
+
+    /// Count a finished call in the metrics and the quotas; its usage and
+    /// audit are written by whoever calls this, with [`write_record`], in a
+    /// transaction of their own.
+    pub(crate) fn observe(&self, record: &CallRecord) {
+        self.metrics.observe(record);
         if let Some(counters) = lock(&self.counters).get_mut(&record.tenant)
             && let Some(fuel) = counters.fuel_today.as_mut()
         {
             *fuel += record.usage.fuel;
         }
-        self.writer.write(record).await
     }
 }
 

@@ -86,33 +86,38 @@ fn run(store: &RedbStore, queue: &Receiver<Job>) {
 
 fn commit<'a>(store: &RedbStore, records: impl Iterator<Item = &'a CallRecord>) -> Result<(), StoreError> {
     let mut tx = store.write()?;
-    let day = day_of(SystemTime::now());
     for record in records {
-        add_usage(&mut *tx, record, &day)?;
-        let (outcome, error) = match &record.error {
-            None => ("ok".to_string(), None),
-            Some(error) => (format!("error: {}", error.code()), Some(error.to_string())),
-        };
-        let usage = &record.usage;
-        let details = serde_json::json!({
-            "export": record.export,
-            "version": record.version,
-            "request_id": record.request_id,
-            "fuel": usage.fuel,
-            "wall_time_us": usage.wall_time.as_micros() as u64,
-            "http_requests": usage.http_requests,
-            "error": error,
-        });
-        let event = Event {
-            actor: &record.actor,
-            action: "plugin.invoke",
-            target: &record.plugin,
-            outcome: &outcome,
-            details,
-        };
-        audit::append(&mut *tx, &record.tenant, event)?;
+        write_record(&mut *tx, record)?;
     }
     tx.commit()
+}
+
+/// Write a call's usage row and audit entry inside `tx`.
+pub(crate) fn write_record(tx: &mut dyn WriteTx, record: &CallRecord) -> Result<(), StoreError> {
+    add_usage(tx, record, &day_of(SystemTime::now()))?;
+    let (outcome, error) = match &record.error {
+        None => ("ok".to_string(), None),
+        Some(error) => (format!("error: {}", error.code()), Some(error.to_string())),
+    };
+    let usage = &record.usage;
+    let details = serde_json::json!({
+        "export": record.export,
+        "version": record.version,
+        "request_id": record.request_id,
+        "fuel": usage.fuel,
+        "wall_time_us": usage.wall_time.as_micros() as u64,
+        "http_requests": usage.http_requests,
+        "error": error,
+    });
+    let event = Event {
+        actor: &record.actor,
+        action: "plugin.invoke",
+        target: &record.plugin,
+        outcome: &outcome,
+        details,
+    };
+    audit::append(tx, &record.tenant, event)?;
+    Ok(())
 }
 
 fn add_usage(tx: &mut dyn WriteTx, record: &CallRecord, day: &str) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use super::{Run, RunStatus, StreamRun, run_key};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Batch, Call, CallOutput, InvokeErrorKind, PluginError, ReadRequest, SyncMode};
+use crate::meter::{CallRecord, write_record};
 use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, prefix, put_json};
 use crate::tenant::Principal;
@@ -222,40 +223,40 @@ impl ControlPlane {
         Ok(None)
     }
 
+    /// Read one batch, retrying as the error says. A successful read's usage
+    /// record comes back with the batch, to be written in the batch's own
+    /// transaction; failed reads are recorded at once.
     async fn read_with_retries(
         &self,
         principal: &Principal,
         run: &Run,
         request: ReadRequest,
-    ) -> Result<(Batch, u64), String> {
+    ) -> Result<(Batch, CallRecord), String> {
         let config = self.sync_config();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self
-                .invoke_enabled(
-                    principal,
-                    &run.tenant,
-                    &run.plugin,
-                    Call::Read(request.clone()),
-                    &run.id,
-                )
-                .await;
-            let fuel = match &result {
-                Ok(output) => output.usage.fuel,
-                Err(ControlError::Invoke(failure)) => failure.usage.fuel,
-                Err(_) => 0,
-            };
-            let error = match result {
-                Ok(output) => match output.value {
+            let read = Call::Read(request.clone());
+            let error = match self.invoke_unrecorded(principal, &run.tenant, &run.plugin, read, &run.id).await {
+                Ok((Ok(output), record)) => match output.value {
                     CallOutput::Read(batch) => {
-                        // The successful attempt is counted with the batch,
-                        // in the batch's own transaction.
-                        return Ok((batch, fuel));
+                        self.meter.observe(&record);
+                        return Ok((batch, record));
                     }
-                    other => ControlError::Internal(format!("`read` returned {other:?}")),
+                    other => {
+                        self.meter.record(record).await.map_err(|e| e.to_string())?;
+                        ControlError::Internal(format!("`read` returned {other:?}"))
+                    }
                 },
+                Ok((Err(failure), record)) => {
+                    self.meter.record(record).await.map_err(|e| e.to_string())?;
+                    ControlError::Invoke(Box::new(failure))
+                }
                 Err(error) => error,
+            };
+            let fuel = match &error {
+                ControlError::Invoke(failure) => failure.usage.fuel,
+                _ => 0,
             };
             self.count_attempt(run, fuel, Some(error.to_string())).await;
             match after_failure(&config, &error, attempt) {
@@ -301,7 +302,7 @@ impl ControlPlane {
         tenant_id: &str,
         run_id: &str,
         index: usize,
-        (batch, fuel): (Batch, u64),
+        (batch, record): (Batch, CallRecord),
     ) -> Result<(), ControlError> {
         let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
         self.blocking(move |store| {
@@ -347,7 +348,9 @@ impl ControlPlane {
             }
             let count = batch.records.len() as u64;
             run.attempts += 1;
-            run.fuel += fuel;
+            run.fuel += record.usage.fuel;
+            // The read's usage and audit entry, with the records it produced.
+            write_record(&mut *tx, &record)?;
             let stream: &mut StreamRun = &mut run.streams[index];
             stream.records_read += count;
             stream.records_written += count;
