@@ -20,7 +20,9 @@ impl ControlPlane {
         call: Call,
         request_id: &str,
     ) -> Result<Output, ControlError> {
-        let (result, record) = self.invoke_unrecorded(principal, tenant_id, plugin, call, request_id).await?;
+        let (result, record) = self
+            .invoke_unrecorded(principal, tenant_id, plugin, call, request_id)
+            .await?;
         self.meter.record(record).await?;
         result.map_err(|error| ControlError::Invoke(Box::new(error)))
     }

@@ -256,3 +256,33 @@ pub fn hello_manifest() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-connector/plugin.toml");
     std::fs::read_to_string(path).expect("read plugin.toml")
 }
+
+/// The manifest of the paged test source.
+pub fn paged_source_manifest() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/paged-source/plugin.toml");
+    std::fs::read_to_string(path).expect("read plugin.toml")
+}
+
+/// A new host with the paged test source published, and `tenants` created
+/// with it enabled against `source`; returns the host, the admin token and
+/// the data directory (kept alive by the caller).
+pub async fn host_with_paged_source(
+    tenants: &[&str],
+    source: &crate::source::Source,
+) -> (TestHost, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (host, admin) = TestHost::start(dir.path(), &[]).await;
+    let admin = admin.expect("admin token");
+    let published = host
+        .upload(&admin, &paged_source_manifest(), crate::guests::PAGED_SOURCE)
+        .await;
+    assert_eq!(published.status, 201, "{}", published.text);
+    for tenant in tenants {
+        assert_eq!(host.create_tenant(&admin, tenant).await.status, 201);
+        let enable = json!({ "config": { "base_url": source.base_url() } });
+        let path = format!("/v1/tenants/{tenant}/plugins/paged-source");
+        let reply = host.call(Method::PUT, &path, Some(&admin), Some(&enable)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    (host, admin, dir)
+}

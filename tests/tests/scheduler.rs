@@ -5,45 +5,15 @@
 use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
 use omnify_host::sync::SyncRequest;
 use omnify_tests::guests;
-use omnify_tests::host::TestHost;
+use omnify_tests::host::{TestHost, host_with_paged_source};
 use omnify_tests::source::Source;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const MANIFEST: &str = r#"
-[plugin]
-name = "paged-source"
-version = "1.0.0"
-kind = "connector"
-contract = "1.0.0"
-publisher = "omnify-tests"
-
-[capabilities]
-http_hosts = ["127.0.0.1"]
-"#;
-
 async fn host_with(tenants: &[&str], source: &Source) -> (TestHost, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (host, admin) = TestHost::start(dir.path(), &[]).await;
-    let admin = admin.expect("admin token");
-    assert_eq!(
-        host.upload(&admin, MANIFEST, guests::PAGED_SOURCE).await.status,
-        201
-    );
-    for tenant in tenants {
-        assert_eq!(host.create_tenant(&admin, tenant).await.status, 201);
-        let enable = json!({ "config": { "base_url": source.base_url() } });
-        let path = format!("/v1/tenants/{tenant}/plugins/paged-source");
-        assert_eq!(
-            host.call(Method::PUT, &path, Some(&admin), Some(&enable))
-                .await
-                .status,
-            200
-        );
-    }
-    (host, admin, dir)
+    host_with_paged_source(tenants, source).await
 }
 
 async fn runs(host: &TestHost, admin: &str, tenant: &str) -> Vec<Value> {

@@ -2,24 +2,11 @@
 //! in the record store by primary key, incremental syncs fetch only what is
 //! new, `Retry-After` is honoured, backoff gives up, `auth` fails at once.
 
-use omnify_tests::guests;
-use omnify_tests::host::TestHost;
+use omnify_tests::host::{TestHost, host_with_paged_source};
 use omnify_tests::source::{Fault, Source};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const MANIFEST: &str = r#"
-[plugin]
-name = "paged-source"
-version = "1.0.0"
-kind = "connector"
-contract = "1.0.0"
-publisher = "omnify-tests"
-
-[capabilities]
-http_hosts = ["127.0.0.1"]
-"#;
 
 struct Setup {
     host: TestHost,
@@ -29,25 +16,8 @@ struct Setup {
 }
 
 async fn setup(items: u64) -> Setup {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (host, admin) = TestHost::start(dir.path(), &[]).await;
-    let admin = admin.expect("admin token");
     let source = Source::start(items).await;
-    assert_eq!(
-        host.upload(&admin, MANIFEST, guests::PAGED_SOURCE).await.status,
-        201
-    );
-    assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
-    let enable = json!({ "config": { "base_url": source.base_url() } });
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/paged-source",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    let (host, admin, dir) = host_with_paged_source(&["acme"], &source).await;
     Setup {
         host,
         admin,

@@ -3,13 +3,12 @@
 //! proposals.
 
 use super::engine::{Next, after_failure};
-use super::{Run, RunStatus, new_run_id, run_key};
-use crate::audit::{self, Event};
+use super::{Run, RunStatus, new_run_id};
+use crate::audit;
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::require_enablement;
 use crate::invoke::{Call, Task};
 use crate::store::Storage;
-use crate::store::storage::{Table, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::PluginKind;
 use serde_json::Value;
@@ -26,9 +25,7 @@ impl ControlPlane {
         task: Task,
     ) -> Result<Run, ControlError> {
         let run = self.prepare_agent_run(principal, tenant_id, plugin, task).await?;
-        let this = self.clone();
-        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
-        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
+        self.spawn_execution(principal, &run);
         Ok(run)
     }
 
@@ -69,29 +66,8 @@ impl ControlPlane {
             task: Some(task),
             output: None,
         };
-        let stored = run.clone();
-        self.blocking(move |store| {
-            let mut tx = store.write()?;
-            put_json(
-                &mut *tx,
-                Table::Runs,
-                &run_key(&stored.tenant, &stored.id),
-                &stored,
-            )?;
-            let details =
-                serde_json::json!({ "run": stored.id, "task": stored.task.as_ref().map(|t| &t.kind) });
-            let event = Event {
-                actor: &stored.requested_by,
-                action: "agent.start",
-                target: &stored.plugin,
-                outcome: "ok",
-                details,
-            };
-            audit::append(&mut *tx, &stored.tenant, event)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        let details = serde_json::json!({ "run": run.id, "task": run.task.as_ref().map(|t| &t.kind) });
+        self.record_new_run(&run, "agent.start", details).await?;
         Ok(run)
     }
 

@@ -237,7 +237,10 @@ impl ControlPlane {
         loop {
             attempt += 1;
             let read = Call::Read(request.clone());
-            let error = match self.invoke_unrecorded(principal, &run.tenant, &run.plugin, read, &run.id).await {
+            let error = match self
+                .invoke_unrecorded(principal, &run.tenant, &run.plugin, read, &run.id)
+                .await
+            {
                 Ok((Ok(output), record)) => match output.value {
                     CallOutput::Read(batch) => {
                         self.meter.observe(&record);

@@ -156,10 +156,45 @@ impl ControlPlane {
         request: SyncRequest,
     ) -> Result<Run, ControlError> {
         let run = self.prepare_run(principal, tenant_id, plugin, request).await?;
+        self.spawn_execution(principal, &run);
+        Ok(run)
+    }
+
+    /// Drive `run` to its end in the background.
+    pub(crate) fn spawn_execution(self: &Arc<Self>, principal: &Principal, run: &Run) {
         let this = self.clone();
         let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
         tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
-        Ok(run)
+    }
+
+    /// Store a new run with its start in the audit log.
+    pub(crate) async fn record_new_run(
+        &self,
+        run: &Run,
+        action: &'static str,
+        details: Value,
+    ) -> Result<(), ControlError> {
+        let stored = run.clone();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            put_json(
+                &mut *tx,
+                Table::Runs,
+                &run_key(&stored.tenant, &stored.id),
+                &stored,
+            )?;
+            let event = crate::audit::Event {
+                actor: &stored.requested_by,
+                action,
+                target: &stored.plugin,
+                outcome: "ok",
+                details,
+            };
+            crate::audit::append(&mut *tx, &stored.tenant, event)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     /// Check a sync request against the connector's streams and record a new
@@ -245,17 +280,9 @@ impl ControlPlane {
             task: None,
             output: None,
         };
-        let stored = run.clone();
-        self.blocking(move |store| {
-            let mut tx = store.write()?;
-            put_json(&mut *tx, Table::Runs, &run_key(&stored.tenant, &stored.id), &stored)?;
-            let details = serde_json::json!({ "run": stored.id, "streams": stored.streams.iter().map(|s| &s.stream).collect::<Vec<_>>() });
-            let event = crate::audit::Event { actor: &stored.requested_by, action: "sync.start", target: &stored.plugin, outcome: "ok", details };
-            crate::audit::append(&mut *tx, &stored.tenant, event)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+        let streams: Vec<&str> = run.streams.iter().map(|s| s.stream.as_str()).collect();
+        let details = serde_json::json!({ "run": run.id, "streams": streams });
+        self.record_new_run(&run, "sync.start", details).await?;
         Ok(run)
     }
 
@@ -274,10 +301,8 @@ impl ControlPlane {
             })
             .await?;
         for run in &interrupted {
-            tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted sync");
-            let this = self.clone();
-            let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
-            tokio::spawn(async move { this.execute_run(&Principal::admin(), &tenant_id, &run_id).await });
+            tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted run");
+            self.spawn_execution(&Principal::admin(), run);
         }
         Ok(interrupted.len())
     }
