@@ -178,7 +178,10 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         "the busy tenant still has most of its syncs queued"
     );
     // One sync's length, plus the time to set the next one up and to notice it.
-    let bound = longest * 2 + Duration::from_millis(250);
+    // One busy sync still running when the quiet one is queued, then the
+    // quiet sync's own setup (a `discover` call); generous slack because the
+    // tests of this binary share two cores.
+    let bound = longest * 2 + Duration::from_secs(1);
     assert!(
         waited <= bound,
         "waited {waited:?}; one busy sync takes at most {longest:?}"
