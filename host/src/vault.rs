@@ -38,6 +38,13 @@ pub fn random_bytes(buffer: &mut [u8]) -> Result<(), VaultError> {
     getrandom::fill(buffer).map_err(|e| VaultError::Random(e.to_string()))
 }
 
+/// `bytes` random bytes from the operating system, as hex: ids and tokens.
+pub fn random_hex(bytes: usize) -> Result<String, VaultError> {
+    let mut buffer = vec![0u8; bytes];
+    random_bytes(&mut buffer)?;
+    Ok(hex::encode(buffer))
+}
+
 /// Seals and opens secret values.
 pub struct Vault {
     cipher: ChaCha20Poly1305,

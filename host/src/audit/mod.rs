@@ -108,6 +108,18 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// Whole seconds since the Unix epoch.
+pub fn unix_seconds(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A time in Unix seconds as RFC 3339 UTC.
+pub fn rfc3339_at(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .to_string()
+}
+
 /// Append an event to `tenant`'s chain inside `tx`.
 pub fn append(tx: &mut dyn WriteTx, tenant: &str, event: Event<'_>) -> Result<AuditEntry, StoreError> {
     let head: Option<Head> = get_json(tx, Table::AuditHeads, tenant.as_bytes())?;

@@ -17,7 +17,7 @@ use crate::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use writer::UsageWriter;
 
 /// One tenant's use of one plugin on one UTC day.
@@ -92,10 +92,6 @@ pub fn day_of(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()[..10].to_string()
 }
 
-fn rfc3339_at(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
-}
-
 /// Quotas, usage and metrics.
 pub struct Meter {
     store: Arc<RedbStore>,
@@ -155,7 +151,7 @@ impl Meter {
     /// used up and when it resets.
     pub fn admit(&self, tenant: &Tenant) -> Result<Admission, ControlError> {
         let now = SystemTime::now();
-        let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let seconds = crate::audit::unix_seconds(now);
         let today = day_of(now);
         let quotas = tenant.quotas;
         // Loaded outside the lock: the first call of a day reads the store.
@@ -197,7 +193,7 @@ impl Meter {
             return Err(ControlError::QuotaExceeded {
                 quota: "calls_per_minute",
                 limit: limit.into(),
-                resets_at: rfc3339_at((seconds / 60 + 1) * 60),
+                resets_at: crate::audit::rfc3339_at((seconds / 60 + 1) * 60),
             });
         }
         if let Some(limit) = quotas.fuel_per_day
@@ -206,7 +202,7 @@ impl Meter {
             return Err(ControlError::QuotaExceeded {
                 quota: "fuel_per_day",
                 limit,
-                resets_at: rfc3339_at((seconds / 86_400 + 1) * 86_400),
+                resets_at: crate::audit::rfc3339_at((seconds / 86_400 + 1) * 86_400),
             });
         }
         counters.calls_this_minute += 1;

@@ -1,7 +1,7 @@
 //! Durable jobs: a one-off or cron-scheduled sync of a tenant's connector,
 //! stored with the time it is next due.
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Event, rfc3339_at, unix_seconds};
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::require_enablement;
 use crate::invoke::Task;
@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use omnify_registry::PluginKind;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// When a job runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -76,14 +76,6 @@ pub struct NewJob {
     pub task: Option<Task>,
 }
 
-fn seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
-}
-
 impl Schedule {
     /// Check the expression and time zone, naming what is wrong.
     pub fn validate(&self) -> Result<(), ControlError> {
@@ -94,14 +86,14 @@ impl Schedule {
     /// `Once` fires at `now`.
     pub fn next_after(&self, now: SystemTime) -> Result<u64, ControlError> {
         match self {
-            Schedule::Once => Ok(seconds(now)),
+            Schedule::Once => Ok(unix_seconds(now)),
             Schedule::Cron { expression, timezone } => {
                 let cron = croner::Cron::from_str(expression)
                     .map_err(|e| ControlError::Invalid(format!("cron expression `{expression}`: {e}")))?;
                 let zone = chrono_tz::Tz::from_str(timezone)
                     .map_err(|_| ControlError::Invalid(format!("`{timezone}` is not an IANA time zone")))?;
                 let now = Utc
-                    .timestamp_opt(seconds(now) as i64, 0)
+                    .timestamp_opt(unix_seconds(now) as i64, 0)
                     .single()
                     .ok_or_else(|| ControlError::Internal("the clock is out of range".into()))?
                     .with_timezone(&zone);
@@ -128,17 +120,15 @@ impl ControlPlane {
     ) -> Result<Job, ControlError> {
         principal.require_tenant(tenant_id)?;
         let first = new.schedule.next_after(SystemTime::now())?;
-        let mut id = [0u8; 6];
-        crate::vault::random_bytes(&mut id)?;
         let job = Job {
-            id: hex::encode(id),
+            id: crate::vault::random_hex(6)?,
             tenant: tenant_id.to_string(),
             plugin: new.plugin,
             schedule: new.schedule,
             sync: new.sync,
             task: new.task,
             next_due: Some(first),
-            next_due_at: Some(rfc3339(first)),
+            next_due_at: Some(rfc3339_at(first)),
             created_at: audit::now(),
         };
         let actor = principal.actor();
@@ -237,7 +227,7 @@ impl ControlPlane {
             let mut queued = Vec::new();
             let due: Vec<(Vec<u8>, Job)> = scan_json::<Job>(&*tx, Table::Jobs, b"", None, usize::MAX)?
                 .into_iter()
-                .filter(|(_, job)| job.next_due.is_some_and(|at| at <= seconds(now)))
+                .filter(|(_, job)| job.next_due.is_some_and(|at| at <= unix_seconds(now)))
                 .collect();
             for (job_key, job) in &due {
                 let mut next = job.clone();
@@ -245,9 +235,9 @@ impl ControlPlane {
                     Schedule::Once => None,
                     schedule => Some(schedule.next_after(now)?),
                 };
-                next.next_due_at = next.next_due.map(rfc3339);
+                next.next_due_at = next.next_due.map(rfc3339_at);
                 put_json(&mut *tx, Table::Jobs, job_key, &next)?;
-                let queue_id = format!("{:013}-{}", seconds(now), job.id);
+                let queue_id = format!("{:013}-{}", unix_seconds(now), job.id);
                 put_json(&mut *tx, Table::Queue, queue_id.as_bytes(), job)?;
                 queued.push((queue_id, job.clone()));
             }
@@ -298,15 +288,15 @@ mod tests {
         };
         // 09:30 in Paris is 08:30 UTC in winter and 07:30 UTC in summer.
         assert_eq!(
-            rfc3339(paris.next_after(at("2026-11-23T08:00:00Z")).expect("next")),
+            rfc3339_at(paris.next_after(at("2026-11-23T08:00:00Z")).expect("next")),
             "2026-11-23T08:30:00Z"
         );
         assert_eq!(
-            rfc3339(paris.next_after(at("2026-11-23T08:30:00Z")).expect("next")),
+            rfc3339_at(paris.next_after(at("2026-11-23T08:30:00Z")).expect("next")),
             "2026-11-24T08:30:00Z"
         );
         assert_eq!(
-            rfc3339(paris.next_after(at("2026-07-01T00:00:00Z")).expect("next")),
+            rfc3339_at(paris.next_after(at("2026-07-01T00:00:00Z")).expect("next")),
             "2026-07-01T07:30:00Z"
         );
         let every_five = Schedule::Cron {
@@ -314,7 +304,7 @@ mod tests {
             timezone: "UTC".into(),
         };
         assert_eq!(
-            rfc3339(every_five.next_after(at("2026-11-23T10:02:10Z")).expect("next")),
+            rfc3339_at(every_five.next_after(at("2026-11-23T10:02:10Z")).expect("next")),
             "2026-11-23T10:05:00Z"
         );
     }

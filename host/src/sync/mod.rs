@@ -140,9 +140,7 @@ pub(crate) fn new_run_id() -> Result<String, ControlError> {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let mut random = [0u8; 4];
-    crate::vault::random_bytes(&mut random)?;
-    Ok(format!("{millis:013}-{}", hex::encode(random)))
+    Ok(format!("{millis:013}-{}", crate::vault::random_hex(4)?))
 }
 
 impl ControlPlane {

@@ -6,7 +6,7 @@ use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::store::StoreError;
 use crate::store::storage::{Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
-use crate::vault::random_bytes;
+use crate::vault::random_hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -94,12 +94,6 @@ pub struct ApiKey {
 
 fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
-}
-
-fn random_hex(bytes: usize) -> Result<String, crate::vault::VaultError> {
-    let mut buffer = vec![0u8; bytes];
-    random_bytes(&mut buffer)?;
-    Ok(hex::encode(buffer))
 }
 
 /// Create the admin token if the store has none; return it when created.
