@@ -4,11 +4,11 @@
 //! answering.
 
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::require_enablement;
+use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, Output};
 use crate::meter::CallRecord;
 use crate::store::Storage;
-use crate::tenant::{self, Principal, TenantStatus};
+use crate::tenant::{Principal, TenantStatus};
 
 impl ControlPlane {
     /// Run `call` on `plugin` for `tenant_id`.
@@ -43,8 +43,7 @@ impl ControlPlane {
         // is taken here rather than on a blocking thread.
         let (tenant, enablement, ctx) = {
             let tx = self.store.read()?;
-            let tenant = tenant::require_existing(&*tx, tenant_id)?;
-            let enablement = require_enablement(&*tx, tenant_id, plugin)?;
+            let (tenant, enablement) = tenant_and_enablement(&*tx, tenant_id, plugin)?;
             let ctx = self.invocation_context(&*tx, &enablement, request_id)?;
             (tenant, enablement, ctx)
         };

@@ -8,7 +8,7 @@ use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
 use crate::store::Storage;
-use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json, scan_json};
+use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::{Manifest, PluginKind, RequestedLimits};
 use serde::{Deserialize, Serialize};
@@ -155,6 +155,17 @@ pub(crate) fn require_enablement(
     get_json(tx, Table::Enablements, &enablement_key(tenant, plugin))?.ok_or_else(|| {
         ControlError::NotFound(format!("plugin `{plugin}` is not enabled for tenant `{tenant}`"))
     })
+}
+
+/// The tenant and its enablement of `plugin`; a not-found error names which
+/// of the two is missing.
+pub(crate) fn tenant_and_enablement(
+    tx: &dyn ReadTx,
+    tenant_id: &str,
+    plugin: &str,
+) -> Result<(tenant::Tenant, Enablement), ControlError> {
+    let tenant = tenant::require_existing(tx, tenant_id)?;
+    Ok((tenant, require_enablement(tx, tenant_id, plugin)?))
 }
 
 /// Check `config` against the JSON Schema `schema`, naming every failing
@@ -434,21 +445,8 @@ impl ControlPlane {
     ) -> Result<Vec<Enablement>, ControlError> {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
-        self.blocking(move |store| {
-            let tx = store.read()?;
-            tenant::require_existing(&*tx, &tenant_id)?;
-            Ok(scan_json(
-                &*tx,
-                Table::Enablements,
-                &prefix(&[tenant_id.as_bytes()]),
-                None,
-                usize::MAX,
-            )?
-            .into_iter()
-            .map(|(_, enablement)| enablement)
-            .collect())
-        })
-        .await
+        self.blocking(move |store| tenant::rows_of(&*store.read()?, Table::Enablements, &tenant_id))
+            .await
     }
 
     /// The context a call of `enablement` runs with: configuration, opened

@@ -242,24 +242,7 @@ impl crate::control::ControlPlane {
     ) -> Result<Vec<DailyUsage>, ControlError> {
         principal.require_tenant(tenant)?;
         let tenant = tenant.to_string();
-        self.blocking(move |store| {
-            crate::tenant::require_existing(&*store.read()?, &tenant)?;
-            Ok(usage_of(store, &tenant)?)
-        })
-        .await
+        self.blocking(move |store| crate::tenant::rows_of(&*store.read()?, Table::Usage, &tenant))
+            .await
     }
-}
-
-fn usage_of(store: &RedbStore, tenant: &str) -> Result<Vec<DailyUsage>, StoreError> {
-    let tx = store.read()?;
-    Ok(scan_json(
-        &*tx,
-        Table::Usage,
-        &prefix(&[tenant.as_bytes()]),
-        None,
-        usize::MAX,
-    )?
-    .into_iter()
-    .map(|(_, usage)| usage)
-    .collect())
 }

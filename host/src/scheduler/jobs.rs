@@ -3,10 +3,10 @@
 
 use crate::audit::{self, Event, rfc3339_at, unix_seconds};
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::require_enablement;
+use crate::enablement::tenant_and_enablement;
 use crate::invoke::Task;
 use crate::store::Storage;
-use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
+use crate::store::storage::{Table, get_json, key, put_json, scan_json};
 use crate::sync::SyncRequest;
 use crate::tenant::{self, Principal};
 use chrono::{DateTime, TimeZone, Utc};
@@ -134,8 +134,7 @@ impl ControlPlane {
         let actor = principal.actor();
         self.blocking(move |store| {
             let mut tx = store.write()?;
-            tenant::require_existing(&*tx, &job.tenant)?;
-            let enablement = require_enablement(&*tx, &job.tenant, &job.plugin)?;
+            let (_, enablement) = tenant_and_enablement(&*tx, &job.tenant, &job.plugin)?;
             match (enablement.kind, &job.task) {
                 (PluginKind::Agent, None) => {
                     return Err(ControlError::Invalid(format!(
@@ -171,21 +170,8 @@ impl ControlPlane {
     pub async fn jobs(&self, principal: &Principal, tenant_id: &str) -> Result<Vec<Job>, ControlError> {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
-        self.blocking(move |store| {
-            let tx = store.read()?;
-            tenant::require_existing(&*tx, &tenant_id)?;
-            Ok(scan_json(
-                &*tx,
-                Table::Jobs,
-                &prefix(&[tenant_id.as_bytes()]),
-                None,
-                usize::MAX,
-            )?
-            .into_iter()
-            .map(|(_, job)| job)
-            .collect())
-        })
-        .await
+        self.blocking(move |store| tenant::rows_of(&*store.read()?, Table::Jobs, &tenant_id))
+            .await
     }
 
     /// Delete a job; runs it started go on.

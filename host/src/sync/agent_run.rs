@@ -6,10 +6,10 @@ use super::engine::{Next, after_failure};
 use super::{Run, RunStatus, new_run_id};
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::require_enablement;
+use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, Task};
 use crate::store::Storage;
-use crate::tenant::{self, Principal};
+use crate::tenant::Principal;
 use omnify_registry::PluginKind;
 use serde_json::Value;
 use std::sync::Arc;
@@ -38,11 +38,7 @@ impl ControlPlane {
         task: Task,
     ) -> Result<Run, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let enablement = {
-            let tx = self.store.read()?;
-            tenant::require_existing(&*tx, tenant_id)?;
-            require_enablement(&*tx, tenant_id, plugin)?
-        };
+        let (_, enablement) = tenant_and_enablement(&*self.store.read()?, tenant_id, plugin)?;
         if enablement.kind != PluginKind::Agent {
             return Err(ControlError::Invalid(format!(
                 "`{plugin}` is a {}, not an agent",

@@ -103,7 +103,8 @@ impl ControlPlane {
         let is_agent_run = run.as_ref().is_ok_and(|run| run.task.is_some());
         let outcome = match run {
             Ok(run) if run.task.is_some() => self.drive_agent_run(principal, run).await,
-            _ => self.drive_run(principal, tenant_id, run_id).await,
+            Ok(run) => self.drive_run(principal, run).await,
+            Err(error) => Err(error.to_string()),
         };
         let finished = self
             .blocking({
@@ -156,22 +157,11 @@ impl ControlPlane {
     /// while the previous one commits (its state is known as soon as it is
     /// read); commits stay in order, so a crash still resumes after the last
     /// committed batch.
-    async fn drive_run(
-        &self,
-        principal: &Principal,
-        tenant_id: &str,
-        run_id: &str,
-    ) -> Result<Option<Value>, String> {
+    async fn drive_run(&self, principal: &Principal, run: Run) -> Result<Option<Value>, String> {
         fn text(error: impl std::fmt::Display) -> String {
             error.to_string()
         }
-        let run: Run = get_json(
-            &*self.store.read().map_err(text)?,
-            Table::Runs,
-            &run_key(tenant_id, run_id),
-        )
-        .map_err(text)?
-        .ok_or_else(|| format!("no run {run_id}"))?;
+        let (tenant_id, run_id) = (run.tenant.as_str(), run.id.as_str());
         for (index, stream) in run.streams.iter().enumerate() {
             if stream.done {
                 continue;

@@ -8,7 +8,7 @@ mod engine;
 pub use engine::SyncConfig;
 
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::require_enablement;
+use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, CallOutput, SyncMode};
 use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
@@ -205,11 +205,7 @@ impl ControlPlane {
         request: SyncRequest,
     ) -> Result<Run, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let enablement = {
-            let tx = self.store.read()?;
-            tenant::require_existing(&*tx, tenant_id)?;
-            require_enablement(&*tx, tenant_id, plugin)?
-        };
+        let (_, enablement) = tenant_and_enablement(&*self.store.read()?, tenant_id, plugin)?;
         let discovered = self
             .invoke_enabled(principal, tenant_id, plugin, Call::Discover, "sync-discover")
             .await?;
@@ -315,18 +311,7 @@ impl ControlPlane {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
         self.blocking(move |store| {
-            let tx = store.read()?;
-            tenant::require_existing(&*tx, &tenant_id)?;
-            let mut runs: Vec<Run> = scan_json(
-                &*tx,
-                Table::Runs,
-                &prefix(&[tenant_id.as_bytes()]),
-                None,
-                usize::MAX,
-            )?
-            .into_iter()
-            .map(|(_, run)| run)
-            .collect();
+            let mut runs: Vec<Run> = tenant::rows_of(&*store.read()?, Table::Runs, &tenant_id)?;
             runs.reverse();
             runs.truncate(limit);
             Ok(runs)

@@ -229,21 +229,8 @@ impl ControlPlane {
     pub async fn list_keys(&self, principal: &Principal, tenant: &str) -> Result<Vec<ApiKey>, ControlError> {
         principal.require_admin()?;
         let tenant = tenant.to_string();
-        self.blocking(move |store| {
-            let tx = store.read()?;
-            super::require_existing(&*tx, &tenant)?;
-            Ok(scan_json(
-                &*tx,
-                Table::ApiKeys,
-                &prefix(&[tenant.as_bytes()]),
-                None,
-                usize::MAX,
-            )?
-            .into_iter()
-            .map(|(_, key)| key)
-            .collect())
-        })
-        .await
+        self.blocking(move |store| super::rows_of(&*store.read()?, Table::ApiKeys, &tenant))
+            .await
     }
 
     /// Revoke a key of `tenant`; requests with it are refused from now on.

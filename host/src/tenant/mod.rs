@@ -63,6 +63,22 @@ pub struct NewTenant {
     pub quotas: Quotas,
 }
 
+/// Every row of `table` stored under `tenant`, in key order, after checking
+/// that the tenant exists, in one snapshot.
+pub(crate) fn rows_of<T: serde::de::DeserializeOwned>(
+    tx: &dyn ReadTx,
+    table: Table,
+    tenant: &str,
+) -> Result<Vec<T>, ControlError> {
+    require_existing(tx, tenant)?;
+    Ok(
+        scan_json(tx, table, &prefix(&[tenant.as_bytes()]), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, row)| row)
+            .collect(),
+    )
+}
+
 /// The tenant `id`, or a not-found error.
 pub(crate) fn require_existing(tx: &dyn ReadTx, id: &str) -> Result<Tenant, ControlError> {
     get_json(tx, Table::Tenants, id.as_bytes())?
