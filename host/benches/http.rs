@@ -17,7 +17,7 @@ use omnify_host::api::{self, ApiConfig};
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::enablement::EnableRequest;
 use omnify_host::invoke::{Call, InvocationContext};
-use omnify_host::tenant::{NewTenant, Principal, Role};
+use omnify_host::tenant::{NewTenant, Principal};
 use omnify_registry::Builder;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,11 +94,7 @@ fn main() {
         .expect("control plane");
         let admin_token = admin_token.expect("new store");
         let control = Arc::new(control);
-        let admin = Principal {
-            role: Role::Admin,
-            tenant: None,
-            key_id: None,
-        };
+        let admin = Principal::admin();
         let package = omnify_registry::Package::new(&manifest, bytes).expect("package");
         control
             .publish(&admin, &package.to_bytes().expect("package bytes"))
@@ -155,11 +151,7 @@ fn main() {
             load(move || {
                 let control = control.clone();
                 async move {
-                    let admin = Principal {
-                        role: Role::Admin,
-                        tenant: None,
-                        key_id: None,
-                    };
+                    let admin = Principal::admin();
                     control
                         .invoke_enabled(&admin, "bench", "hello-connector", Call::Spec, "bench")
                         .await

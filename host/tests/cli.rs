@@ -106,7 +106,7 @@ fn plugin_run_refuses_bad_input_with_a_clear_message() {
 fn audit_verify_checks_every_chain_of_a_stopped_server() {
     use omnify_host::control::{ControlConfig, ControlPlane};
     use omnify_host::store::storage::{Table, key};
-    use omnify_host::tenant::{NewTenant, Principal, Role, TenantStatus};
+    use omnify_host::tenant::{NewTenant, Principal, TenantStatus};
 
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().to_str().expect("utf-8 path");
@@ -127,11 +127,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             sync: Default::default(),
         })
         .expect("open");
-        let admin = Principal {
-            role: Role::Admin,
-            tenant: None,
-            key_id: None,
-        };
+        let admin = Principal::admin();
         for id in ["acme", "rival"] {
             let tenant = NewTenant {
                 id: id.into(),

@@ -207,6 +207,25 @@ impl TestHost {
             .await
     }
 
+    /// Poll a run of `tenant` until it is no longer running (30 s at most);
+    /// returns the run.
+    pub async fn wait_for_run(&self, admin: &str, tenant: &str, run_id: &str) -> Value {
+        let path = format!("/v1/tenants/{tenant}/runs/{run_id}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let run = self.call(Method::GET, &path, Some(admin), None).await;
+            if run.json["status"] != "running" {
+                return run.json;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run {run_id} did not end: {}",
+                run.text
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Create a tenant as the admin.
     pub async fn create_tenant(&self, admin: &str, id: &str) -> Reply {
         let body = json!({ "id": id, "name": format!("Tenant {id}") });

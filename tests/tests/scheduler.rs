@@ -255,18 +255,6 @@ publisher = "omnify-tests"
 data_streams = ["paged-source/items"]
 "#;
 
-async fn wait_for_run(host: &TestHost, admin: &str, path: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let run = host.call(Method::GET, path, Some(admin), None).await;
-        if run.json["status"] != "running" {
-            return run.json;
-        }
-        assert!(Instant::now() < deadline, "the run did not end: {}", run.text);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
     let source = Source::start(15).await;
@@ -296,7 +284,7 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
         )
         .await;
     let sync_id = sync.json["id"].as_str().expect("run id").to_string();
-    let synced = wait_for_run(&host, &admin, &format!("/v1/tenants/acme/runs/{sync_id}")).await;
+    let synced = host.wait_for_run(&admin, "acme", &sync_id).await;
     assert_eq!(synced["status"], "succeeded");
 
     let task = json!({"kind": "count", "input": {"streams": ["paged-source/items"]}});
@@ -310,7 +298,7 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
         .await;
     assert_eq!(started.status, 202, "{}", started.text);
     let run_id = started.json["id"].as_str().expect("run id").to_string();
-    let run = wait_for_run(&host, &admin, &format!("/v1/tenants/acme/runs/{run_id}")).await;
+    let run = host.wait_for_run(&admin, "acme", &run_id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(
         run["output"]["insights"][0]["title"],

@@ -42,23 +42,8 @@ impl Setup {
     async fn sync_to_end(&self, body: Value) -> Value {
         let started = self.sync(body).await;
         assert_eq!(started.status, 202, "{}", started.text);
-        let id = started.json["id"].as_str().expect("run id").to_string();
-        for _ in 0..500 {
-            let run = self
-                .host
-                .call(
-                    Method::GET,
-                    &format!("/v1/tenants/acme/runs/{id}"),
-                    Some(&self.admin),
-                    None,
-                )
-                .await;
-            if run.json["status"] != "running" {
-                return run.json;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("run {id} did not end");
+        let id = started.json["id"].as_str().expect("run id");
+        self.host.wait_for_run(&self.admin, "acme", id).await
     }
 
     async fn all_records(&self) -> Vec<Value> {

@@ -5,7 +5,7 @@ use crate::catalog::trust::NewTrustedKey;
 use crate::control::{ControlConfig, ControlError, ControlPlane};
 use crate::runtime::RuntimeConfig;
 use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
-use crate::tenant::{Principal, Role};
+use crate::tenant::Principal;
 use anyhow::Context;
 use clap::Args;
 use omnify_registry::PublisherKey;
@@ -79,11 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// (made and trusted on first use), and publish it.
 async fn add_plugin(control: &ControlPlane, path: &Path, keys_dir: &Path) -> anyhow::Result<()> {
     let mut package = tokio::task::block_in_place(|| super::package::package_plugin(path))?;
-    let admin = Principal {
-        role: Role::Admin,
-        tenant: None,
-        key_id: None,
-    };
+    let admin = Principal::admin();
     let publisher = package.manifest().plugin.publisher.clone();
     anyhow::ensure!(
         !publisher.is_empty(),

@@ -122,14 +122,7 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
 
     let enabled = host
         .control
-        .list_enablements(
-            &omnify_host::tenant::Principal {
-                role: omnify_host::tenant::Role::Admin,
-                tenant: None,
-                key_id: None,
-            },
-            "acme",
-        )
+        .list_enablements(&omnify_host::tenant::Principal::admin(), "acme")
         .await
         .expect("enablements");
     let plugin = host
