@@ -90,6 +90,7 @@ fn main() {
             // The bench publishes its own unsigned package.
             dev: true,
             sync: Default::default(),
+            grantable_hosts: Vec::new(),
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");

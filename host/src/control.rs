@@ -3,7 +3,7 @@
 //! their concept: [`crate::tenant`], [`crate::catalog`],
 //! [`crate::enablement`], [`crate::meter`], [`crate::audit`].
 
-use crate::invoke::InvokeError;
+use crate::invoke::{HostPattern, InvokeError};
 use crate::meter::Meter;
 use crate::plugin::LoadError;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
@@ -27,6 +27,10 @@ pub struct ControlConfig {
     pub dev: bool,
     /// Batch size and retries of syncs.
     pub sync: SyncConfig,
+    /// Hosts an admin may grant to any plugin besides those its manifest
+    /// names, for example `127.0.0.1` to point connectors at sandboxes or a
+    /// staging proxy. Empty by default: grants stay within the manifest.
+    pub grantable_hosts: Vec<HostPattern>,
 }
 
 impl ControlConfig {
@@ -37,6 +41,7 @@ impl ControlConfig {
             runtime: RuntimeConfig::default(),
             dev: false,
             sync: SyncConfig::default(),
+            grantable_hosts: Vec::new(),
         }
     }
 }
@@ -109,6 +114,7 @@ pub struct ControlPlane {
     pub(crate) meter: Meter,
     dev: bool,
     sync: SyncConfig,
+    grantable_hosts: Vec<HostPattern>,
 }
 
 impl ControlPlane {
@@ -138,6 +144,7 @@ impl ControlPlane {
                 meter,
                 dev: config.dev,
                 sync: config.sync,
+                grantable_hosts: config.grantable_hosts,
             },
             admin_token,
         ))
@@ -161,6 +168,11 @@ impl ControlPlane {
     /// Whether unsigned packages are accepted (development mode).
     pub fn dev_mode(&self) -> bool {
         self.dev
+    }
+
+    /// Hosts grantable beyond a plugin's manifest.
+    pub fn grantable_hosts(&self) -> &[HostPattern] {
+        &self.grantable_hosts
     }
 
     /// How syncs run.

@@ -55,6 +55,19 @@ impl ControlPlane {
         let admission = self.meter.admit(&tenant)?;
         let loaded = self.loaded_plugin(&enablement.digest).await?;
         let export = call.export_name();
+        // A write on a platform is audited with what it was asked to do.
+        let action = match &call {
+            Call::Act {
+                name,
+                input,
+                idempotency_key,
+            } => Some(serde_json::json!({
+                "name": name,
+                "input": input,
+                "idempotency_key": idempotency_key,
+            })),
+            _ => None,
+        };
         let result = self.runtime.invoke(&loaded, &ctx, call).await;
         drop(admission);
         let (usage, error) = match &result {
@@ -70,6 +83,7 @@ impl ControlPlane {
             request_id: request_id.to_string(),
             usage,
             error,
+            action,
         };
         Ok((result, record))
     }

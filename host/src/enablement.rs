@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantSpec {
-    /// Hosts it may call; each must be in its manifest.
+    /// Hosts it may call; each must be in its manifest or among the hosts
+    /// the operator made grantable.
     #[serde(default)]
     pub http_hosts: Vec<String>,
     /// Secret names it may read; each must be in its manifest.
@@ -44,19 +45,24 @@ impl GrantSpec {
         }
     }
 
-    fn check_within(&self, manifest: &Manifest) -> Result<(), ControlError> {
+    /// Check that every grant is requested by the manifest, or (for HTTP
+    /// hosts) covered by a host the operator made grantable.
+    fn check_within(&self, manifest: &Manifest, grantable: &[HostPattern]) -> Result<(), ControlError> {
         let capabilities = &manifest.capabilities;
         let outside = |what: &str, item: &str| {
             ControlError::Invalid(format!(
                 "grants: {what} `{item}` is not requested by the plugin's manifest, so it cannot be granted"
             ))
         };
-        if let Some(host) = self
-            .http_hosts
-            .iter()
-            .find(|h| !capabilities.http_hosts.contains(h))
-        {
-            return Err(outside("HTTP host", host));
+        for host in &self.http_hosts {
+            if capabilities.http_hosts.contains(host) {
+                continue;
+            }
+            let pattern =
+                HostPattern::parse(host).map_err(|e| ControlError::Invalid(format!("grants: {e}")))?;
+            if !grantable.iter().any(|allowed| allowed.covers(&pattern)) {
+                return Err(outside("HTTP host", host));
+            }
         }
         if let Some(name) = self.secrets.iter().find(|s| !capabilities.secrets.contains(s)) {
             return Err(outside("secret", name));
@@ -222,7 +228,7 @@ impl ControlPlane {
         let grants = request
             .grants
             .unwrap_or_else(|| GrantSpec::everything_in(manifest));
-        grants.check_within(manifest)?;
+        grants.check_within(manifest, self.grantable_hosts())?;
         if let Some(name) = request.secrets.keys().find(|name| !grants.secrets.contains(name)) {
             return Err(ControlError::Invalid(format!(
                 "secret `{name}` is not granted to the plugin (granted: {:?})",

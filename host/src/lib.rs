@@ -18,6 +18,7 @@ pub mod engine;
 pub mod invoke;
 pub mod meter;
 pub mod plugin;
+pub mod proposals;
 pub mod runtime;
 pub mod scheduler;
 pub mod store;

@@ -125,6 +125,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             runtime: Default::default(),
             dev: false,
             sync: Default::default(),
+            grantable_hosts: Vec::new(),
         })
         .expect("open");
         let admin = Principal::admin();

@@ -148,6 +148,12 @@ impl Manifest {
                 "must be 1 to 64 lower-case letters, digits or `-`, starting with a letter",
             ));
         }
+        if RESERVED_NAMES.contains(&self.plugin.name.as_str()) {
+            return Err(invalid(
+                "plugin.name",
+                "is reserved: the host publishes its own records (such as `omnify/proposals`) under it",
+            ));
+        }
         if let Some(host) = self.capabilities.http_hosts.iter().find(|h| !is_host_pattern(h)) {
             return Err(ManifestError::Invalid {
                 field: "capabilities.http_hosts",
@@ -182,7 +188,11 @@ impl Manifest {
     }
 }
 
-/// Whether `name` is a valid plugin name.
+/// Plugin names the host keeps for itself.
+pub const RESERVED_NAMES: [&str; 1] = ["omnify"];
+
+/// Whether `name` can name a plugin: 1 to 64 lower-case letters, digits or
+/// `-`, starting with a letter.
 pub fn is_plugin_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 64

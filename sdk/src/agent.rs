@@ -200,6 +200,15 @@ pub mod glue {
 #[macro_export]
 macro_rules! export_agent {
     ($agent:ty) => {
+        // Exports exist only in the component. A native build of the same
+        // crate (for its unit tests) exports nothing, but refers to the
+        // implementation so that it does not read as dead code.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            use $crate::agent::Agent as __Agent;
+            let _ = (<$agent as __Agent>::describe, <$agent as __Agent>::run);
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::agent::glue as __glue;
             use $crate::bindings::agent_world::exports::omnify::plugin::agent_api as __wit;

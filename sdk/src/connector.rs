@@ -302,6 +302,23 @@ pub mod glue {
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
+        // Exports exist only in the component. A native build of the same
+        // crate (for its unit tests) exports nothing, but refers to the
+        // implementation so that it does not read as dead code.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            use $crate::connector::Connector as __Connector;
+            let _ = (
+                <$connector as __Connector>::spec,
+                <$connector as __Connector>::check,
+                <$connector as __Connector>::discover,
+                <$connector as __Connector>::read,
+                <$connector as __Connector>::actions,
+                <$connector as __Connector>::act,
+                <$connector as __Connector>::verify_webhook,
+            );
+        };
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             use $crate::bindings::connector_world::exports::omnify::plugin::connector_api as __wit;
             use $crate::bindings::imports::types::PluginError as __PluginError;

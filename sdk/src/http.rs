@@ -41,6 +41,10 @@ pub struct RetryPolicy {
     /// The longest `Retry-After` waited out inside the call. A longer one is
     /// returned as [`Error::RateLimited`].
     pub max_inline_wait: Duration,
+    /// Return a `429` that is not waited out as the [`Response`] rather than
+    /// as [`Error::RateLimited`], for platforms whose body says how long to
+    /// wait.
+    pub rate_limits_to_caller: bool,
 }
 
 impl Default for RetryPolicy {
@@ -49,6 +53,7 @@ impl Default for RetryPolicy {
             max_attempts: 3,
             base_delay: Duration::from_millis(200),
             max_inline_wait: Duration::from_secs(2),
+            rate_limits_to_caller: false,
         }
     }
 }
@@ -60,6 +65,7 @@ impl RetryPolicy {
             max_attempts: 1,
             base_delay: Duration::ZERO,
             max_inline_wait: Duration::ZERO,
+            rate_limits_to_caller: false,
         }
     }
 }
@@ -217,6 +223,9 @@ impl RequestBuilder {
                     if response.status == 429 {
                         let wait = response.retry_after().unwrap_or(backoff);
                         if last || wait > policy.max_inline_wait {
+                            if policy.rate_limits_to_caller {
+                                return Ok(response);
+                            }
                             return Err(response.rate_limited(wait));
                         }
                         std::thread::sleep(wait);

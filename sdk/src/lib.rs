@@ -120,6 +120,7 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod secrets;
+pub mod webhook;
 
 pub use error::{Error, Result};
 pub use serde_json::{Value, json};

@@ -5,6 +5,7 @@ use omnify_host::RuntimeConfig;
 use omnify_host::api::{self, ApiConfig};
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::engine::EngineConfig;
+use omnify_host::invoke::HostPattern;
 use omnify_registry::{Package, PublisherKey};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -62,6 +63,8 @@ impl TestHost {
                 ..Default::default()
             },
             data_dir: data_dir.to_path_buf(),
+            // Connectors are pointed at sandboxes on loopback.
+            grantable_hosts: vec![HostPattern::parse("127.0.0.1").expect("a valid pattern")],
             runtime: RuntimeConfig {
                 engine: EngineConfig {
                     max_instances: 32,
@@ -207,11 +210,11 @@ impl TestHost {
             .await
     }
 
-    /// Poll a run of `tenant` until it is no longer running (30 s at most);
+    /// Poll a run of `tenant` until it is no longer running (60 s at most);
     /// returns the run.
     pub async fn wait_for_run(&self, admin: &str, tenant: &str, run_id: &str) -> Value {
         let path = format!("/v1/tenants/{tenant}/runs/{run_id}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let run = self.call(Method::GET, &path, Some(admin), None).await;
             if run.json["status"] != "running" {

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub mod host;
+pub mod platforms;
 pub mod server;
 pub mod source;
 

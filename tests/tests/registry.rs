@@ -379,7 +379,7 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
     let entries = audit.json.as_array().expect("entries");
     let versions: Vec<&str> = entries
         .iter()
-        .filter(|e| e["action"] == "plugin.invoke")
+        .filter(|e| e["action"] == "plugin.act")
         .filter_map(|e| e["details"]["version"].as_str())
         .collect();
     assert_eq!(
@@ -404,7 +404,7 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
     let last = entries
         .iter()
         .rev()
-        .find(|e| e["action"] == "plugin.invoke")
+        .find(|e| e["action"] == "plugin.act")
         .expect("a call");
     assert_eq!(last["details"]["version"], "1.0.0");
 }

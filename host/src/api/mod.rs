@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 mod keys;
 mod plugins;
+mod proposals;
 mod sync;
 mod tenants;
 
@@ -74,6 +75,7 @@ impl Default for ApiConfig {
         (name = "sync", description = "Syncing connectors into the record store, runs, records"),
         (name = "usage", description = "Metering"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "proposals", description = "Actions agents propose, autonomy levels and approvals"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +101,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(enablements::routes())
         .merge(sync::routes())
         .merge(audit::routes())
+        .merge(proposals::routes())
         .split_for_parts()
 }
 

@@ -1,6 +1,7 @@
 //! The `omnify` command line.
 
 mod audit;
+mod demo;
 mod package;
 mod plugin_run;
 mod serve;

@@ -3,6 +3,7 @@
 use crate::api::{self, ApiConfig};
 use crate::catalog::trust::NewTrustedKey;
 use crate::control::{ControlConfig, ControlError, ControlPlane};
+use crate::invoke::HostPattern;
 use crate::runtime::RuntimeConfig;
 use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
 use crate::tenant::Principal;
@@ -36,15 +37,30 @@ pub struct ServeArgs {
     /// Development mode: accept unsigned packages. Never in production.
     #[arg(long)]
     dev: bool,
+    /// A host an admin may grant to any plugin besides those its manifest
+    /// names, such as `127.0.0.1` for sandboxes (repeatable).
+    #[arg(long = "grantable-host", env = "OMNIFY_GRANTABLE_HOSTS", value_delimiter = ',', value_parser = HostPattern::parse)]
+    grantable_hosts: Vec<HostPattern>,
+    /// Demo: publish the first-party plugins in `plugins/`, start the
+    /// platform sandboxes on loopback, and enable every connector against
+    /// them for a `demo` tenant with its syncs scheduled.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// Run the server until Ctrl-C or SIGTERM, then finish in-flight requests.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+    if args.demo {
+        args.plugins.extend(super::demo::first_party_plugins()?);
+        // The sandboxes listen on loopback.
+        args.grantable_hosts.push(HostPattern::parse("127.0.0.1")?);
+    }
     let (control, admin_token) = ControlPlane::open(ControlConfig {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
         dev: args.dev,
         sync: Default::default(),
+        grantable_hosts: args.grantable_hosts,
     })
     .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
     if let Some(token) = admin_token {
@@ -58,18 +74,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         println!("resumed {resumed} interrupted sync run(s)");
     }
-    Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let api_url = format!("http://{}", listener.local_addr()?);
+    // Kept alive until the server stops.
+    let _demo = if args.demo {
+        let (sandbox, key) = super::demo::prepare(&control).await?;
+        println!("{}", super::demo::instructions(&api_url, &key));
+        Some(sandbox)
+    } else {
+        None
+    };
+    Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default()).await?;
     let config = ApiConfig {
         cors_origins: args.cors_origins,
         ..ApiConfig::default()
     };
-    println!(
-        "Omnify API on http://{} (OpenAPI at /v1/openapi.json)",
-        listener.local_addr()?
-    );
+    println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
     api::serve(listener, api::app(control, &config), shutdown_signal()).await?;
     println!("stopped");
     Ok(())

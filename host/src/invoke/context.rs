@@ -113,6 +113,23 @@ impl HostPattern {
         })
     }
 
+    /// Whether every host `other` matches is also matched by this pattern.
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        if other.wildcard && !self.wildcard {
+            return false;
+        }
+        let host_covered = if self.wildcard {
+            other.host == self.host && other.wildcard
+                || other
+                    .host
+                    .strip_suffix(&self.host)
+                    .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.'))
+        } else {
+            other.host == self.host
+        };
+        host_covered && self.port.is_none_or(|p| other.port == Some(p))
+    }
+
     /// Whether a URL's host and port match.
     pub fn matches(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.to_ascii_lowercase();
@@ -158,6 +175,12 @@ mod tests {
         let with_port = HostPattern::parse("127.0.0.1:8080").expect("pattern");
         assert!(with_port.matches("127.0.0.1", Some(8080)));
         assert!(!with_port.matches("127.0.0.1", Some(8081)));
+
+        let loopback = HostPattern::parse("127.0.0.1").expect("pattern");
+        let sandbox = HostPattern::parse("127.0.0.1:9101").expect("pattern");
+        assert!(loopback.covers(&sandbox) && !sandbox.covers(&loopback));
+        assert!(wildcard.covers(&exact) && wildcard.covers(&wildcard) && !exact.covers(&wildcard));
+        assert!(!loopback.covers(&exact));
 
         assert!(HostPattern::parse("https://example.com").is_err());
         assert!(HostPattern::parse("").is_err());

@@ -68,6 +68,8 @@ pub struct CallRecord {
     pub usage: Usage,
     /// `None` when it succeeded, else its error.
     pub error: Option<InvokeErrorKind>,
+    /// For `act`: the action's name, input and idempotency key.
+    pub action: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]

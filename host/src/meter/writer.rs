@@ -108,10 +108,16 @@ pub(crate) fn write_record(tx: &mut dyn WriteTx, record: &CallRecord) -> Result<
         "wall_time_us": usage.wall_time.as_micros() as u64,
         "http_requests": usage.http_requests,
         "error": error,
+        "action": record.action,
     });
     let event = Event {
         actor: &record.actor,
-        action: "plugin.invoke",
+        // Writes on a platform stand out from reads in the log.
+        action: if record.action.is_some() {
+            "plugin.act"
+        } else {
+            "plugin.invoke"
+        },
         target: &record.plugin,
         outcome: &outcome,
         details,

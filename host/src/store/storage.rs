@@ -48,11 +48,16 @@ pub enum Table {
     Audit,
     /// The last audit entry of each tenant's chain.
     AuditHeads,
+    /// Agents' proposed actions by `tenant \0 proposal id`.
+    Proposals,
+    /// Each tenant's autonomy level, guardrails and learned thresholds, by
+    /// `tenant \0`.
+    Autonomy,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 22] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -73,6 +78,8 @@ impl Table {
         Table::Usage,
         Table::Audit,
         Table::AuditHeads,
+        Table::Proposals,
+        Table::Autonomy,
     ];
 
     /// The table's stable name.
@@ -98,6 +105,8 @@ impl Table {
             Table::Usage => "usage",
             Table::Audit => "audit",
             Table::AuditHeads => "audit_heads",
+            Table::Proposals => "proposals",
+            Table::Autonomy => "autonomy",
         }
     }
 }

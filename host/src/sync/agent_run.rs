@@ -73,7 +73,19 @@ impl ControlPlane {
         principal: &Principal,
         run: Run,
     ) -> Result<Option<Value>, String> {
-        let task = run.task.clone().ok_or("the run has no task")?;
+        let mut task = run.task.clone().ok_or("the run has no task")?;
+        // Agents keep their proposals within the tenant's guardrails.
+        let autonomy = self
+            .autonomy(&Principal::admin(), &run.tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        if task.input.is_null() {
+            task.input = Value::Object(Default::default());
+        }
+        if let Some(input) = task.input.as_object_mut() {
+            let guardrails = serde_json::to_value(&autonomy.guardrails).map_err(|e| e.to_string())?;
+            input.insert("guardrails".into(), guardrails);
+        }
         let config = self.sync_config();
         let mut attempt = 0;
         loop {

@@ -251,6 +251,8 @@ impl ControlPlane {
                 Table::KvUsage,
                 Table::Records,
                 Table::Usage,
+                Table::Proposals,
+                Table::Autonomy,
             ] {
                 let count = tx.delete_prefix(table, &under)?;
                 erased.insert(table.name().to_string(), count.into());

@@ -1,5 +1,6 @@
 //! An agent that counts the records of the streams a task names, to test the
-//! `data` capability and the agent world.
+//! `data` capability and the agent world; and that proposes exactly what a
+//! `propose` task gives it, to test what the host does with proposals.
 
 use omnify_sdk::agent::{Agent, AgentInfo, Impact, Insight, Proposal, RunOutput, Severity, Task, TaskSpec};
 use omnify_sdk::{Error, Value, json};
@@ -11,15 +12,25 @@ impl Agent for Counter {
         AgentInfo {
             name: "data-agent".into(),
             description: "Counts records in the streams it is asked about".into(),
-            tasks: vec![TaskSpec {
-                kind: "count".into(),
-                description: "Count the records of each stream in `streams`".into(),
-                input_schema: json!({"type": "object", "properties": {"streams": {"type": "array"}}}),
-            }],
+            tasks: vec![
+                TaskSpec {
+                    kind: "count".into(),
+                    description: "Count the records of each stream in `streams`".into(),
+                    input_schema: json!({"type": "object", "properties": {"streams": {"type": "array"}}}),
+                },
+                TaskSpec {
+                    kind: "propose".into(),
+                    description: "Return the `proposals` and `insights` of the input as they are".into(),
+                    input_schema: json!({"type": "object"}),
+                },
+            ],
         }
     }
 
     fn run(task: Task) -> Result<RunOutput, Error> {
+        if task.kind == "propose" {
+            return echo(&task.input);
+        }
         if task.kind != "count" {
             return Err(Error::not_found(format!("no task `{}`", task.kind)));
         }
@@ -66,6 +77,50 @@ impl Agent for Counter {
         }
         Ok(output)
     }
+}
+
+/// The proposals and insights `input` describes.
+fn echo(input: &Value) -> Result<RunOutput, Error> {
+    let list = |name: &str| {
+        input
+            .get(name)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let text = |value: &Value, name: &str| {
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let number = |value: &Value, name: &str| value.get(name).and_then(Value::as_f64).unwrap_or_default();
+    let mut output = RunOutput::default();
+    for p in list("proposals") {
+        output.proposals.push(Proposal {
+            connector: text(&p, "connector"),
+            action: text(&p, "action"),
+            input: p.get("input").cloned().unwrap_or_default(),
+            confidence: number(&p, "confidence"),
+            expected_impact: Impact {
+                metric: text(&p, "metric"),
+                absolute: number(&p, "absolute"),
+                percent: number(&p, "percent"),
+            },
+            rationale: text(&p, "rationale"),
+        });
+    }
+    for i in list("insights") {
+        output.insights.push(Insight {
+            kind: text(&i, "kind"),
+            title: text(&i, "title"),
+            severity: Severity::Info,
+            rationale: text(&i, "rationale"),
+            data: i.get("data").cloned().unwrap_or_default(),
+        });
+    }
+    Ok(output)
 }
 
 omnify_sdk::export_agent!(Counter);

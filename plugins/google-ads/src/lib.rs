@@ -1,0 +1,437 @@
+//! The Google Ads connector: reads campaigns, ad groups, ads and daily
+//! campaign and ad metrics of one customer account through the REST API's
+//! `googleAds:search` (GAQL), pauses, resumes and re-budgets campaigns
+//! through `campaigns:mutate` and `campaignBudgets:mutate`, and pauses and
+//! resumes ads through `adGroupAds:mutate`.
+
+mod api;
+mod records;
+
+use api::{Client, Failure, Page};
+use chrono::{Days, NaiveDate};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, SyncMode};
+use omnify_sdk::{Error, json};
+use records::queries;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Days read on the first sync when `start_date` is not set.
+const DEFAULT_HISTORY_DAYS: u64 = 90;
+
+/// The tenant's settings, validated by the host against [`GoogleAds::spec`].
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    #[serde(default = "default_base_url")]
+    base_url: String,
+    #[serde(default = "default_api_version")]
+    api_version: String,
+    customer_id: String,
+    login_customer_id: Option<String>,
+    start_date: Option<String>,
+}
+
+fn default_base_url() -> String {
+    "https://googleads.googleapis.com".to_string()
+}
+
+fn default_api_version() -> String {
+    "v21".to_string()
+}
+
+impl Config {
+    /// The first day of the first sync.
+    fn start_date(&self, today: NaiveDate) -> Result<NaiveDate, Error> {
+        match &self.start_date {
+            Some(date) => date
+                .parse()
+                .map_err(|e| Error::config(format!("`start_date` {date:?} is not a YYYY-MM-DD date: {e}"))),
+            None => Ok(today
+                .checked_sub_days(Days::new(DEFAULT_HISTORY_DAYS))
+                .unwrap_or(today)),
+        }
+    }
+}
+
+/// Today in UTC, from the host's wall clock.
+fn today() -> Result<NaiveDate, Error> {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Error::internal(format!("the clock is before 1970: {e}")))?;
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_days(Days::new(since_epoch.as_secs() / 86_400)))
+        .ok_or_else(|| Error::internal("the clock is out of range"))
+}
+
+/// Where a paged stream is: the token of its next page.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PageState {
+    page_token: Option<String>,
+}
+
+/// Where an insight stream is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct InsightState {
+    /// The newest date synced: the next incremental sync reads from it,
+    /// included, since that day may have been partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
+    /// The window being read and the token of its next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<Window>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Window {
+    from: String,
+    to: String,
+    page_token: String,
+}
+
+/// A search page, starting over when Google no longer knows the token (page
+/// tokens expire, and a stored state may outlive one). Records are keyed, so
+/// reading a page again is harmless.
+fn search_resuming(client: &Client, query: &str, token: Option<&str>) -> Result<Page, Error> {
+    match client.search(query, token) {
+        Err(Failure::Refused(refusal))
+            if token.is_some()
+                && (refusal.has_code("INVALID_PAGE_TOKEN") || refusal.has_code("EXPIRED_PAGE_TOKEN")) =>
+        {
+            omnify_sdk::warn!("Google refused the page token; reading the query from its first page");
+            Ok(client.search(query, None)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The insight streams: which query and which record shape.
+#[derive(Debug, Clone, Copy)]
+enum Insights {
+    Campaign,
+    Ad,
+}
+
+struct GoogleAds;
+
+impl GoogleAds {
+    fn read_pages(
+        client: &Client,
+        request: &ReadRequest,
+        query: &str,
+        record: fn(&Value) -> Value,
+    ) -> Result<Batch, Error> {
+        let state = request.state_as::<PageState>()?.unwrap_or_default();
+        let page = search_resuming(client, query, state.page_token.as_deref())?;
+        let records: Vec<Value> = page.results.iter().map(record).collect();
+        let more = page.next_page_token.is_some();
+        Ok(Batch::from_records(&records)?
+            .with_state(&PageState {
+                page_token: page.next_page_token,
+            })?
+            .with_more(more))
+    }
+
+    fn read_insights(
+        client: &Client,
+        config: &Config,
+        request: &ReadRequest,
+        kind: Insights,
+    ) -> Result<Batch, Error> {
+        let state = request.state_as::<InsightState>()?.unwrap_or_default();
+        let (from, to, token) = match state.window {
+            Some(window) => (window.from, window.to, Some(window.page_token)),
+            None => {
+                let today = today()?;
+                let from = match (request.mode, &state.cursor) {
+                    (SyncMode::Incremental, Some(cursor)) => cursor.clone(),
+                    _ => config.start_date(today)?.to_string(),
+                };
+                (from, today.to_string(), None)
+            }
+        };
+        // ISO dates compare as strings.
+        if from > to {
+            return Batch::from_records::<Value>(&[])?.with_state(&InsightState {
+                cursor: state.cursor,
+                window: None,
+            });
+        }
+        let (query, record): (String, fn(&Value) -> Value) = match kind {
+            Insights::Campaign => (queries::campaign_insights(&from, &to), records::campaign_insight),
+            Insights::Ad => (queries::ad_insights(&from, &to), records::ad_insight),
+        };
+        let page = search_resuming(client, &query, token.as_deref())?;
+        let records: Vec<Value> = page.results.iter().map(record).collect();
+        let newest = records
+            .iter()
+            .filter_map(|r| r["date"].as_str())
+            .max()
+            .map(str::to_string);
+        let cursor = state.cursor.into_iter().chain(newest).max();
+        let window = page
+            .next_page_token
+            .map(|page_token| Window { from, to, page_token });
+        let more = window.is_some();
+        Ok(Batch::from_records(&records)?
+            .with_state(&InsightState { cursor, window })?
+            .with_more(more))
+    }
+
+    fn set_status(client: &Client, input: &Value, status: &str) -> Result<Value, Error> {
+        let campaign_id = numeric_id(input, "campaign_id", "campaign")?;
+        client.mutate(
+            "campaigns",
+            vec![json!({
+                "update": {
+                    "resourceName": format!("{}/campaigns/{campaign_id}", client.customer()),
+                    "status": status,
+                },
+                "updateMask": "status",
+            })],
+        )
+    }
+
+    /// Set an ad's status. An ad group ad is named by its ad group and ad
+    /// (`customers/{cid}/adGroupAds/{adGroupId}~{adId}`), so the ad group is
+    /// looked up first; an ad not in this account is not found.
+    fn set_ad_status(client: &Client, input: &Value, status: &str) -> Result<Value, Error> {
+        let ad_id = numeric_id(input, "ad_id", "ad")?;
+        let rows = client.search_all(&queries::ad_group_ad(&ad_id))?;
+        let ad_group_id = rows
+            .first()
+            .and_then(|row| match &row["adGroup"]["id"] {
+                Value::String(id) => Some(id.clone()),
+                Value::Number(id) => Some(id.to_string()),
+                _ => None,
+            })
+            .ok_or_else(|| Error::not_found(format!("ad {ad_id} is not in this account")))?;
+        client.mutate(
+            "adGroupAds",
+            vec![json!({
+                "update": {
+                    "resourceName": format!("{}/adGroupAds/{ad_group_id}~{ad_id}", client.customer()),
+                    "status": status,
+                },
+                "updateMask": "status",
+            })],
+        )
+    }
+
+    fn set_daily_budget(client: &Client, input: &Value) -> Result<Value, Error> {
+        let campaign_id = numeric_id(input, "campaign_id", "campaign")?;
+        let budget = input
+            .get("daily_budget")
+            .and_then(Value::as_f64)
+            .filter(|b| b.is_finite() && *b > 0.0)
+            .ok_or_else(|| {
+                Error::invalid_input("`daily_budget` must be a positive number (major currency units)")
+            })?;
+        let micros = (budget * 1_000_000.0).round();
+        if micros > i64::MAX as f64 {
+            return Err(Error::invalid_input("`daily_budget` is too large"));
+        }
+        // The budget is a resource of its own; the campaign names it.
+        let rows = client.search_all(&queries::campaign_budget(&campaign_id))?;
+        let budget_name = rows
+            .first()
+            .and_then(|row| row["campaign"]["campaignBudget"].as_str())
+            .ok_or_else(|| Error::not_found(format!("campaign {campaign_id} is not in this account")))?;
+        client.mutate(
+            "campaignBudgets",
+            vec![json!({
+                "update": { "resourceName": budget_name, "amountMicros": (micros as i64).to_string() },
+                "updateMask": "amountMicros",
+            })],
+        )
+    }
+}
+
+/// The id in input field `field` (naming a `what`): digits, as a string or
+/// a number.
+fn numeric_id(input: &Value, field: &str, what: &str) -> Result<String, Error> {
+    let id = match input.get(field) {
+        Some(Value::String(id)) => id.clone(),
+        Some(Value::Number(id)) if id.is_u64() => id.to_string(),
+        _ => {
+            return Err(Error::invalid_input(format!(
+                "`{field}` is required: the {what}'s numeric id"
+            )));
+        }
+    };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid_input(format!(
+            "`{field}` {id:?} is not a numeric Google Ads id"
+        )));
+    }
+    Ok(id)
+}
+
+fn schema(properties: Value) -> Value {
+    json!({ "type": "object", "properties": properties })
+}
+
+impl Connector for GoogleAds {
+    fn spec() -> Value {
+        let customer_id = json!({ "type": "string", "pattern": "^[0-9]{3}-?[0-9]{3}-?[0-9]{4}$" });
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "required": ["customer_id"],
+            "properties": {
+                "base_url": { "type": "string", "format": "uri", "default": default_base_url() },
+                "api_version": { "type": "string", "pattern": "^v[0-9]+$", "default": default_api_version() },
+                "customer_id": customer_id.clone(),
+                "login_customer_id": customer_id,
+                "start_date": { "type": "string", "format": "date" }
+            },
+            "additionalProperties": false
+        })
+    }
+
+    fn check() -> Result<(), Error> {
+        let config: Config = omnify_sdk::config::get()?;
+        let client = Client::new(&config)?;
+        client.search("SELECT customer.id, customer.currency_code FROM customer", None)?;
+        Ok(())
+    }
+
+    fn discover() -> Result<Vec<Stream>, Error> {
+        let (string, integer, number) = (
+            json!({"type": "string"}),
+            json!({"type": "integer"}),
+            json!({"type": "number"}),
+        );
+        let nullable = |t: &str| json!({ "type": [t, "null"] });
+        let metrics = |extra: Value| {
+            let mut properties = json!({
+                "date": {"type": "string", "format": "date"}, "campaign_id": string,
+                "impressions": integer, "clicks": integer, "spend": number,
+                "conversions": number, "conversion_value": number, "currency": string,
+            });
+            if let (Some(all), Value::Object(extra)) = (properties.as_object_mut(), extra) {
+                all.extend(extra);
+            }
+            schema(properties)
+        };
+        Ok(vec![
+            Stream::new(
+                "campaigns",
+                &["id"],
+                schema(json!({
+                    "id": string, "name": string, "status": string, "daily_budget": nullable("number"),
+                    "currency": string, "advertising_channel_type": string, "start_date": string, "budget_id": string,
+                })),
+            ),
+            Stream::new(
+                "ad_groups",
+                &["id"],
+                schema(json!({ "id": string, "campaign_id": string, "name": string, "status": string })),
+            ),
+            Stream::new(
+                "ads",
+                &["id"],
+                schema(json!({
+                    "id": string, "ad_group_id": string, "campaign_id": string, "name": string, "status": string,
+                    "creative": schema(json!({
+                        "id": string, "headline": nullable("string"), "body": nullable("string"),
+                        "image_url": nullable("string"),
+                    })),
+                    "headlines": {"type": "array", "items": string},
+                    "descriptions": {"type": "array", "items": string},
+                    "final_urls": {"type": "array", "items": string},
+                })),
+            ),
+            Stream::new("campaign_insights", &["campaign_id", "date"], metrics(json!({})))
+                .incremental("date"),
+            Stream::new(
+                "ad_insights",
+                &["ad_id", "date"],
+                metrics(json!({
+                    "ad_id": string, "ad_group_id": string,
+                    "reach": nullable("integer"), "frequency": nullable("number"),
+                })),
+            )
+            .incremental("date"),
+        ])
+    }
+
+    fn read(request: ReadRequest) -> Result<Batch, Error> {
+        let config: Config = omnify_sdk::config::get()?;
+        let client = Client::new(&config)?;
+        match request.stream.as_str() {
+            "campaigns" => Self::read_pages(&client, &request, queries::CAMPAIGNS, records::campaign),
+            "ad_groups" => Self::read_pages(&client, &request, queries::AD_GROUPS, records::ad_group),
+            "ads" => Self::read_pages(&client, &request, queries::ADS, records::ad),
+            "campaign_insights" => Self::read_insights(&client, &config, &request, Insights::Campaign),
+            "ad_insights" => Self::read_insights(&client, &config, &request, Insights::Ad),
+            other => Err(Error::not_found(format!("no stream `{other}`"))),
+        }
+    }
+
+    fn actions() -> Vec<ActionSpec> {
+        let campaign_id = json!({
+            "type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 1,
+            "description": "The campaign's numeric id"
+        });
+        let on_campaign = json!({
+            "type": "object", "required": ["campaign_id"],
+            "properties": { "campaign_id": campaign_id.clone() }
+        });
+        let on_ad = json!({
+            "type": "object", "required": ["ad_id"],
+            "properties": { "ad_id": {
+                "type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 1,
+                "description": "The ad's numeric id"
+            } }
+        });
+        vec![
+            ActionSpec {
+                name: "pause-campaign".into(),
+                description: "Pause a campaign (status PAUSED)".into(),
+                input_schema: on_campaign.clone(),
+            },
+            ActionSpec {
+                name: "resume-campaign".into(),
+                description: "Resume a paused campaign (status ENABLED)".into(),
+                input_schema: on_campaign,
+            },
+            ActionSpec {
+                name: "set-daily-budget".into(),
+                description: "Set the daily amount of a campaign's budget, in the account's currency".into(),
+                input_schema: json!({
+                    "type": "object", "required": ["campaign_id", "daily_budget"],
+                    "properties": {
+                        "campaign_id": campaign_id,
+                        "daily_budget": { "type": "number", "exclusiveMinimum": 0 }
+                    }
+                }),
+            },
+            ActionSpec {
+                name: "pause-ad".into(),
+                description: "Pause an ad (its ad group ad's status PAUSED)".into(),
+                input_schema: on_ad.clone(),
+            },
+            ActionSpec {
+                name: "resume-ad".into(),
+                description: "Resume a paused ad (its ad group ad's status ENABLED)".into(),
+                input_schema: on_ad,
+            },
+        ]
+    }
+
+    /// Every action sets an absolute value, so a retry with the same
+    /// idempotency key changes nothing more; Google Ads has no such key.
+    fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
+        let config: Config = omnify_sdk::config::get()?;
+        let client = Client::new(&config)?;
+        match name {
+            "pause-campaign" => Self::set_status(&client, &input, "PAUSED"),
+            "resume-campaign" => Self::set_status(&client, &input, "ENABLED"),
+            "set-daily-budget" => Self::set_daily_budget(&client, &input),
+            "pause-ad" => Self::set_ad_status(&client, &input, "PAUSED"),
+            "resume-ad" => Self::set_ad_status(&client, &input, "ENABLED"),
+            other => Err(Error::not_found(format!("no action `{other}`"))),
+        }
+    }
+}
+
+omnify_sdk::export_connector!(GoogleAds);

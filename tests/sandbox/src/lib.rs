@@ -1,0 +1,122 @@
+//! # omnify-sandbox
+//!
+//! Loopback servers that speak the wire formats of the Meta Marketing API,
+//! the Google Ads API, the TikTok Marketing API, the Shopify Admin API and the
+//! Stripe API, serving one seeded [`world::World`]: ad accounts whose daily
+//! spend drives the store's orders and the Stripe charges.
+//!
+//! Each server checks credentials and fails with the platform's own error
+//! body, pages like the platform, can be armed to rate-limit with the
+//! platform's own signal ([`server::Platform::rate_limit_after`]), and logs
+//! every request and write so that tests can assert what a connector did.
+//! The end-to-end tests start one per test; `omnify serve --demo` and the
+//! `omnify-sandbox` binary start one for people to try the connectors.
+
+pub mod google;
+pub mod meta;
+pub mod server;
+pub mod shopify;
+pub mod stripe;
+pub mod tiktok;
+pub mod world;
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use server::{PlatformServer, SharedWorld};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use world::{Scenario, World};
+
+/// How to start a [`Sandbox`].
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The seed of the world.
+    pub seed: u64,
+    /// Which facts to plant.
+    pub scenario: Scenario,
+    /// The last day with data; yesterday (UTC) when `None`.
+    pub last_day: Option<NaiveDate>,
+    /// The first of five consecutive ports (Meta, Google, TikTok, Shopify,
+    /// Stripe); any free ports when `None`.
+    pub first_port: Option<u16>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            scenario: Scenario::Planted,
+            last_day: None,
+            first_port: None,
+        }
+    }
+}
+
+/// The five servers, sharing one world.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// The world they serve; change it to make the platforms change.
+    pub world: SharedWorld,
+    /// The Meta Marketing API (Graph API).
+    pub meta: PlatformServer,
+    /// The Google Ads API (REST).
+    pub google: PlatformServer,
+    /// The TikTok Marketing API.
+    pub tiktok: PlatformServer,
+    /// The Shopify Admin API.
+    pub shopify: PlatformServer,
+    /// The Stripe API.
+    pub stripe: PlatformServer,
+}
+
+impl Sandbox {
+    /// Generate the world and start the five servers on loopback.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
+        let last_day = config
+            .last_day
+            .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+        let world: SharedWorld = Arc::new(Mutex::new(World::generate(
+            config.seed,
+            config.scenario,
+            last_day,
+        )));
+        let address = |offset: u16| {
+            SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                config.first_port.map_or(0, |port| port + offset),
+            )
+        };
+        Ok(Self {
+            meta: PlatformServer::start(world.clone(), address(0), meta::routes).await?,
+            google: PlatformServer::start(world.clone(), address(1), google::routes).await?,
+            tiktok: PlatformServer::start(world.clone(), address(2), tiktok::routes).await?,
+            shopify: PlatformServer::start(world.clone(), address(3), shopify::routes).await?,
+            stripe: PlatformServer::start(world.clone(), address(4), stripe::routes).await?,
+            world,
+        })
+    }
+
+    /// The world, locked.
+    pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// For each connector, its plugin name and the body of the enablement
+    /// request (`PUT /v1/tenants/{t}/plugins/{name}`) that points it at this
+    /// sandbox with valid credentials.
+    pub fn enablements(&self) -> Vec<(&'static str, Value)> {
+        let world = self.world();
+        vec![
+            ("meta-ads", meta::enablement(&self.meta.url, &world)),
+            ("google-ads", google::enablement(&self.google.url, &world)),
+            ("tiktok-ads", tiktok::enablement(&self.tiktok.url, &world)),
+            ("shopify", shopify::enablement(&self.shopify.url, &world)),
+            ("stripe", stripe::enablement(&self.stripe.url, &world)),
+        ]
+    }
+}
+
+/// `127.0.0.1:<port>` of a server URL, as an HTTP grant names it.
+pub fn grant_of(url: &str) -> String {
+    url.trim_start_matches("http://").to_string()
+}

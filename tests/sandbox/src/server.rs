@@ -1,0 +1,169 @@
+//! What every platform's server shares: the world it serves, a log of the
+//! requests and of the writes it received, and a rate limit that can be armed
+//! to trip after a number of calls.
+
+use crate::world::World;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpListener;
+
+/// The world, shared by the five servers and the test that started them.
+pub type SharedWorld = Arc<Mutex<World>>;
+
+/// A write a connector made, as the platform received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteCall {
+    /// `POST`, `DELETE`, ...
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The body, parsed from JSON or from a form.
+    pub body: Value,
+    /// The `Idempotency-Key` header, if any.
+    pub idempotency_key: Option<String>,
+    /// Whether the platform applied it (a replayed idempotent request and a
+    /// refused one are not applied).
+    pub applied: bool,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// `METHOD path?query` of every request, in order.
+    requests: Vec<String>,
+    writes: Vec<WriteCall>,
+    /// Calls still allowed before the rate limit trips; `None` when unarmed.
+    calls_until_limited: Option<u32>,
+    /// Requests refused with the rate-limit signal so far.
+    rate_limited: u32,
+}
+
+/// The state of one platform's server.
+#[derive(Debug)]
+pub struct Platform {
+    /// The world it serves.
+    pub world: SharedWorld,
+    counters: Mutex<Counters>,
+}
+
+impl Platform {
+    fn new(world: SharedWorld) -> Self {
+        Self {
+            world,
+            counters: Mutex::default(),
+        }
+    }
+
+    /// The world, locked. A test that panicked while holding it must not
+    /// stop the other tests from reading it.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn counters(&self) -> MutexGuard<'_, Counters> {
+        self.counters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Let `calls` more calls through, then refuse the next one with the
+    /// platform's rate-limit signal (once; later calls pass again).
+    pub fn rate_limit_after(&self, calls: u32) {
+        self.counters().calls_until_limited = Some(calls);
+    }
+
+    /// Whether this call is the one to refuse; handlers call it first.
+    pub fn take_rate_limit(&self) -> bool {
+        let mut counters = self.counters();
+        match counters.calls_until_limited {
+            Some(0) => {
+                counters.calls_until_limited = None;
+                counters.rate_limited += 1;
+                true
+            }
+            Some(n) => {
+                counters.calls_until_limited = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// How many requests were refused with the rate-limit signal.
+    pub fn rate_limited(&self) -> u32 {
+        self.counters().rate_limited
+    }
+
+    /// Record a write.
+    pub fn record_write(&self, write: WriteCall) {
+        self.counters().writes.push(write);
+    }
+
+    /// The writes received so far.
+    pub fn writes(&self) -> Vec<WriteCall> {
+        self.counters().writes.clone()
+    }
+
+    /// `METHOD path?query` of every request received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.counters().requests.clone()
+    }
+
+    /// Forget the requests received so far (the write log is kept).
+    pub fn clear_requests(&self) {
+        self.counters().requests.clear();
+    }
+}
+
+async fn log_request(State(platform): State<Arc<Platform>>, request: Request, next: Next) -> Response {
+    let line = format!(
+        "{} {}",
+        request.method(),
+        request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    tracing::debug!(target: "omnify_sandbox", "{line}");
+    platform.counters().requests.push(line);
+    next.run(request).await
+}
+
+/// A platform's server, running on loopback.
+#[derive(Debug, Clone)]
+pub struct PlatformServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Its state: logs and the rate limit.
+    pub platform: Arc<Platform>,
+}
+
+impl std::ops::Deref for PlatformServer {
+    type Target = Platform;
+
+    fn deref(&self) -> &Platform {
+        &self.platform
+    }
+}
+
+impl PlatformServer {
+    /// Serve `routes` (built on the platform's state) on `address`.
+    pub async fn start(
+        world: SharedWorld,
+        address: SocketAddr,
+        routes: impl FnOnce(Arc<Platform>) -> Router,
+    ) -> std::io::Result<Self> {
+        let platform = Arc::new(Platform::new(world));
+        let app =
+            routes(platform.clone()).layer(middleware::from_fn_with_state(platform.clone(), log_request));
+        let listener = TcpListener::bind(address).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!("sandbox server stopped: {error}");
+            }
+        });
+        Ok(Self { url, platform })
+    }
+}

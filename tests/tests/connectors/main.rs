@@ -1,0 +1,9 @@
+//! The first-party connectors against the platform sandboxes, through the
+//! real host: syncs, incremental syncs, rate limits, bad credentials,
+//! actions and webhooks.
+
+mod google;
+mod meta;
+mod shopify;
+mod stripe;
+mod tiktok;

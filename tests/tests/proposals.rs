@@ -1,0 +1,336 @@
+//! Proposals through the real host: the autonomy policy executes or queues
+//! what an agent proposes, people approve (possibly editing) or reject, and
+//! every execution reaches the platform once, through the connector.
+//!
+//! The agent is the `data-agent` test guest, whose `propose` task returns
+//! the proposals it is given, so that each test controls exactly what is
+//! proposed; the connector is the real `meta-ads` against its sandbox.
+
+use omnify_sandbox::world::Platform;
+use omnify_tests::guests;
+use omnify_tests::host::Reply;
+use omnify_tests::platforms::{PlatformHost, TENANT};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const AGENT_MANIFEST: &str = r#"
+[plugin]
+name = "data-agent"
+version = "1.0.0"
+kind = "agent"
+contract = "1.0.0"
+publisher = "omnify-tests"
+
+[capabilities]
+data_streams = ["omnify/proposals"]
+"#;
+
+async fn start() -> PlatformHost {
+    let env = PlatformHost::start(&["meta-ads"]).await;
+    let published = env
+        .host
+        .upload(&env.admin, AGENT_MANIFEST, guests::DATA_AGENT)
+        .await;
+    assert_eq!(published.status, 201, "{}", published.text);
+    assert_eq!(env.enable("data-agent", &json!({})).await.status, 200);
+    env
+}
+
+/// The Meta campaign `index` of the sandbox: its id and daily budget.
+fn campaign(env: &PlatformHost, index: usize) -> (String, f64) {
+    let world = env.sandbox.world();
+    let campaign = &world.account(Platform::Meta).campaigns[index];
+    (campaign.id.clone(), campaign.daily_budget_cents as f64 / 100.0)
+}
+
+/// A budget change of `percent` on campaign `index` with `confidence`.
+fn budget_change(env: &PlatformHost, index: usize, percent: f64, confidence: f64) -> Value {
+    let (id, budget) = campaign(env, index);
+    let new_budget = (budget * (1.0 + percent / 100.0) * 100.0).round() / 100.0;
+    json!({
+        "connector": "meta-ads",
+        "action": "set-daily-budget",
+        "input": {"campaign_id": id, "daily_budget": new_budget},
+        "confidence": confidence,
+        "metric": "daily_budget",
+        "absolute": new_budget - budget,
+        "percent": percent,
+        "rationale": format!("test: {percent}% at confidence {confidence}"),
+    })
+}
+
+async fn propose(env: &PlatformHost, proposals: Vec<Value>, insights: Vec<Value>) -> Vec<Value> {
+    let task = json!({"kind": "propose", "input": {"proposals": proposals, "insights": insights}});
+    let run = env.run_agent("data-agent", task).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let mut listed = env.get(&format!("/v1/tenants/{TENANT}/proposals")).await.json;
+    let listed = listed.as_array_mut().expect("proposals");
+    listed.retain(|p| p["run"] == run["id"]);
+    listed.sort_by_key(|p| p["rationale"].as_str().unwrap_or_default().to_string());
+    listed.clone()
+}
+
+async fn set_level(env: &PlatformHost, level: &str) {
+    let path = format!("/v1/tenants/{TENANT}/autonomy");
+    let reply = env
+        .host
+        .call(
+            Method::PUT,
+            &path,
+            Some(&env.admin),
+            Some(&json!({"level": level})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+async fn approve(env: &PlatformHost, token: &str, id: &str, body: Value) -> Reply {
+    let path = format!("/v1/tenants/{TENANT}/proposals/{id}/approve");
+    env.host.call(Method::POST, &path, Some(token), Some(&body)).await
+}
+
+fn budget_writes(env: &PlatformHost) -> usize {
+    env.sandbox.meta.writes().iter().filter(|w| w.applied).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_autonomy_level_executes_and_queues_the_right_proposals() {
+    // Campaign 0: +4% (low impact), campaign 1: +15%, campaign 2: +4% at low
+    // confidence; campaign 0 again: +30%, beyond the 20% guardrail. Each
+    // level starts afresh: changes executed today count against the
+    // guardrail of the next proposal on the same campaign.
+    let expected = [
+        ("autonomous", vec!["executed", "executed", "pending", "pending"]),
+        ("guided", vec!["executed", "pending", "pending", "pending"]),
+        ("human-led", vec!["pending", "pending", "pending", "pending"]),
+        (
+            "expert-required",
+            vec!["pending", "pending", "pending", "pending"],
+        ),
+    ];
+    for (level, statuses) in expected {
+        let env = start().await;
+        set_level(&env, level).await;
+        let proposals = vec![
+            budget_change(&env, 0, 4.0, 0.9),
+            budget_change(&env, 1, 15.0, 0.9),
+            budget_change(&env, 2, 4.0, 0.5),
+            budget_change(&env, 0, 30.0, 0.95),
+        ];
+        let wanted_budget = proposals[0]["input"]["daily_budget"].as_f64().expect("budget");
+        let made = propose(&env, proposals, vec![]).await;
+        let by_rationale = |r: &str| {
+            made.iter()
+                .find(|p| p["rationale"] == r)
+                .expect("proposal")
+                .clone()
+        };
+        let order = [
+            "test: 4% at confidence 0.9",
+            "test: 15% at confidence 0.9",
+            "test: 4% at confidence 0.5",
+            "test: 30% at confidence 0.95",
+        ];
+        for (rationale, status) in order.iter().zip(&statuses) {
+            let proposal = by_rationale(rationale);
+            assert_eq!(proposal["status"], *status, "{level}: {proposal:#}");
+            assert_eq!(proposal["requires_expert"], level == "expert-required");
+            assert!(!proposal["policy"].as_str().unwrap_or_default().is_empty());
+        }
+        let executed = statuses.iter().filter(|s| **s == "executed").count();
+        assert_eq!(budget_writes(&env), executed, "{level}");
+        if executed > 0 {
+            let (_, budget) = campaign(&env, 0);
+            assert!(
+                (budget - wanted_budget).abs() < 0.01,
+                "{level}: {budget} vs {wanted_budget}"
+            );
+        }
+        let audit = env.audit().await;
+        let count = |action: &str| audit.iter().filter(|e| e["action"] == action).count();
+        assert_eq!(count("proposal.create"), 4, "{level}");
+        assert_eq!(count("proposal.execute"), executed, "{level}");
+        assert_eq!(count("plugin.act"), executed, "{level}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_cannot_approve_an_expert_only_proposal_and_an_expert_can() {
+    let env = start().await;
+    set_level(&env, "expert-required").await;
+    let made = propose(&env, vec![budget_change(&env, 1, 5.0, 0.99)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let (operator, _) = env.host.create_key(&env.admin, TENANT, "operator").await;
+    let (expert, _) = env.host.create_key(&env.admin, TENANT, "expert").await;
+
+    let refused = approve(&env, &operator, id, json!({})).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert_eq!(budget_writes(&env), 0);
+    assert_eq!(env.proposal(id).await["status"], "pending");
+
+    let approved = approve(&env, &expert, id, json!({})).await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.json["status"], "executed", "{}", approved.text);
+    assert_eq!(approved.json["decision"]["kind"], "approved");
+    assert_eq!(budget_writes(&env), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_proposal_never_executes() {
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 0, 10.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let path = format!("/v1/tenants/{TENANT}/proposals/{id}/reject");
+
+    let no_reason = env
+        .host
+        .call(
+            Method::POST,
+            &path,
+            Some(&env.admin),
+            Some(&json!({"reason": " "})),
+        )
+        .await;
+    assert!(
+        no_reason.status == 400 || no_reason.status == 422,
+        "{}",
+        no_reason.text
+    );
+    assert_eq!(env.proposal(id).await["status"], "pending");
+
+    let rejected = env
+        .host
+        .call(
+            Method::POST,
+            &path,
+            Some(&env.admin),
+            Some(&json!({"reason": "too aggressive"})),
+        )
+        .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    assert_eq!(rejected.json["status"], "rejected");
+    assert_eq!(rejected.json["decision"]["reason"], "too aggressive");
+
+    let late = approve(&env, &env.admin, id, json!({})).await;
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert_eq!(budget_writes(&env), 0);
+    // The decision is what the client-learning agent learns from.
+    let records = env.records("omnify", "proposals").await;
+    let record = records.iter().find(|r| r["id"] == id).expect("proposal record");
+    assert_eq!(record["decision"], "rejected");
+    assert_eq!(record["size"], "small");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_retried_while_the_first_runs_executes_once() {
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 2, 8.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let (first, second) = tokio::join!(
+        approve(&env, &env.admin, id, json!({})),
+        approve(&env, &env.admin, id, json!({}))
+    );
+    assert_eq!(
+        (first.status, second.status),
+        (200, 200),
+        "{} / {}",
+        first.text,
+        second.text
+    );
+    let again = approve(&env, &env.admin, id, json!({})).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["status"], "executed");
+    assert_eq!(again.json["execution"]["attempts"], 1);
+    assert_eq!(again.json["execution"]["idempotency_key"], id);
+    assert_eq!(budget_writes(&env), 1, "{:?}", env.sandbox.meta.writes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_approval_executes_the_edited_input() {
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 1, 12.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let (campaign_id, budget) = campaign(&env, 1);
+    let edited = json!({"input": {"campaign_id": campaign_id, "daily_budget": budget + 1.0}});
+
+    let not_an_object = approve(&env, &env.admin, id, json!({"input": [1, 2]})).await;
+    assert!(
+        not_an_object.status == 400 || not_an_object.status == 422,
+        "{}",
+        not_an_object.text
+    );
+    assert_eq!(env.proposal(id).await["status"], "pending");
+
+    let approved = approve(&env, &env.admin, id, edited).await;
+    assert_eq!(approved.json["status"], "executed", "{}", approved.text);
+    assert_eq!(approved.json["decision"]["kind"], "edited");
+    assert!(approved.json["decision"]["proposed_input"].is_object());
+    let (_, now) = campaign(&env, 1);
+    assert!((now - (budget + 1.0)).abs() < 0.01, "{now}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_thresholds_decide_what_runs_unattended() {
+    let env = start().await;
+    set_level(&env, "autonomous").await;
+    let thresholds = json!({
+        "kind": "confidence-thresholds",
+        "title": "thresholds",
+        "data": {"default": 0.9, "thresholds": {"set-daily-budget:small": 0.6}},
+    });
+    propose(&env, vec![], vec![thresholds]).await;
+    let autonomy = env.get(&format!("/v1/tenants/{TENANT}/autonomy")).await.json;
+    assert_eq!(autonomy["learned"]["thresholds"]["set-daily-budget:small"], 0.6);
+
+    let made = propose(
+        &env,
+        vec![
+            budget_change(&env, 0, 5.0, 0.7),
+            budget_change(&env, 1, 15.0, 0.85),
+        ],
+        vec![],
+    )
+    .await;
+    let status = |r: &str| made.iter().find(|p| p["rationale"] == r).expect("proposal")["status"].clone();
+    assert_eq!(status("test: 5% at confidence 0.7"), "executed");
+    assert_eq!(status("test: 15% at confidence 0.85"), "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_on_proposals_change_nothing() {
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 0, 5.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let unknown = approve(&env, &env.admin, "nope", json!({})).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let path = format!("/v1/tenants/{TENANT}/autonomy");
+    for body in [
+        json!({"level": "reckless"}),
+        json!({"level": "autonomous", "guardrails": {"max_change_percent": 250.0}}),
+        json!({"level": "autonomous", "guardrails": {"proposal_ttl_hours": 0}}),
+    ] {
+        let reply = env
+            .host
+            .call(Method::PUT, &path, Some(&env.admin), Some(&body))
+            .await;
+        assert!(
+            reply.status == 400 || reply.status == 422,
+            "{body}: {}",
+            reply.text
+        );
+    }
+    let (operator, _) = env.host.create_key(&env.admin, TENANT, "operator").await;
+    let by_operator = env
+        .host
+        .call(
+            Method::PUT,
+            &path,
+            Some(&operator),
+            Some(&json!({"level": "autonomous"})),
+        )
+        .await;
+    assert_eq!(by_operator.status, 403);
+    assert_eq!(env.get(&path).await.json["level"], "human-led");
+    assert_eq!(env.proposal(id).await["status"], "pending");
+    assert_eq!(budget_writes(&env), 0);
+}
