@@ -279,6 +279,12 @@ pub fn hello_manifest() -> String {
     std::fs::read_to_string(path).expect("read plugin.toml")
 }
 
+/// The manifest of the test agent.
+pub fn data_agent_manifest() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/data-agent/plugin.toml");
+    std::fs::read_to_string(path).expect("read plugin.toml")
+}
+
 /// The manifest of the paged test source.
 pub fn paged_source_manifest() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/paged-source/plugin.toml");

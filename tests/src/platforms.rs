@@ -87,16 +87,22 @@ impl PlatformHost {
             sandbox,
             _data: data,
         };
-        let enablements = env.sandbox.enablements();
         for name in plugins {
-            let body = enablements
-                .iter()
-                .find(|(connector, _)| connector == name)
-                .map_or_else(|| json!({}), |(_, body)| body.clone());
-            let reply = env.enable(name, &body).await;
+            let reply = env.enable(name, &env.enablement(name)).await;
             assert_eq!(reply.status, 200, "enable {name}: {}", reply.text);
         }
         env
+    }
+
+    /// The body [`PlatformHost::start`] enables `plugin` with: the sandbox's
+    /// enablement of a connector, `{}` for another plugin. Tests change it
+    /// to re-enable a connector with, say, a wrong token.
+    pub fn enablement(&self, plugin: &str) -> Value {
+        self.sandbox
+            .enablements()
+            .into_iter()
+            .find(|(name, _)| *name == plugin)
+            .map_or_else(|| json!({}), |(_, body)| body)
     }
 
     /// Enable (or re-configure) `connector` for [`TENANT`] with `body`.
@@ -169,6 +175,22 @@ impl PlatformHost {
         self.host
             .call(Method::POST, &path, Some(&self.admin), Some(&body))
             .await
+    }
+
+    /// Run the action `name` of `connector` with `input` under the
+    /// idempotency key `key`.
+    pub async fn act(&self, connector: &str, name: &str, input: Value, key: &str) -> Reply {
+        let call = json!({ "name": name, "input": input, "idempotency_key": key });
+        self.invoke(connector, "act", call).await
+    }
+
+    /// The audit entries of the actions run on `connector`, oldest first.
+    pub async fn act_entries(&self, connector: &str) -> Vec<Value> {
+        self.audit()
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "plugin.act" && e["target"] == connector)
+            .collect()
     }
 
     /// `GET path` as the admin.

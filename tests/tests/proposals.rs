@@ -8,28 +8,16 @@
 
 use omnify_sandbox::world::Platform;
 use omnify_tests::guests;
-use omnify_tests::host::Reply;
+use omnify_tests::host::{Reply, data_agent_manifest};
 use omnify_tests::platforms::{PlatformHost, TENANT};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const AGENT_MANIFEST: &str = r#"
-[plugin]
-name = "data-agent"
-version = "1.0.0"
-kind = "agent"
-contract = "1.0.0"
-publisher = "omnify-tests"
-
-[capabilities]
-data_streams = ["omnify/proposals"]
-"#;
 
 async fn start() -> PlatformHost {
     let env = PlatformHost::start(&["meta-ads"]).await;
     let published = env
         .host
-        .upload(&env.admin, AGENT_MANIFEST, guests::DATA_AGENT)
+        .upload(&env.admin, &data_agent_manifest(), guests::DATA_AGENT)
         .await;
     assert_eq!(published.status, 201, "{}", published.text);
     assert_eq!(env.enable("data-agent", &json!({})).await.status, 200);
@@ -333,4 +321,33 @@ async fn bad_requests_on_proposals_change_nothing() {
     assert_eq!(env.get(&path).await.json["level"], "human-led");
     assert_eq!(env.proposal(id).await["status"], "pending");
     assert_eq!(budget_writes(&env), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_nobody_decided_in_time_expires_and_cannot_be_approved() {
+    use omnify_host::store::Table;
+    use omnify_host::store::storage::{get_json, key, put_json};
+
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 0, 5.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    assert_eq!(made[0]["status"], "pending");
+    // Move its expiry into the past, as if its time-to-live had gone by.
+    let store = env.host.control.storage();
+    let row = key(&[TENANT.as_bytes(), id.as_bytes()]);
+    let mut tx = store.write().expect("a write transaction");
+    let mut stored: Value = get_json(&*tx, Table::Proposals, &row)
+        .expect("read")
+        .expect("stored");
+    stored["expires_at_unix"] = json!(1);
+    put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
+    tx.commit().expect("commit");
+
+    assert_eq!(env.proposal(id).await["status"], "expired");
+    let late = approve(&env, &env.admin, id, json!({})).await;
+    assert_eq!(late.status, 409, "{}", late.text);
+    assert!(late.text.contains("expired"), "{}", late.text);
+    assert_eq!(budget_writes(&env), 0);
+    let audit = env.audit().await;
+    assert!(audit.iter().any(|e| e["action"] == "proposal.expire"));
 }

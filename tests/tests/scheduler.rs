@@ -5,7 +5,7 @@
 use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
 use omnify_host::sync::SyncRequest;
 use omnify_tests::guests;
-use omnify_tests::host::{TestHost, host_with_paged_source};
+use omnify_tests::host::{TestHost, data_agent_manifest, host_with_paged_source};
 use omnify_tests::source::Source;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -243,24 +243,12 @@ async fn a_due_run_not_yet_started_survives_a_restart_of_the_scheduler() {
     }
 }
 
-const AGENT_MANIFEST: &str = r#"
-[plugin]
-name = "data-agent"
-version = "1.0.0"
-kind = "agent"
-contract = "1.0.0"
-publisher = "omnify-tests"
-
-[capabilities]
-data_streams = ["paged-source/items"]
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
     let source = Source::start(15).await;
     let (host, admin, _dir) = host_with(&["acme"], &source).await;
     assert_eq!(
-        host.upload(&admin, AGENT_MANIFEST, guests::DATA_AGENT)
+        host.upload(&admin, &data_agent_manifest(), guests::DATA_AGENT)
             .await
             .status,
         201

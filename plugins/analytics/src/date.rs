@@ -1,5 +1,7 @@
 //! Calendar days as day numbers (days since 1970-01-01), so series can be
-//! indexed and shifted with plain arithmetic and no date crate.
+//! indexed and shifted with plain arithmetic; chrono does the calendar.
+
+use chrono::NaiveDate;
 
 /// Weekday names, Monday first, for rationales.
 pub const WEEKDAYS: [&str; 7] = [
@@ -12,58 +14,28 @@ pub const WEEKDAYS: [&str; 7] = [
     "Sunday",
 ];
 
-/// The day number of a civil date (proleptic Gregorian).
-pub fn from_civil(year: i64, month: i64, day: i64) -> i64 {
-    // Howard Hinnant's algorithm: shift the year to start in March so the
-    // leap day is the last day of the (shifted) year.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date `(year, month, day)` of a day number.
-pub fn to_civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// The day number of `YYYY-MM-DD`, or of the date part of an RFC 3339 time
 /// (the date in the time's own offset, which is the business's local day).
 pub fn parse(text: &str) -> Option<i64> {
-    let date = text.get(..10)?;
-    let mut parts = date.split('-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let number = from_civil(year, month, day);
-    // Reject dates such as 2026-02-30 that do not round-trip.
-    (to_civil(number) == (year, month, day)).then_some(number)
+    let date = NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(i64::from(date.to_epoch_days()))
 }
 
-/// `YYYY-MM-DD` of a day number.
+/// The date of a day number; `None` only beyond chrono's ±262,000 years,
+/// which no parsed date plus a forecast horizon reaches.
+fn to_date(days: i64) -> Option<NaiveDate> {
+    NaiveDate::from_epoch_days(i32::try_from(days).ok()?)
+}
+
+/// `YYYY-MM-DD` of a day number (the bare number if it is off the calendar).
 pub fn format(days: i64) -> String {
-    let (year, month, day) = to_civil(days);
-    format!("{year:04}-{month:02}-{day:02}")
+    to_date(days).map_or_else(|| days.to_string(), |d| d.format("%Y-%m-%d").to_string())
 }
 
 /// The weekday of a day number, 0 for Monday to 6 for Sunday.
 pub fn weekday(days: i64) -> usize {
-    // 1970-01-01 was a Thursday (index 3).
+    // Plain arithmetic keeps this total for any day number: 1970-01-01 was a
+    // Thursday (index 3).
     (days + 3).rem_euclid(7) as usize
 }
 
@@ -82,5 +54,10 @@ mod tests {
         assert_eq!(parse("2026-02-30"), None);
         assert_eq!(parse("garbage"), None);
         assert_eq!(format(parse("2024-02-29").expect("leap") + 1), "2024-03-01");
+        assert_eq!(WEEKDAYS[weekday(-1)], "Wednesday");
+        // The arithmetic agrees with chrono's calendar.
+        use chrono::Datelike;
+        let chrono_weekday = NaiveDate::from_epoch_days(d as i32).map(|d| d.weekday().num_days_from_monday());
+        assert_eq!(chrono_weekday, Some(weekday(d) as u32));
     }
 }

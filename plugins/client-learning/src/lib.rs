@@ -2,12 +2,11 @@
 //! proposals how much confidence each kind of proposal needs before the host
 //! may run it unattended.
 //!
-//! The analysis lives in pure modules: [`beta`] (incomplete beta function),
-//! [`posterior`] (Beta posteriors and the threshold rule), [`decisions`]
+//! The analysis lives in pure modules: [`posterior`] (Beta posteriors, with
+//! statrs's Beta distribution, and the threshold rule), [`decisions`]
 //! (reading and tallying `omnify/proposals`) and [`report`] (the insights).
 //! This file only reads the records and wires the task to them.
 
-pub mod beta;
 pub mod decisions;
 pub mod posterior;
 pub mod report;

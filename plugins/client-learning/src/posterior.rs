@@ -16,7 +16,7 @@
 //! at most about 1.4 with the default prior), and rejections weigh more than
 //! approvals when `target` is high, which is the safe side for money.
 
-use crate::beta;
+use statrs::distribution::{Beta, ContinuousCDF};
 
 /// How far `ln BF` must go to cover `tanh(1) ≈ 76%` of the way to the bound.
 pub const BAYES_FACTOR_SCALE: f64 = 4.0;
@@ -78,12 +78,18 @@ impl BetaDist {
         self.alpha / (self.alpha + self.beta)
     }
 
-    /// `logit P(p > x)`, computed from log tails so it stays finite far out.
+    /// `logit P(p > x)`, from both tails computed directly so the small one
+    /// keeps its precision; 0 (no evidence) for non-positive pseudo-counts,
+    /// which the task's input validation already rules out.
     pub fn log_odds_above(self, x: f64) -> f64 {
-        let (ln_below, ln_above) = beta::ln_tails(x, self.alpha, self.beta);
+        let Ok(dist) = Beta::new(self.alpha, self.beta) else {
+            return 0.0;
+        };
         // Clamped so a kind with thousands of decisions saturates instead of
-        // producing infinities; tanh is flat long before ±700.
-        (ln_above - ln_below).clamp(-700.0, 700.0)
+        // producing infinities; tanh is flat long before ±700. A tail too small
+        // for f64 (below e^-745) has log −∞, but any tail below e^-700 saturates
+        // the clamp anyway, so taking logs of the tails loses nothing.
+        (dist.sf(x).ln() - dist.cdf(x).ln()).clamp(-700.0, 700.0)
     }
 }
 
@@ -271,6 +277,55 @@ mod tests {
             ..Rule::default()
         };
         assert!((low_default.learn(counts(400, 0, 0)).threshold - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn log_odds_known_answers_and_far_tails() {
+        // I_0.3(2, 5) = 0.579825, the Beta(2, 5) CDF at 0.3.
+        let dist = BetaDist {
+            alpha: 2.0,
+            beta: 5.0,
+        };
+        let expected = (0.420_175f64 / 0.579_825).ln();
+        assert!((dist.log_odds_above(0.3) - expected).abs() < 1e-5);
+        // I_x(1, 1) is the uniform CDF.
+        let uniform = BetaDist {
+            alpha: 1.0,
+            beta: 1.0,
+        };
+        assert!((uniform.log_odds_above(0.37) - (0.63f64 / 0.37).ln()).abs() < 1e-12);
+        // 2000 approvals and no rejection: P(p <= 0.8) is about 1e-194.
+        let approving = BetaDist {
+            alpha: 2002.0,
+            beta: 2.0,
+        };
+        let odds = approving.log_odds_above(0.8);
+        assert!(odds > 400.0 && odds < 700.0, "{odds}");
+        // Tails beyond f64 saturate at the clamp rather than becoming infinite.
+        assert_eq!(
+            BetaDist {
+                alpha: 2.0,
+                beta: 5002.0
+            }
+            .log_odds_above(0.8),
+            -700.0
+        );
+        assert_eq!(
+            BetaDist {
+                alpha: 5002.0,
+                beta: 2.0
+            }
+            .log_odds_above(0.8),
+            700.0
+        );
+        assert_eq!(
+            BetaDist {
+                alpha: 0.0,
+                beta: 2.0
+            }
+            .log_odds_above(0.8),
+            0.0
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! without its key fields is skipped and a missing optional figure defaults,
 //! so one odd record never fails a review.
 
+use chrono::NaiveDate;
 use serde_json::Value;
 
 /// One ad's delivery on one day.
@@ -79,37 +80,17 @@ pub fn is_active(status: &str) -> bool {
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (or the date part of an RFC
 /// 3339 time).
 pub fn parse_date(text: &str) -> Option<i64> {
-    let date = text.get(..10)?;
-    let mut parts = date.split('-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    let date = NaiveDate::parse_from_str(text.get(..10)?, "%Y-%m-%d").ok()?;
+    Some(i64::from(date.to_epoch_days()))
 }
 
-/// `YYYY-MM-DD` of a day number from [`parse_date`].
+/// `YYYY-MM-DD` of a day number from [`parse_date`] (the bare number if it is
+/// off chrono's ±262,000-year calendar, which no parsed date reaches).
 pub fn format_date(days: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    i32::try_from(days)
+        .ok()
+        .and_then(NaiveDate::from_epoch_days)
+        .map_or_else(|| days.to_string(), |d| d.format("%Y-%m-%d").to_string())
 }
 
 /// A string id, also accepted as a JSON number (some platforms use numeric ids).
@@ -223,6 +204,7 @@ mod tests {
             "2024-02-29"
         );
         assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("2026-02-30"), None);
         assert_eq!(parse_date("June"), None);
     }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use streams::{Level, Objects};
 
 /// Days of insights a first sync reads when `start_date` is not set.
-pub(crate) const DEFAULT_START_DAYS: i64 = 90;
+pub(crate) const DEFAULT_START_DAYS: u64 = 90;
 
 /// The tenant's configuration (validated by the host against [`MetaAds::spec`]).
 #[derive(Debug, Deserialize)]
@@ -52,7 +52,7 @@ impl Config {
             )));
         }
         if let Some(date) = &config.start_date {
-            dates::Date::parse_setting("start_date", date)?;
+            dates::parse_setting("start_date", date)?;
         }
         Ok(config)
     }

@@ -3,9 +3,10 @@
 //! connector shares. One Graph page is one batch; the state carries the
 //! `paging.next` URL (without the token) to the next batch.
 
-use crate::dates::Date;
+use crate::dates;
 use crate::graph::{Graph, Page, currency_offset, without_token};
 use crate::{Config, DEFAULT_START_DAYS};
+use chrono::Days;
 use omnify_sdk::connector::{Batch, ReadRequest, SyncMode};
 use omnify_sdk::{Error, Value, json};
 use serde::{Deserialize, Serialize};
@@ -259,13 +260,15 @@ fn first_insights_url(
     request: &ReadRequest,
     cursor: Option<&str>,
 ) -> Result<String, Error> {
-    let today = Date::today();
+    let today = dates::today();
     let since = match (request.mode, cursor) {
-        (SyncMode::Incremental, Some(date)) => Date::parse(date)
+        (SyncMode::Incremental, Some(date)) => dates::parse(date)
             .ok_or_else(|| Error::invalid_input(format!("stream state: `{date}` is not a date")))?,
         _ => match &config.start_date {
-            Some(date) => Date::parse_setting("start_date", date)?,
-            None => today.add_days(-DEFAULT_START_DAYS),
+            Some(date) => dates::parse_setting("start_date", date)?,
+            None => today
+                .checked_sub_days(Days::new(DEFAULT_START_DAYS))
+                .unwrap_or(today),
         },
     };
     let until = today.max(since);

@@ -241,7 +241,7 @@ pub fn subscription(object: Value) -> Result<Value, Error> {
         "interval_count": recurring.map(|r| r.interval_count),
         "items": s.items.data.len(),
         "cancel_at_period_end": s.cancel_at_period_end,
-        "canceled_at": s.canceled_at.map(rfc3339),
+        "canceled_at": s.canceled_at.and_then(rfc3339),
         "created": rfc3339(s.created),
     }))
 }

@@ -7,16 +7,17 @@
 //! day already synced (inclusive, since that day may have been partial).
 
 use crate::api::{Client, Page, count, number, text};
-use crate::date::Day;
+use crate::date;
+use chrono::{Days, NaiveDate};
 use omnify_sdk::connector::{Batch, ReadRequest, SyncMode};
 use omnify_sdk::{Error, Value, json};
 use serde::{Deserialize, Serialize};
 
 /// The most days TikTok serves in one daily report.
-const WINDOW_DAYS: i64 = 30;
+const WINDOW_DAYS: u64 = 30;
 
 /// How far back the first sync reaches when `start_date` is not set.
-const DEFAULT_LOOKBACK_DAYS: i64 = 90;
+const DEFAULT_LOOKBACK_DAYS: u64 = 90;
 
 /// The largest page of a report.
 const MAX_PAGE_SIZE: u32 = 1000;
@@ -96,7 +97,7 @@ pub fn read(client: &Client, request: &ReadRequest, level: Level) -> Result<Batc
     let pass = match state.pass.take() {
         Some(pass) => pass,
         None => {
-            let today = Day::today();
+            let today = date::today();
             let start = first_day(client, request.mode, state.cursor.as_deref(), today)?;
             if start > today {
                 return Batch::default().with_state(&state);
@@ -108,9 +109,11 @@ pub fn read(client: &Client, request: &ReadRequest, level: Level) -> Result<Batc
             }
         }
     };
-    let window_start = Day::parse_or(&pass.window_start, "stream state")?;
-    let end = Day::parse_or(&pass.end, "stream state")?;
-    let window_end = window_start.plus(WINDOW_DAYS - 1).min(end);
+    let window_start = date::parse_or(&pass.window_start, "stream state")?;
+    let end = date::parse_or(&pass.end, "stream state")?;
+    let window_end = window_start
+        .checked_add_days(Days::new(WINDOW_DAYS - 1))
+        .map_or(end, |last| last.min(end));
 
     let metrics = serde_json::to_string(&level.metrics())?;
     let dimensions = serde_json::to_string(&[level.id_dimension(), "stat_time_day"])?;
@@ -143,9 +146,11 @@ pub fn read(client: &Client, request: &ReadRequest, level: Level) -> Result<Batc
             page: pass.page + 1,
             ..pass
         })
-    } else if window_end < end {
+    } else if window_end < end
+        && let Some(next) = window_end.succ_opt()
+    {
         Some(Pass {
-            window_start: window_end.plus(1).to_string(),
+            window_start: next.to_string(),
             page: 1,
             ..pass
         })
@@ -163,16 +168,23 @@ pub fn read(client: &Client, request: &ReadRequest, level: Level) -> Result<Batc
 
 /// The first day of a new sync: the cursor in incremental mode, else the
 /// configured `start_date`, else [`DEFAULT_LOOKBACK_DAYS`] before today.
-fn first_day(client: &Client, mode: SyncMode, cursor: Option<&str>, today: Day) -> Result<Day, Error> {
+fn first_day(
+    client: &Client,
+    mode: SyncMode,
+    cursor: Option<&str>,
+    today: NaiveDate,
+) -> Result<NaiveDate, Error> {
     if mode == SyncMode::Incremental
         && let Some(cursor) = cursor
     {
-        return Day::parse_or(cursor, "stream state");
+        return date::parse_or(cursor, "stream state");
     }
     match &client.config.start_date {
-        Some(start) => Day::parse(start)
+        Some(start) => date::parse(start)
             .ok_or_else(|| Error::config(format!("`start_date` `{start}` is not a YYYY-MM-DD date"))),
-        None => Ok(today.plus(1 - DEFAULT_LOOKBACK_DAYS)),
+        None => Ok(today
+            .checked_sub_days(Days::new(DEFAULT_LOOKBACK_DAYS - 1))
+            .unwrap_or(today)),
     }
 }
 
@@ -181,7 +193,7 @@ fn record(row: &Value, level: Level) -> Result<Value, Error> {
     let dimensions = &row["dimensions"];
     let metrics = &row["metrics"];
     let day = text(dimensions, "stat_time_day")
-        .and_then(|t| Day::parse(&t))
+        .and_then(|t| date::parse(&t))
         .ok_or_else(|| Error::internal("a report row has no valid `stat_time_day`"))?;
     let id = text(dimensions, level.id_dimension())
         .ok_or_else(|| Error::internal(format!("a report row has no `{}`", level.id_dimension())))?;

@@ -2,9 +2,13 @@
 //! and metrics it syncs, incremental windows, Google's quota signal, bad
 //! credentials, campaign actions and refused inputs.
 
+use crate::support::{
+    assert_acted, assert_failed, assert_insight, assert_succeeded, major as cents, plugin_error,
+};
 use omnify_sandbox::google::{ACCESS_TOKEN, PAGE_SIZE, TEST_ACCESS_DEVELOPER_TOKEN};
 use omnify_sandbox::world::{Platform, Status};
-use omnify_tests::platforms::{PlatformHost, TENANT};
+use omnify_tests::host::Reply;
+use omnify_tests::platforms::PlatformHost;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -16,13 +20,7 @@ async fn start() -> PlatformHost {
 
 /// The enablement body, changed by `edit`.
 fn enablement(env: &PlatformHost, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut body = env
-        .sandbox
-        .enablements()
-        .into_iter()
-        .find(|(name, _)| *name == CONNECTOR)
-        .map(|(_, body)| body)
-        .expect("google-ads enablement");
+    let mut body = env.enablement(CONNECTOR);
     edit(&mut body);
     body
 }
@@ -35,14 +33,6 @@ fn searches(env: &PlatformHost) -> usize {
         .iter()
         .filter(|r| r.ends_with("googleAds:search"))
         .count()
-}
-
-fn cents(amount: i64) -> f64 {
-    amount as f64 / 100.0
-}
-
-fn assert_succeeded(run: &Value) {
-    assert_eq!(run["status"], "succeeded", "{run:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,16 +80,7 @@ async fn a_full_sync_returns_the_accounts_objects_and_daily_metrics() {
     for record in &insights {
         let date = record["date"].as_str().expect("date").parse().expect("a date");
         let campaign = record["campaign_id"].as_str().expect("campaign id");
-        let day = account.campaign_day(campaign, date);
-        assert_eq!(record["spend"], json!(cents(day.spend_cents)), "{record}");
-        assert_eq!(record["clicks"], json!(day.clicks));
-        assert_eq!(record["impressions"], json!(day.impressions));
-        assert_eq!(record["conversions"], json!(day.conversions as f64));
-        assert_eq!(
-            record["conversion_value"],
-            json!(cents(day.conversion_value_cents))
-        );
-        assert_eq!(record["currency"], "USD");
+        assert_insight(record, &account.campaign_day(campaign, date));
     }
 
     let ad_insights = env.records(CONNECTOR, "ad_insights").await;
@@ -201,14 +182,7 @@ async fn bad_credentials_fail_with_googles_auth_error() {
     });
     assert_eq!(env.enable(CONNECTOR, &wrong_token).await.status, 200);
     let run = env.sync(CONNECTOR, &["campaigns"], "full-refresh").await;
-    assert_eq!(run["status"], "failed", "{run:#}");
-    let error = run["last_error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("auth")
-            && error.contains("OAUTH_TOKEN_INVALID")
-            && error.contains("Oauth token is invalid."),
-        "{run:#}"
-    );
+    assert_failed(&run, &["auth", "OAUTH_TOKEN_INVALID", "Oauth token is invalid."]);
     // Auth is not retried.
     assert_eq!(searches(&env), 1);
 
@@ -222,20 +196,16 @@ async fn bad_credentials_fail_with_googles_auth_error() {
         .id
         .clone();
     let reply = env
-        .invoke(
+        .act(
             CONNECTOR,
-            "act",
-            json!({"name": "pause-campaign", "input": {"campaign_id": campaign}, "idempotency_key": "k1"}),
+            "pause-campaign",
+            json!({"campaign_id": campaign}),
+            "k1",
         )
         .await;
-    assert!(
-        reply.status >= 400
-            && reply.text.contains("auth")
-            && reply.text.contains("DEVELOPER_TOKEN_NOT_APPROVED"),
-        "{} {}",
-        reply.status,
-        reply.text
-    );
+    let (kind, message) = plugin_error(&reply);
+    assert_eq!(kind, "auth", "{message}");
+    assert!(message.contains("DEVELOPER_TOKEN_NOT_APPROVED"), "{message}");
     assert!(env.sandbox.google.writes().is_empty());
     assert_eq!(
         env.sandbox.world().account(Platform::Google).campaigns[0].status,
@@ -243,13 +213,8 @@ async fn bad_credentials_fail_with_googles_auth_error() {
     );
 }
 
-async fn act(env: &PlatformHost, name: &str, input: Value) -> omnify_tests::host::Reply {
-    env.invoke(
-        CONNECTOR,
-        "act",
-        json!({"name": name, "input": input, "idempotency_key": format!("{name}-1")}),
-    )
-    .await
+async fn act(env: &PlatformHost, name: &str, input: Value) -> Reply {
+    env.act(CONNECTOR, name, input, &format!("{name}-1")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,18 +281,10 @@ async fn actions_pause_resume_and_rebudget_campaigns_and_are_audited() {
         .expect("campaign");
     assert_eq!(record["daily_budget"], json!(123.45));
 
-    let audit = env.audit().await;
-    let acts: Vec<&Value> = audit
-        .iter()
-        .filter(|e| e["target"] == CONNECTOR && e.to_string().contains("act"))
-        .collect();
-    for action in ["pause-campaign", "resume-campaign", "set-daily-budget"] {
-        assert!(
-            acts.iter()
-                .any(|e| e.to_string().contains(action) && e["outcome"] == "ok"),
-            "{action} not audited for {TENANT}: {audit:#?}"
-        );
-    }
+    assert_acted(
+        &env.act_entries(CONNECTOR).await,
+        &["pause-campaign", "resume-campaign", "set-daily-budget"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,14 +334,7 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
         ]
     );
 
-    let audit = env.audit().await;
-    let acts: Vec<&Value> = audit
-        .iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
-    let names: Vec<&Value> = acts.iter().map(|e| &e["details"]["action"]["name"]).collect();
-    assert_eq!(names, ["pause-ad", "resume-ad"], "{audit:#?}");
-    assert!(acts.iter().all(|e| e["outcome"] == "ok"), "{acts:#?}");
+    assert_acted(&env.act_entries(CONNECTOR).await, &["pause-ad", "resume-ad"]);
 
     // An unknown ad is not found by the lookup, and nothing is sent.
     let before = env.sandbox.world().account(Platform::Google).ads.clone();
@@ -392,12 +342,8 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
         (json!({"ad_id": "2199999999"}), "not-found"),
         (json!({"ad_id": "summer sale"}), "invalid-input"),
     ] {
-        let reply = act(&env, "pause-ad", input.clone()).await;
-        assert_eq!(
-            reply.json["error"]["details"]["error"]["kind"], kind,
-            "{input}: {}",
-            reply.text
-        );
+        let (got, message) = plugin_error(&act(&env, "pause-ad", input.clone()).await);
+        assert_eq!(got, kind, "{input}: {message}");
     }
     assert_eq!(env.sandbox.world().account(Platform::Google).ads, before);
     assert_eq!(env.sandbox.google.writes().len(), 2);

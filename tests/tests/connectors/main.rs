@@ -6,4 +6,5 @@ mod google;
 mod meta;
 mod shopify;
 mod stripe;
+mod support;
 mod tiktok;

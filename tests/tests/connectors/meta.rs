@@ -4,6 +4,7 @@
 //! the right kinds, the campaign writes change the platform and are audited,
 //! and webhook deliveries are verified over the raw body.
 
+use crate::support::{assert_acted, assert_failed, assert_insight, assert_succeeded, plugin_error};
 use omnify_sandbox::meta::{self, ACCESS_TOKEN};
 use omnify_sandbox::world::{Platform, Status};
 use omnify_tests::platforms::PlatformHost;
@@ -22,11 +23,6 @@ fn cents(amount: &Value) -> i64 {
 
 fn date(record: &Value) -> String {
     record["date"].as_str().expect("date").to_string()
-}
-
-/// The plugin error of a failed invoke: `{"kind", "message"}`.
-fn plugin_error(reply: &omnify_tests::host::Reply) -> &Value {
-    &reply.json["error"]["details"]["error"]
 }
 
 /// `(campaign id, date)` → the insight record of that campaign and day.
@@ -56,14 +52,7 @@ fn assert_campaign_insights_match(env: &PlatformHost, records: &[Value]) {
                 continue;
             }
             expected += 1;
-            let record = &records[&(campaign.id.clone(), day.to_string())];
-            assert_eq!(cents(&record["spend"]), totals.spend_cents, "{record}");
-            assert_eq!(record["spend"].as_f64(), Some(totals.spend_cents as f64 / 100.0));
-            assert_eq!(record["impressions"], totals.impressions, "{record}");
-            assert_eq!(record["clicks"], totals.clicks, "{record}");
-            assert_eq!(record["conversions"].as_f64(), Some(totals.conversions as f64));
-            assert_eq!(cents(&record["conversion_value"]), totals.conversion_value_cents);
-            assert_eq!(record["currency"], "USD");
+            assert_insight(&records[&(campaign.id.clone(), day.to_string())], &totals);
         }
     }
     assert_eq!(
@@ -84,7 +73,7 @@ async fn a_full_sync_returns_exactly_the_sandboxs_objects_and_metrics() {
         "ad_insights",
     ];
     let run = env.sync(CONNECTOR, &streams, "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
 
     let campaigns = env.records(CONNECTOR, "campaigns").await;
     let ad_groups = env.records(CONNECTOR, "ad_groups").await;
@@ -164,14 +153,14 @@ async fn a_full_sync_returns_exactly_the_sandboxs_objects_and_metrics() {
 async fn an_incremental_sync_reads_only_from_the_last_day_synced() {
     let env = env().await;
     let first = env.sync(CONNECTOR, &["campaign_insights"], "incremental").await;
-    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_succeeded(&first);
     let before = env.records(CONNECTOR, "campaign_insights").await;
     assert_eq!(before.len(), 270, "90 days of three campaigns");
 
     env.sandbox.world().extend_days(3);
     env.sandbox.meta.clear_requests();
     let second = env.sync(CONNECTOR, &["campaign_insights"], "incremental").await;
-    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_succeeded(&second);
     // The last day synced is read again (it may have been partial), then
     // the three new days: four days of three campaigns.
     assert_eq!(second["streams"][0]["records_written"], 12, "{second}");
@@ -194,7 +183,7 @@ async fn a_rate_limit_mid_sync_is_waited_out_with_metas_signal() {
     env.sandbox.meta.rate_limit_after(2);
     let started = std::time::Instant::now();
     let run = env.sync(CONNECTOR, &["campaign_insights"], "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     assert_eq!(env.sandbox.meta.rate_limited(), 1);
     let error = run["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("(#17) User request limit reached"), "{run}");
@@ -207,34 +196,31 @@ async fn a_rate_limit_mid_sync_is_waited_out_with_metas_signal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_token_is_an_auth_error_with_metas_message() {
     let env = env().await;
-    let mut body = env
-        .sandbox
-        .enablements()
-        .into_iter()
-        .find(|(name, _)| *name == CONNECTOR)
-        .map(|(_, body)| body)
-        .expect("an enablement");
+    let mut body = env.enablement(CONNECTOR);
     body["secrets"]["access_token"] = json!("EAAexpired");
     assert_eq!(env.enable(CONNECTOR, &body).await.status, 200);
 
     let run = env.sync(CONNECTOR, &["campaigns"], "full-refresh").await;
-    assert_eq!(run["status"], "failed", "{run}");
-    let error = run["last_error"].as_str().unwrap_or_default();
-    assert!(error.contains("authentication failed"), "{run}");
-    assert!(error.contains("Error validating access token"), "{run}");
+    assert_failed(&run, &["authentication failed", "Error validating access token"]);
     assert_eq!(run["attempts"], 1, "auth is not retried: {run}");
 
-    let check = env.invoke(CONNECTOR, "check", Value::Null).await;
-    assert_eq!(plugin_error(&check)["kind"], "auth", "{}", check.text);
+    let (kind, message) = plugin_error(&env.invoke(CONNECTOR, "check", Value::Null).await);
+    assert_eq!(kind, "auth", "{message}");
 
     let campaign = env.sandbox.world().account(Platform::Meta).campaigns[0]
         .id
         .clone();
-    let input =
-        json!({"name": "pause-campaign", "input": {"campaign_id": campaign}, "idempotency_key": "k1"});
-    let reply = env.invoke(CONNECTOR, "act", input).await;
-    assert_eq!(plugin_error(&reply)["kind"], "auth", "{}", reply.text);
-    assert!(reply.text.contains("code 190"), "{}", reply.text);
+    let reply = env
+        .act(
+            CONNECTOR,
+            "pause-campaign",
+            json!({"campaign_id": campaign}),
+            "k1",
+        )
+        .await;
+    let (kind, message) = plugin_error(&reply);
+    assert_eq!(kind, "auth", "{message}");
+    assert!(message.contains("code 190"), "{message}");
     assert!(env.sandbox.meta.writes().is_empty());
 }
 
@@ -244,14 +230,13 @@ async fn campaign_actions_change_the_platform_and_are_audited() {
     let campaign = env.sandbox.world().account(Platform::Meta).campaigns[1]
         .id
         .clone();
-    let act =
-        |name: &str, input: Value, key: &str| json!({"name": name, "input": input, "idempotency_key": key});
 
     let paused = env
-        .invoke(
+        .act(
             CONNECTOR,
-            "act",
-            act("pause-campaign", json!({"campaign_id": campaign}), "p1"),
+            "pause-campaign",
+            json!({"campaign_id": campaign}),
+            "p1",
         )
         .await;
     assert_eq!(paused.status, 200, "{}", paused.text);
@@ -271,10 +256,11 @@ async fn campaign_actions_change_the_platform_and_are_audited() {
     );
 
     let resumed = env
-        .invoke(
+        .act(
             CONNECTOR,
-            "act",
-            act("resume-campaign", json!({"campaign_id": campaign}), "r1"),
+            "resume-campaign",
+            json!({"campaign_id": campaign}),
+            "r1",
         )
         .await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
@@ -288,9 +274,7 @@ async fn campaign_actions_change_the_platform_and_are_audited() {
     );
 
     let budget = json!({"campaign_id": campaign, "daily_budget": 123.45});
-    let set = env
-        .invoke(CONNECTOR, "act", act("set-daily-budget", budget, "b1"))
-        .await;
+    let set = env.act(CONNECTOR, "set-daily-budget", budget, "b1").await;
     assert_eq!(set.status, 200, "{}", set.text);
     let world_budget = env
         .sandbox
@@ -316,23 +300,13 @@ async fn campaign_actions_change_the_platform_and_are_audited() {
             .all(|w| w.applied && w.path == format!("/v23.0/{campaign}"))
     );
 
-    let audit = env.audit().await;
-    let acts: Vec<&Value> = audit
-        .iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
-    let names: Vec<&Value> = acts.iter().map(|e| &e["details"]["action"]["name"]).collect();
-    assert_eq!(
-        names,
-        ["pause-campaign", "resume-campaign", "set-daily-budget"],
-        "{audit:#?}"
-    );
-    assert!(acts.iter().all(|e| e["outcome"] == "ok"), "{acts:#?}");
+    let acts = env.act_entries(CONNECTOR).await;
+    assert_acted(&acts, &["pause-campaign", "resume-campaign", "set-daily-budget"]);
     assert_eq!(acts[2]["details"]["action"]["idempotency_key"], "b1");
 
     // The change shows in the next sync.
     let run = env.sync(CONNECTOR, &["campaigns"], "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     let records = env.records(CONNECTOR, "campaigns").await;
     let record = records
         .iter()
@@ -352,12 +326,8 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
             .ad(&ad)
             .map(|a| a.status)
     };
-    let act =
-        |name: &str, input: Value, key: &str| json!({"name": name, "input": input, "idempotency_key": key});
 
-    let paused = env
-        .invoke(CONNECTOR, "act", act("pause-ad", json!({"ad_id": ad}), "p1"))
-        .await;
+    let paused = env.act(CONNECTOR, "pause-ad", json!({"ad_id": ad}), "p1").await;
     assert_eq!(paused.status, 200, "{}", paused.text);
     let result = &paused.json["output"]["result"];
     assert_eq!(result["status"], "paused", "{}", paused.text);
@@ -367,14 +337,12 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
 
     // A re-sync reads the ad back as paused.
     let run = env.sync(CONNECTOR, &["ads"], "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     let records = env.records(CONNECTOR, "ads").await;
     let record = records.iter().find(|r| r["id"] == ad.as_str()).expect("the ad");
     assert_eq!(record["status"], "paused", "{record}");
 
-    let resumed = env
-        .invoke(CONNECTOR, "act", act("resume-ad", json!({"ad_id": ad}), "r1"))
-        .await;
+    let resumed = env.act(CONNECTOR, "resume-ad", json!({"ad_id": ad}), "r1").await;
     assert_eq!(resumed.status, 200, "{}", resumed.text);
     assert_eq!(resumed.json["output"]["result"]["previous_status"], "paused");
     assert_eq!(ad_status(&env), Some(Status::Active));
@@ -393,14 +361,7 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
         ]
     );
 
-    let audit = env.audit().await;
-    let acts: Vec<&Value> = audit
-        .iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
-    let names: Vec<&Value> = acts.iter().map(|e| &e["details"]["action"]["name"]).collect();
-    assert_eq!(names, ["pause-ad", "resume-ad"], "{audit:#?}");
-    assert!(acts.iter().all(|e| e["outcome"] == "ok"), "{acts:#?}");
+    assert_acted(&env.act_entries(CONNECTOR).await, &["pause-ad", "resume-ad"]);
 
     // An unknown or malformed ad id changes nothing.
     let before = env.sandbox.world().account(Platform::Meta).ads.clone();
@@ -410,10 +371,8 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
         (json!({}), "invalid-input"),
     ];
     for (input, kind) in cases {
-        let reply = env
-            .invoke(CONNECTOR, "act", act("pause-ad", input.clone(), "x"))
-            .await;
-        assert_eq!(plugin_error(&reply)["kind"], kind, "{input}: {}", reply.text);
+        let (got, message) = plugin_error(&env.act(CONNECTOR, "pause-ad", input.clone(), "x").await);
+        assert_eq!(got, kind, "{input}: {message}");
     }
     assert_eq!(env.sandbox.world().account(Platform::Meta).ads, before);
     assert_eq!(env.sandbox.meta.writes().len(), 2);
@@ -449,20 +408,9 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
         ("delete-campaign", json!({"campaign_id": campaign}), "not-found"),
     ];
     for (name, input, kind) in cases {
-        let body = json!({"name": name, "input": input, "idempotency_key": "k"});
-        let reply = env.invoke(CONNECTOR, "act", body).await;
-        assert_eq!(
-            plugin_error(&reply)["kind"],
-            kind,
-            "{name} {input}: {}",
-            reply.text
-        );
-        assert!(
-            !plugin_error(&reply)["message"]
-                .as_str()
-                .unwrap_or_default()
-                .is_empty()
-        );
+        let (got, message) = plugin_error(&env.act(CONNECTOR, name, input.clone(), "k").await);
+        assert_eq!(got, kind, "{name} {input}: {message}");
+        assert!(!message.is_empty(), "{name} {input}");
     }
     assert_eq!(env.sandbox.world().account(Platform::Meta).campaigns, before);
     assert!(
@@ -498,7 +446,7 @@ async fn webhook_deliveries_are_verified_over_the_raw_body() {
             json!({"headers": headers, "body": modified}),
         )
         .await;
-    assert_eq!(plugin_error(&reply)["kind"], "auth", "{}", reply.text);
+    assert_eq!(plugin_error(&reply).0, "auth", "{}", reply.text);
 
     let wrong = vec![(
         "X-Hub-Signature-256".to_string(),
@@ -511,10 +459,10 @@ async fn webhook_deliveries_are_verified_over_the_raw_body() {
             json!({"headers": wrong, "body": body}),
         )
         .await;
-    assert_eq!(plugin_error(&reply)["kind"], "auth", "{}", reply.text);
+    assert_eq!(plugin_error(&reply).0, "auth", "{}", reply.text);
 
     let reply = env
         .invoke(CONNECTOR, "verify-webhook", json!({"headers": [], "body": body}))
         .await;
-    assert_eq!(plugin_error(&reply)["kind"], "invalid-input", "{}", reply.text);
+    assert_eq!(plugin_error(&reply).0, "invalid-input", "{}", reply.text);
 }

@@ -2,16 +2,11 @@
 //! syncs of orders, customers and products, `Retry-After`, a wrong token,
 //! the `add-order-tag` action and webhook signatures.
 
+use crate::support::{assert_failed, assert_refused, assert_succeeded, major};
 use omnify_sandbox::shopify::{self as sandbox_shopify, ACCESS_TOKEN};
 use omnify_sandbox::world::World;
-use omnify_tests::host::Reply;
 use omnify_tests::platforms::PlatformHost;
 use serde_json::{Value, json};
-
-/// Cents as the connector's major units.
-fn major(cents: i64) -> f64 {
-    cents as f64 / 100.0
-}
 
 /// A world time (UTC) as the connector normalises it: RFC 3339 with `Z`.
 macro_rules! utc {
@@ -64,15 +59,6 @@ fn projected(record: &Value, expected: &Value) -> Value {
     Value::Object(out)
 }
 
-/// The kind and message of a failed invocation's plugin error.
-fn plugin_error(reply: &Reply) -> (&str, &str) {
-    let error = &reply.json["error"]["details"]["error"];
-    match (error["kind"].as_str(), error["message"].as_str()) {
-        (Some(kind), Some(message)) => (kind, message),
-        _ => panic!("not a plugin error: {} {}", reply.status, reply.text),
-    }
-}
-
 fn stream_count(run: &Value, stream: &str) -> u64 {
     run["streams"]
         .as_array()
@@ -87,7 +73,7 @@ async fn a_full_sync_returns_exactly_the_shops_records() {
     let run = env
         .sync("shopify", &["orders", "customers", "products"], "full-refresh")
         .await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
 
     let world = env.sandbox.world().clone();
     let orders = env.records("shopify", "orders").await;
@@ -145,7 +131,7 @@ async fn a_full_sync_returns_exactly_the_shops_records() {
 async fn an_incremental_sync_reads_only_what_changed_since_the_last() {
     let env = PlatformHost::start(&["shopify"]).await;
     let first = env.sync("shopify", &["orders"], "incremental").await;
-    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_succeeded(&first);
     let (boundary, changed_id) = {
         let mut world = env.sandbox.world();
         let boundary = world
@@ -165,7 +151,7 @@ async fn an_incremental_sync_reads_only_what_changed_since_the_last() {
     env.sandbox.shopify.clear_requests();
 
     let second = env.sync("shopify", &["orders"], "incremental").await;
-    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_succeeded(&second);
     let world = env.sandbox.world().clone();
     // Inclusive `updated_at_min`: the orders at the boundary come again.
     let changed = world
@@ -206,7 +192,7 @@ async fn a_rate_limit_mid_sync_is_waited_out_as_retry_after_says() {
     env.sandbox.shopify.rate_limit_after(3);
     let started = std::time::Instant::now();
     let run = env.sync("shopify", &["orders"], "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     assert_eq!(env.sandbox.shopify.rate_limited(), 1);
     // `Retry-After: 1.0` was waited out inside the read, not by a failed attempt.
     assert!(started.elapsed() >= std::time::Duration::from_secs(1));
@@ -230,11 +216,9 @@ async fn a_wrong_token_fails_with_shopifys_auth_message() {
     assert_eq!(enabled.status, 200, "{}", enabled.text);
 
     let run = env.sync("shopify", &["orders"], "full-refresh").await;
-    assert_eq!(run["status"], "failed", "{run}");
     // The `auth` kind, with Shopify's own message.
-    let error = run["last_error"].as_str().unwrap_or_default();
+    let error = assert_failed(&run, &["Invalid API key or access token"]);
     assert!(error.starts_with("authentication failed"), "{run}");
-    assert!(error.contains("Invalid API key or access token"), "{run}");
     assert_eq!(run["attempts"], 1, "auth is not retried");
     assert_eq!(env.sandbox.shopify.requests().len(), 1, "auth is not retried");
 
@@ -261,8 +245,8 @@ fn an_order(env: &PlatformHost) -> (u64, i64) {
 async fn add_order_tag_tags_the_order_once_and_is_audited() {
     let env = PlatformHost::start(&["shopify"]).await;
     let (id, updated_before) = an_order(&env);
-    let act = |key: &str| json!({"name": "add-order-tag", "input": {"order_id": id.to_string(), "tag": "vip"}, "idempotency_key": key});
-    let reply = env.invoke("shopify", "act", act("k1")).await;
+    let input = json!({"order_id": id.to_string(), "tag": "vip"});
+    let reply = env.act("shopify", "add-order-tag", input.clone(), "k1").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let result = &reply.json["output"]["result"];
     assert_eq!(result["changed"], true, "{}", reply.text);
@@ -281,17 +265,12 @@ async fn add_order_tag_tags_the_order_once_and_is_audited() {
     );
 
     // A retry finds the tag and writes nothing.
-    let again = env.invoke("shopify", "act", act("k1")).await;
+    let again = env.act("shopify", "add-order-tag", input, "k1").await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.json["output"]["result"]["changed"], false);
     assert_eq!(env.sandbox.shopify.writes().len(), 1);
 
-    let acts: Vec<Value> = env
-        .audit()
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == "shopify")
-        .collect();
+    let acts = env.act_entries("shopify").await;
     assert_eq!(acts.len(), 2, "both calls are audited: {acts:?}");
     for (entry, requests) in acts.iter().zip([2, 1]) {
         assert_eq!(entry["outcome"], "ok");
@@ -322,11 +301,8 @@ async fn add_order_tag_with_invalid_input_changes_nothing() {
         ),
         (json!({"order_id": "1", "tag": "vip"}), "not-found", "no order 1"),
     ] {
-        let call = json!({"name": "add-order-tag", "input": input, "idempotency_key": "k"});
-        let reply = env.invoke("shopify", "act", call).await;
-        let (kind, message) = plugin_error(&reply);
-        assert_eq!(kind, want_kind, "{input}: {message}");
-        assert!(message.contains(names), "{input}: {message}");
+        let reply = env.act("shopify", "add-order-tag", input, "k").await;
+        assert_refused(&reply, want_kind, names);
     }
     assert!(env.sandbox.shopify.writes().is_empty());
     assert_eq!(

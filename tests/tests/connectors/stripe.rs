@@ -2,6 +2,7 @@
 //! syncs of the five resources, a `429` mid-sync, a wrong key, the
 //! `create-refund` action with its idempotency key, and webhook signatures.
 
+use crate::support::{assert_failed, assert_refused, assert_succeeded, major, plugin_error};
 use omnify_sandbox::stripe::{self as sandbox_stripe, API_KEY};
 use omnify_sandbox::world::{World, utc};
 use omnify_tests::host::Reply;
@@ -12,11 +13,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Unix seconds as the connector normalises them.
 fn rfc3339(seconds: i64) -> String {
     utc(seconds).format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// Cents as the connector's major units.
-fn major(cents: i64) -> f64 {
-    cents as f64 / 100.0
 }
 
 /// The sandbox's charges as the connector's records, in primary-key order.
@@ -76,29 +72,14 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// The kind (`auth`, `invalid-input`, ...) and message of a failed invoke.
-fn plugin_error(reply: &Reply) -> (String, String) {
-    assert_eq!(reply.status, 502, "the call fails in the plugin: {}", reply.text);
-    let error = &reply.json["error"]["details"]["error"];
-    assert_eq!(error["code"], "plugin", "{}", reply.text);
-    let kind = error["kind"].as_str().unwrap_or_default().to_string();
-    (
-        kind,
-        reply.json["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
-
 /// Run `create-refund` with `input` under `key`.
 async fn refund(env: &PlatformHost, input: Value, key: &str) -> Reply {
-    env.invoke(
-        "stripe",
-        "act",
-        json!({"name": "create-refund", "input": input, "idempotency_key": key}),
-    )
-    .await
+    env.act("stripe", "create-refund", input, key).await
+}
+
+/// The cents refunded so far of the charge `id`.
+fn amount_refunded(world: &World, id: &str) -> i64 {
+    world.payments.charge(id).expect("the charge").amount_refunded
 }
 
 /// A charge with nothing refunded yet, and its amount in cents.
@@ -128,7 +109,7 @@ async fn a_full_sync_returns_exactly_the_accounts_objects() {
         "payment_intents",
     ];
     let run = env.sync("stripe", &streams, "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
 
     let charges = env.records("stripe", "charges").await;
     let world = env.sandbox.world().clone();
@@ -202,7 +183,7 @@ async fn a_full_sync_returns_exactly_the_accounts_objects() {
 async fn an_incremental_sync_lists_only_what_was_created_since_the_cursor() {
     let env = PlatformHost::start(&["stripe"]).await;
     let first = env.sync("stripe", &["charges"], "incremental").await;
-    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_succeeded(&first);
     let limit = page_limit(&env.sandbox.stripe.requests());
     let newest = env
         .sandbox
@@ -217,7 +198,7 @@ async fn an_incremental_sync_lists_only_what_was_created_since_the_cursor() {
     env.sandbox.world().extend_days(1);
     env.sandbox.stripe.clear_requests();
     let second = env.sync("stripe", &["charges"], "incremental").await;
-    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_succeeded(&second);
 
     let world = env.sandbox.world().clone();
     let new = world
@@ -242,7 +223,7 @@ async fn a_rate_limit_mid_listing_is_waited_out_and_the_listing_resumes() {
     env.sandbox.stripe.rate_limit_after(3);
     let started = Instant::now();
     let run = env.sync("stripe", &["charges"], "incremental").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "waited Stripe's second out"
@@ -269,7 +250,7 @@ async fn a_rate_limit_mid_listing_is_waited_out_and_the_listing_resumes() {
     // from the newest charge, not from a page in the middle.
     env.sandbox.stripe.clear_requests();
     let again = env.sync("stripe", &["charges"], "incremental").await;
-    assert_eq!(again["status"], "succeeded", "{again}");
+    assert_succeeded(&again);
     let newest = world
         .payments
         .charges
@@ -286,33 +267,21 @@ async fn a_rate_limit_mid_listing_is_waited_out_and_the_listing_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_fails_with_stripes_message() {
     let env = PlatformHost::start(&["stripe"]).await;
-    let mut body = env
-        .sandbox
-        .enablements()
-        .into_iter()
-        .find(|(name, _)| *name == "stripe")
-        .expect("stripe's enablement")
-        .1;
+    let mut body = env.enablement("stripe");
     body["secrets"]["api_key"] = json!("sk_test_51Wrong000000xyz9");
     let reply = env.enable("stripe", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
 
     let run = env.sync("stripe", &["charges"], "full-refresh").await;
-    assert_eq!(run["status"], "failed", "{run}");
+    assert_failed(&run, &["Invalid API Key provided: sk_test_*************xyz9"]);
     assert_eq!(run["attempts"], 1, "no retry on a wrong key: {run}");
-    let error = run["last_error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("Invalid API Key provided: sk_test_*************xyz9"),
-        "{error}"
-    );
     assert!(env.records("stripe", "charges").await.is_empty());
 
     let (kind, message) = plugin_error(&env.invoke("stripe", "check", Value::Null).await);
     assert_eq!(kind, "auth", "{message}");
     let (charge, _) = unrefunded_charge(&env);
-    let (kind, message) = plugin_error(&refund(&env, json!({"charge": charge}), "k1").await);
-    assert_eq!(kind, "auth", "{message}");
-    assert!(message.contains("Invalid API Key provided"), "{message}");
+    let reply = refund(&env, json!({"charge": charge}), "k1").await;
+    assert_refused(&reply, "auth", "Invalid API Key provided");
     assert!(env.sandbox.stripe.writes().iter().all(|w| !w.applied));
     assert_ne!(API_KEY, "sk_test_51Wrong000000xyz9");
 }
@@ -336,13 +305,7 @@ async fn a_refund_changes_the_charge_and_is_audited() {
     {
         let world = env.sandbox.world();
         assert_eq!(world.payments.refunds.len(), refunds_before + 1);
-        let refunded = world
-            .payments
-            .charges
-            .iter()
-            .find(|c| c.id == charge)
-            .expect("the charge");
-        assert_eq!(refunded.amount_refunded, 1050);
+        assert_eq!(amount_refunded(&world, &charge), 1050);
         let made = world.payments.refunds.last().expect("the refund");
         assert_eq!(
             (made.id.as_str(), made.amount),
@@ -373,7 +336,7 @@ async fn a_refund_changes_the_charge_and_is_audited() {
 
     // A full refresh shows the new refund and the charge's refunded amount.
     let run = env.sync("stripe", &["refunds", "charges"], "full-refresh").await;
-    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_succeeded(&run);
     let refunds = env.records("stripe", "refunds").await;
     assert!(
         refunds
@@ -420,13 +383,7 @@ async fn the_same_refund_acted_twice_refunds_once() {
     );
     let world = env.sandbox.world();
     assert_eq!(world.payments.refunds.len(), refunds_before + 1);
-    let refunded = world
-        .payments
-        .charges
-        .iter()
-        .find(|c| c.id == charge)
-        .expect("the charge");
-    assert_eq!(refunded.amount_refunded, amount);
+    assert_eq!(amount_refunded(&world, &charge), amount);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,9 +408,7 @@ async fn an_invalid_refund_is_refused_clearly_and_changes_nothing() {
             "`charge` must be a charge id",
         ),
     ] {
-        let (kind, message) = plugin_error(&refund(&env, input.clone(), "bad").await);
-        assert_eq!(kind, "invalid-input", "{input}: {message}");
-        assert!(message.contains(expected), "{input}: {message}");
+        assert_refused(&refund(&env, input, "bad").await, "invalid-input", expected);
     }
     assert!(env.sandbox.stripe.requests().is_empty(), "nothing reached Stripe");
 
@@ -466,9 +421,8 @@ async fn an_invalid_refund_is_refused_clearly_and_changes_nothing() {
         message.contains("amount_too_large") && message.contains("greater than unrefunded amount"),
         "{message}"
     );
-    let (kind, message) = plugin_error(&refund(&env, json!({"charge": "ch_nosuchcharge"}), "ghost").await);
-    assert_eq!(kind, "not-found", "{message}");
-    assert!(message.contains("No such charge: 'ch_nosuchcharge'"), "{message}");
+    let ghost = refund(&env, json!({"charge": "ch_nosuchcharge"}), "ghost").await;
+    assert_refused(&ghost, "not-found", "No such charge: 'ch_nosuchcharge'");
 
     let writes = env.sandbox.stripe.writes();
     assert_eq!(
@@ -530,8 +484,6 @@ async fn webhooks_are_verified_like_stripe() {
         (vec![], body.clone(), "no Stripe-Signature header"),
     ];
     for (headers, body, expected) in refusals {
-        let (kind, message) = plugin_error(&deliver(headers, body).await);
-        assert_eq!(kind, "auth", "{message}");
-        assert!(message.contains(expected), "{message}");
+        assert_refused(&deliver(headers, body).await, "auth", expected);
     }
 }

@@ -2,6 +2,10 @@
 //! full and incremental syncs in 30-day report windows, the 40100 rate
 //! limit, a revoked token, and the campaign actions.
 
+use crate::support::{
+    assert_acted, assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents,
+    plugin_error,
+};
 use omnify_sandbox::world::{AdDay, Platform, Status};
 use omnify_tests::host::Reply;
 use omnify_tests::platforms::PlatformHost;
@@ -15,19 +19,11 @@ const CONNECTOR: &str = "tiktok-ads";
 /// The path of the report endpoint, as the sandbox logs it.
 const REPORT: &str = "/open_api/v1.3/report/integrated/get/";
 
-fn cents(amount: i64) -> f64 {
-    amount as f64 / 100.0
-}
-
 /// The frequency TikTok reports: impressions per person, two decimals.
 fn frequency(day: &AdDay) -> f64 {
     format!("{:.2}", day.impressions as f64 / day.reach as f64)
         .parse()
         .expect("a number")
-}
-
-fn assert_succeeded(run: &Value) {
-    assert_eq!(run["status"], "succeeded", "{run:#}");
 }
 
 /// The records written per stream by a run.
@@ -67,22 +63,8 @@ where
     text.parse().expect("a date")
 }
 
-/// The kind and message of a plugin error in a failed invoke.
-fn plugin_error(reply: &Reply) -> (String, String) {
-    assert_eq!(reply.status, 502, "{}", reply.text);
-    let error = &reply.json["error"]["details"]["error"];
-    let kind = error["kind"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error kind: {}", reply.text));
-    (
-        kind.to_string(),
-        error["message"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 async fn act(env: &PlatformHost, name: &str, input: Value) -> Reply {
-    let call = json!({ "name": name, "input": input, "idempotency_key": format!("key-{name}") });
-    env.invoke(CONNECTOR, "act", call).await
+    env.act(CONNECTOR, name, input, &format!("key-{name}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,17 +145,7 @@ async fn a_full_sync_returns_the_accounts_objects_and_daily_metrics() {
     for record in &insights {
         let campaign = record["campaign_id"].as_str().expect("campaign");
         let date = record["date"].as_str().expect("date").parse().expect("a date");
-        let totals = account.campaign_day(campaign, date);
-        assert_eq!(record["spend"], cents(totals.spend_cents), "{record}");
-        assert_eq!(record["impressions"], totals.impressions, "{record}");
-        assert_eq!(record["clicks"], totals.clicks, "{record}");
-        assert_eq!(record["conversions"], totals.conversions as f64, "{record}");
-        assert_eq!(
-            record["conversion_value"],
-            cents(totals.conversion_value_cents),
-            "{record}"
-        );
-        assert_eq!(record["currency"], "USD");
+        assert_insight(record, &account.campaign_day(campaign, date));
     }
 
     // Ad days: one record per delivered ad and day, values converted exactly.
@@ -305,31 +277,24 @@ async fn a_rate_limit_mid_sync_is_waited_out_and_nothing_is_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_fails_syncs_and_actions_with_tiktoks_message() {
     let env = PlatformHost::start(&[CONNECTOR]).await;
-    let (_, mut body) = env
-        .sandbox
-        .enablements()
-        .into_iter()
-        .find(|(name, _)| *name == CONNECTOR)
-        .expect("an enablement");
+    let mut body = env.enablement(CONNECTOR);
     assert_ne!(body["secrets"]["access_token"], "revoked-token");
     body["secrets"]["access_token"] = json!("revoked-token");
     let reply = env.enable(CONNECTOR, &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
 
     let run = env.sync(CONNECTOR, &["campaigns"], "full-refresh").await;
-    assert_eq!(run["status"], "failed", "{run:#}");
-    let error = run["last_error"].as_str().expect("an error");
-    assert!(error.contains("authentication failed"), "{error}");
-    assert!(
-        error.contains("Access token is incorrect or has been revoked."),
-        "{error}"
+    assert_failed(
+        &run,
+        &[
+            "authentication failed",
+            "Access token is incorrect or has been revoked.",
+        ],
     );
 
     let campaign = env.sandbox.world().account(Platform::Tiktok).campaigns[0].clone();
     let reply = act(&env, "pause-campaign", json!({ "campaign_id": campaign.id })).await;
-    let (kind, message) = plugin_error(&reply);
-    assert_eq!(kind, "auth");
-    assert!(message.contains("40105"), "{message}");
+    assert_refused(&reply, "auth", "40105");
     assert!(env.sandbox.tiktok.writes().is_empty());
     let world = env.sandbox.world();
     assert_eq!(
@@ -422,22 +387,8 @@ async fn actions_change_the_campaign_and_are_audited() {
     assert_eq!(record["status"], "active");
 
     // Each action is audited with its name and input.
-    let acts: Vec<Value> = env
-        .audit()
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
-    let names: Vec<&str> = acts
-        .iter()
-        .map(|e| e["details"]["action"]["name"].as_str().expect("action name"))
-        .collect();
-    assert_eq!(
-        names,
-        ["pause-campaign", "resume-campaign", "set-daily-budget"],
-        "{acts:#?}"
-    );
-    assert!(acts.iter().all(|e| e["outcome"] == "ok"), "{acts:#?}");
+    let acts = env.act_entries(CONNECTOR).await;
+    assert_acted(&acts, &["pause-campaign", "resume-campaign", "set-daily-budget"]);
     assert_eq!(acts[2]["details"]["action"]["input"]["daily_budget"], 275.5);
 }
 
@@ -487,27 +438,14 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
         ]
     );
 
-    let acts: Vec<Value> = env
-        .audit()
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
-    let names: Vec<&str> = acts
-        .iter()
-        .map(|e| e["details"]["action"]["name"].as_str().expect("action name"))
-        .collect();
-    assert_eq!(names, ["pause-ad", "resume-ad"], "{acts:#?}");
-    assert!(acts.iter().all(|e| e["outcome"] == "ok"), "{acts:#?}");
+    assert_acted(&env.act_entries(CONNECTOR).await, &["pause-ad", "resume-ad"]);
 
     // A malformed id is refused before any request; an unknown one by TikTok.
     let before = env.sandbox.world().account(Platform::Tiktok).ads.clone();
-    let (kind, message) = plugin_error(&act(&env, "pause-ad", json!({ "ad_id": "ad one" })).await);
-    assert_eq!(kind, "invalid-input");
-    assert!(message.contains("numeric id"), "{message}");
-    let (kind, message) = plugin_error(&act(&env, "pause-ad", json!({ "ad_id": "1719999999" })).await);
-    assert_eq!(kind, "invalid-input");
-    assert!(message.contains("does not exist"), "{message}");
+    let malformed = act(&env, "pause-ad", json!({ "ad_id": "ad one" })).await;
+    assert_refused(&malformed, "invalid-input", "numeric id");
+    let unknown = act(&env, "pause-ad", json!({ "ad_id": "1719999999" })).await;
+    assert_refused(&unknown, "invalid-input", "does not exist");
     assert_eq!(env.sandbox.world().account(Platform::Tiktok).ads, before);
     let writes = env.sandbox.tiktok.writes();
     assert_eq!(writes.len(), 3);
@@ -543,27 +481,16 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
             "numeric id",
         ),
     ] {
-        let (kind, message) = plugin_error(&act(&env, name, input).await);
-        assert_eq!(kind, "invalid-input", "{name}: {message}");
-        assert!(message.contains(needle), "{name}: {message}");
+        assert_refused(&act(&env, name, input).await, "invalid-input", needle);
     }
     assert!(env.sandbox.tiktok.writes().is_empty());
 
     // Refused by TikTok (code 40002), with its message.
-    let (kind, message) = plugin_error(
-        &act(
-            &env,
-            "set-daily-budget",
-            json!({ "campaign_id": campaign, "daily_budget": 20 }),
-        )
-        .await,
-    );
-    assert_eq!(kind, "invalid-input");
-    assert!(message.contains("at least 50.00 USD"), "{message}");
-    let (kind, message) =
-        plugin_error(&act(&env, "pause-campaign", json!({ "campaign_id": "1719999999" })).await);
-    assert_eq!(kind, "invalid-input");
-    assert!(message.contains("does not exist"), "{message}");
+    let too_small = json!({ "campaign_id": campaign, "daily_budget": 20 });
+    let reply = act(&env, "set-daily-budget", too_small).await;
+    assert_refused(&reply, "invalid-input", "at least 50.00 USD");
+    let unknown = act(&env, "pause-campaign", json!({ "campaign_id": "1719999999" })).await;
+    assert_refused(&unknown, "invalid-input", "does not exist");
     let writes = env.sandbox.tiktok.writes();
     assert_eq!(writes.len(), 2);
     assert!(writes.iter().all(|w| !w.applied));
@@ -575,12 +502,7 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
     let (kind, _) = plugin_error(&act(&env, "delete-campaign", json!({ "campaign_id": campaign })).await);
     assert_eq!(kind, "not-found");
     // The refusals are audited as failed actions.
-    let acts: Vec<Value> = env
-        .audit()
-        .await
-        .into_iter()
-        .filter(|e| e["action"] == "plugin.act" && e["target"] == CONNECTOR)
-        .collect();
+    let acts = env.act_entries(CONNECTOR).await;
     assert_eq!(acts.len(), 7, "{acts:#?}");
     assert!(
         acts.iter()

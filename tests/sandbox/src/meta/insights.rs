@@ -101,7 +101,7 @@ pub fn rows(account: &AdAccount, last_day: NaiveDate, params: &Params) -> Result
             by_date.sort_by(|a, b| (a.date, &a.ad_id).cmp(&(b.date, &b.ad_id)));
             for day in by_date {
                 let mut totals = Totals::default();
-                add(&mut totals, day);
+                totals.add(day);
                 rows.push(super::graph::select(
                     &row(account, day.date, &day.ad_id, &totals, level),
                     &fields,
@@ -113,10 +113,10 @@ pub fn rows(account: &AdAccount, last_day: NaiveDate, params: &Params) -> Result
             let mut by_campaign: BTreeMap<(NaiveDate, String), Totals> = BTreeMap::new();
             for day in days {
                 if let Some(ad) = account.ad(&day.ad_id) {
-                    add(
-                        by_campaign.entry((day.date, ad.campaign_id.clone())).or_default(),
-                        day,
-                    );
+                    by_campaign
+                        .entry((day.date, ad.campaign_id.clone()))
+                        .or_default()
+                        .add(day);
                 }
             }
             for ((date, campaign_id), totals) in by_campaign {
@@ -129,15 +129,6 @@ pub fn rows(account: &AdAccount, last_day: NaiveDate, params: &Params) -> Result
         }
     }
     Ok(rows)
-}
-
-fn add(totals: &mut Totals, day: &AdDay) {
-    totals.impressions += day.impressions;
-    totals.reach += day.reach;
-    totals.clicks += day.clicks;
-    totals.spend_cents += day.spend_cents;
-    totals.conversions += day.conversions;
-    totals.conversion_value_cents += day.conversion_value_cents;
 }
 
 /// Every field of one row; [`super::graph::select`] keeps those asked for.

@@ -16,13 +16,14 @@ use crate::server::{Platform, WriteCall};
 use crate::world::World;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{Duration, FixedOffset};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use hmac::{Hmac, Mac};
 use listing::{Invalid, Resource, Row};
 use serde_json::{Value, json};
@@ -114,6 +115,21 @@ impl Shopify {
     }
 }
 
+/// A call that passed [`Shopify::admit`], with the call-limit header value
+/// to report; a refused call is answered before the handler runs.
+struct Admitted(String);
+
+impl FromRequestParts<Arc<Shopify>> for Admitted {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, shopify: &Arc<Shopify>) -> Result<Self, Response> {
+        shopify
+            .admit(&parts.headers)
+            .map(Self)
+            .map_err(|refusal| *refusal)
+    }
+}
+
 /// The shop's time zone.
 fn zone() -> FixedOffset {
     FixedOffset::east_opt(SHOP_UTC_OFFSET_HOURS * 3600).expect("a constant offset within a day")
@@ -181,11 +197,8 @@ async fn list(
     Path((version, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    Admitted(call_limit): Admitted,
 ) -> Response {
-    let call_limit = match shopify.admit(&headers) {
-        Ok(call_limit) => call_limit,
-        Err(response) => return *response,
-    };
     let world = shopify.platform.world();
     if file == "shop.json" {
         return reply(StatusCode::OK, json!({ "shop": shop(&world) }), Some(&call_limit));
@@ -196,39 +209,9 @@ async fn list(
     let query = query_pairs(query.as_deref());
     let shop = &world.shop;
     let rows: Vec<Row> = match resource {
-        Resource::Orders => shop
-            .orders
-            .iter()
-            .enumerate()
-            .map(|(index, o)| Row {
-                index,
-                id: o.id,
-                created_at: o.created_at,
-                updated_at: o.updated_at,
-            })
-            .collect(),
-        Resource::Customers => shop
-            .customers
-            .iter()
-            .enumerate()
-            .map(|(index, c)| Row {
-                index,
-                id: c.id,
-                created_at: c.created_at,
-                updated_at: c.updated_at,
-            })
-            .collect(),
-        Resource::Products => shop
-            .products
-            .iter()
-            .enumerate()
-            .map(|(index, p)| Row {
-                index,
-                id: p.id,
-                created_at: p.created_at,
-                updated_at: p.updated_at,
-            })
-            .collect(),
+        Resource::Orders => rows(&shop.orders, |o| (o.id, o.created_at, o.updated_at)),
+        Resource::Customers => rows(&shop.customers, |c| (c.id, c.created_at, c.updated_at)),
+        Resource::Products => rows(&shop.products, |p| (p.id, p.created_at, p.updated_at)),
     };
     let page = match listing::page(resource, &query, &rows, zone()) {
         Ok(page) => page,
@@ -273,6 +256,24 @@ async fn list(
     response
 }
 
+/// The rows of `items` for the listing to filter and page; `fields` gives an
+/// item's id, creation and last change.
+fn rows<T>(items: &[T], fields: impl Fn(&T) -> (u64, DateTime<Utc>, DateTime<Utc>)) -> Vec<Row> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let (id, created_at, updated_at) = fields(item);
+            Row {
+                index,
+                id,
+                created_at,
+                updated_at,
+            }
+        })
+        .collect()
+}
+
 /// The sandbox's own base URL, from the `Host` the client used.
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
@@ -305,12 +306,8 @@ async fn show_order(
     State(shopify): State<Arc<Shopify>>,
     Path((_version, file)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Admitted(call_limit): Admitted,
 ) -> Response {
-    let call_limit = match shopify.admit(&headers) {
-        Ok(call_limit) => call_limit,
-        Err(response) => return *response,
-    };
     let world = shopify.platform.world();
     let Some(order) = order_id(&file).and_then(|id| world.shop.orders.iter().find(|o| o.id == id)) else {
         return not_found(&call_limit);
@@ -332,13 +329,9 @@ async fn show_order(
 async fn update_order(
     State(shopify): State<Arc<Shopify>>,
     Path((version, file)): Path<(String, String)>,
-    headers: HeaderMap,
+    Admitted(call_limit): Admitted,
     body: Bytes,
 ) -> Response {
-    let call_limit = match shopify.admit(&headers) {
-        Ok(call_limit) => call_limit,
-        Err(response) => return *response,
-    };
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let mut write = WriteCall {
         method: "PUT".into(),

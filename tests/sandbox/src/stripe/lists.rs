@@ -339,9 +339,7 @@ pub(super) async fn charge(State(stripe): State<Arc<Stripe>>, Path(id): Path<Str
     respond(
         world
             .payments
-            .charges
-            .iter()
-            .find(|c| c.id == id)
+            .charge(&id)
             .map(charge_json)
             .ok_or_else(|| ApiError::missing(StatusCode::NOT_FOUND, "charge", &id, "id")),
     )

@@ -66,7 +66,7 @@ pub fn customer_json(customer: &StripeCustomer, currency: &str) -> Value {
 
 /// A refund; its payment intent is its charge's.
 pub fn refund_json(refund: &Refund, payments: &Payments) -> Value {
-    let charge = payments.charges.iter().find(|c| c.id == refund.charge);
+    let charge = payments.charge(&refund.charge);
     json!({
         "id": refund.id,
         "object": "refund",

@@ -342,12 +342,7 @@ mod tests {
         assert_eq!(error.kind, "idempotency_error");
         let world = stripe.world();
         assert_eq!(world.payments.refunds.len(), refunds_before + 1);
-        let refunded = world
-            .payments
-            .charges
-            .iter()
-            .find(|c| c.id == charge)
-            .expect("the charge");
+        let refunded = world.payments.charge(&charge).expect("the charge");
         assert_eq!(refunded.amount_refunded, 500);
         assert_eq!(first["amount"], 500);
         assert!(amount > 500);

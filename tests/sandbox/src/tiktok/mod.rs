@@ -19,9 +19,10 @@ use crate::server::Platform;
 use crate::world::{AdAccount, Platform as AdPlatform, World};
 use axum::Json;
 use axum::Router;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -42,15 +43,15 @@ pub fn routes(platform: Arc<Platform>) -> Router {
     Router::new()
         .route(
             &format!("{PREFIX}/advertiser/info/"),
-            get(objects::advertiser_info),
+            read(objects::advertiser_info),
         )
-        .route(&format!("{PREFIX}/campaign/get/"), get(objects::campaigns))
-        .route(&format!("{PREFIX}/adgroup/get/"), get(objects::ad_groups))
-        .route(&format!("{PREFIX}/ad/get/"), get(objects::ads))
-        .route(&format!("{PREFIX}/file/image/ad/info/"), get(objects::images))
+        .route(&format!("{PREFIX}/campaign/get/"), read(objects::campaigns))
+        .route(&format!("{PREFIX}/adgroup/get/"), read(objects::ad_groups))
+        .route(&format!("{PREFIX}/ad/get/"), read(objects::ads))
+        .route(&format!("{PREFIX}/file/image/ad/info/"), read(objects::images))
         .route(
             &format!("{PREFIX}/report/integrated/get/"),
-            get(report::integrated),
+            read(report::integrated),
         )
         .route(
             &format!("{PREFIX}/campaign/status/update/"),
@@ -139,6 +140,19 @@ fn envelope(result: ApiResult) -> Response {
         .into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+/// What a `GET` endpoint does with the request's headers and query.
+type Read = fn(&Platform, &HeaderMap, &Params) -> ApiResult;
+
+/// The handler of a `GET` endpoint: `serve` with the query's parameters,
+/// its outcome in the envelope.
+fn read(serve: Read) -> MethodRouter<Arc<Platform>> {
+    get(
+        move |State(platform): State<Arc<Platform>>, headers: HeaderMap, RawQuery(query): RawQuery| async move {
+            envelope(serve(&platform, &headers, &Params::parse(query)))
+        },
+    )
 }
 
 /// A fresh request id in TikTok's style: a timestamp then hex digits.
@@ -252,6 +266,21 @@ fn string_list(name: &str, value: &Value) -> Result<Vec<String>, ApiError> {
             _ => Err(not_a_list()),
         })
         .collect()
+}
+
+/// A required list of 1 to `max` ids, from the JSON `value` of `name`.
+fn id_list(name: &str, value: Option<&Value>, max: usize) -> Result<Vec<String>, ApiError> {
+    let ids = value
+        .map(|value| string_list(name, value))
+        .transpose()?
+        .filter(|ids| !ids.is_empty())
+        .ok_or_else(|| ApiError::invalid(format!("{name}: Missing data for required field.")))?;
+    if ids.len() > max {
+        return Err(ApiError::invalid(format!(
+            "{name}: Length must be between 1 and {max}."
+        )));
+    }
+    Ok(ids)
 }
 
 /// One page of `items` and its `page_info`, as `data`.

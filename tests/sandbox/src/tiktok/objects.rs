@@ -1,28 +1,17 @@
 //! The advertiser, its campaigns, ad groups, ads and ad images, in the
 //! field names and formats of the v1.3 `get` endpoints.
 
-use super::{ApiError, ApiResult, Params, account, admit, envelope, page_of, string_list, time};
+use super::{ApiError, ApiResult, Params, account, admit, id_list, page_of, string_list, time};
 use crate::server::Platform;
 use crate::world::{Ad, AdAccount, AdGroup, Campaign, Status};
-use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Image ids one `file/image/ad/info` request may name.
 const MAX_IMAGE_IDS: usize = 100;
 
 /// `GET advertiser/info/?advertiser_ids=[...]`.
-pub(super) async fn advertiser_info(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(advertiser_list(&platform, &headers, &Params::parse(query)))
-}
-
-fn advertiser_list(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+pub(super) fn advertiser_info(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
     admit(platform, headers)?;
     let ids = params
         .string_list("advertiser_ids")?
@@ -51,100 +40,65 @@ fn advertiser_list(platform: &Platform, headers: &HeaderMap, params: &Params) ->
 }
 
 /// `GET campaign/get/?advertiser_id=...`, filterable by `campaign_ids`.
-pub(super) async fn campaigns(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(campaign_list(&platform, &headers, &Params::parse(query)))
-}
-
-fn campaign_list(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
-    admit(platform, headers)?;
-    let filter = Filter::parse(params)?;
-    let paging = params.paging()?;
-    let world = platform.world();
-    let account = account(&world, params.required("advertiser_id")?)?;
-    let items = account
-        .campaigns
-        .iter()
-        .filter(|c| filter.keeps(&c.id, None, None))
-        .map(|c| campaign_json(account, c))
-        .collect();
-    Ok(page_of(items, paging))
+pub(super) fn campaigns(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+    object_page(platform, headers, params, |account, filter| {
+        account
+            .campaigns
+            .iter()
+            .filter(|c| filter.keeps(&c.id, None, None))
+            .map(|c| campaign_json(account, c))
+            .collect()
+    })
 }
 
 /// `GET adgroup/get/?advertiser_id=...`, filterable by `campaign_ids` and
 /// `adgroup_ids`.
-pub(super) async fn ad_groups(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(ad_group_list(&platform, &headers, &Params::parse(query)))
-}
-
-fn ad_group_list(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
-    admit(platform, headers)?;
-    let filter = Filter::parse(params)?;
-    let paging = params.paging()?;
-    let world = platform.world();
-    let account = account(&world, params.required("advertiser_id")?)?;
-    let items = account
-        .ad_groups
-        .iter()
-        .filter(|g| filter.keeps(&g.campaign_id, Some(&g.id), None))
-        .map(|g| ad_group_json(account, g))
-        .collect();
-    Ok(page_of(items, paging))
+pub(super) fn ad_groups(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+    object_page(platform, headers, params, |account, filter| {
+        account
+            .ad_groups
+            .iter()
+            .filter(|g| filter.keeps(&g.campaign_id, Some(&g.id), None))
+            .map(|g| ad_group_json(account, g))
+            .collect()
+    })
 }
 
 /// `GET ad/get/?advertiser_id=...`, filterable by `campaign_ids`,
 /// `adgroup_ids` and `ad_ids`.
-pub(super) async fn ads(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(ad_list(&platform, &headers, &Params::parse(query)))
+pub(super) fn ads(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+    object_page(platform, headers, params, |account, filter| {
+        account
+            .ads
+            .iter()
+            .filter(|a| filter.keeps(&a.campaign_id, Some(&a.ad_group_id), Some(&a.id)))
+            .map(|a| ad_json(account, a))
+            .collect()
+    })
 }
 
-fn ad_list(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+/// What every object listing does: admit the request, read the filter and
+/// the paging, then answer one page of the objects `list` renders from the
+/// advertiser's account.
+fn object_page(
+    platform: &Platform,
+    headers: &HeaderMap,
+    params: &Params,
+    list: impl FnOnce(&AdAccount, &Filter) -> Vec<Value>,
+) -> ApiResult {
     admit(platform, headers)?;
     let filter = Filter::parse(params)?;
     let paging = params.paging()?;
     let world = platform.world();
     let account = account(&world, params.required("advertiser_id")?)?;
-    let items = account
-        .ads
-        .iter()
-        .filter(|a| filter.keeps(&a.campaign_id, Some(&a.ad_group_id), Some(&a.id)))
-        .map(|a| ad_json(account, a))
-        .collect();
-    Ok(page_of(items, paging))
+    Ok(page_of(list(account, &filter), paging))
 }
 
 /// `GET file/image/ad/info/?advertiser_id=...&image_ids=[...]`: where the
 /// images of ads are. Unknown ids are left out, as by the real API.
-pub(super) async fn images(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(image_list(&platform, &headers, &Params::parse(query)))
-}
-
-fn image_list(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+pub(super) fn images(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
     admit(platform, headers)?;
-    let ids = params
-        .string_list("image_ids")?
-        .filter(|ids| !ids.is_empty())
-        .ok_or_else(|| ApiError::invalid("image_ids: Missing data for required field."))?;
-    if ids.len() > MAX_IMAGE_IDS {
-        return Err(ApiError::invalid(format!(
-            "image_ids: Length must be between 1 and {MAX_IMAGE_IDS}."
-        )));
-    }
+    let ids = id_list("image_ids", params.json("image_ids")?.as_ref(), MAX_IMAGE_IDS)?;
     let world = platform.world();
     let account = account(&world, params.required("advertiser_id")?)?;
     let list: Vec<Value> = ids

@@ -14,16 +14,13 @@
 //! naming the parents of the level (`campaign_id`, `campaign_name`,
 //! `adgroup_id`, `adgroup_name`, `ad_name`, `ad_text`).
 
-use super::{ApiError, ApiResult, Params, account, admit, envelope, money, page_of};
+use super::{ApiError, ApiResult, Params, account, admit, money, page_of};
 use crate::server::Platform;
 use crate::world::{AdAccount, AdDay, Totals};
-use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
 use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The most days a daily report may cover.
 const MAX_DAILY_DAYS: i64 = 30;
@@ -47,15 +44,6 @@ const METRICS: [&str; 13] = [
     "total_complete_payment_rate",
     "currency",
 ];
-
-/// The `GET report/integrated/get/` handler.
-pub(super) async fn integrated(
-    State(platform): State<Arc<Platform>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    envelope(report(&platform, &headers, &Params::parse(query)))
-}
 
 /// What a report's rows are about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +134,8 @@ impl Level {
     }
 }
 
-fn report(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
+/// `GET report/integrated/get/`.
+pub(super) fn integrated(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResult {
     admit(platform, headers)?;
     if params.required("report_type")? != "BASIC" {
         return Err(ApiError::invalid(
@@ -197,7 +186,7 @@ fn report(platform: &Platform, headers: &HeaderMap, params: &Params) -> ApiResul
     let mut rows: BTreeMap<(Option<NaiveDate>, String), Totals> = BTreeMap::new();
     for day in account.days.iter().filter(|d| (start..=end).contains(&d.date)) {
         if let Some(key) = level.key_of(account, day) {
-            add(rows.entry((daily.then_some(day.date), key)).or_default(), day);
+            rows.entry((daily.then_some(day.date), key)).or_default().add(day);
         }
     }
     let items = rows
@@ -248,15 +237,6 @@ fn check_dimensions(level: Level, dimensions: &[String]) -> Result<bool, ApiErro
 fn date(params: &Params, name: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(params.required(name)?, "%Y-%m-%d")
         .map_err(|_| ApiError::invalid(format!("{name}: Not a valid date (YYYY-MM-DD).")))
-}
-
-fn add(totals: &mut Totals, day: &AdDay) {
-    totals.impressions += day.impressions;
-    totals.reach += day.reach;
-    totals.clicks += day.clicks;
-    totals.spend_cents += day.spend_cents;
-    totals.conversions += day.conversions;
-    totals.conversion_value_cents += day.conversion_value_cents;
 }
 
 /// A numeric metric of `totals`, as TikTok's string; `None` for a name that

@@ -6,7 +6,7 @@
 //! so a replay changes nothing further.
 
 use super::objects::campaign_json;
-use super::{ApiError, ApiResult, PREFIX, account, admit, envelope, string_list};
+use super::{ApiError, ApiResult, PREFIX, account, admit, envelope, id_list};
 use crate::server::{Platform, WriteCall};
 use crate::world::{Platform as AdPlatform, Status};
 use axum::body::Bytes;
@@ -105,17 +105,7 @@ fn required_str<'b>(body: &'b Value, name: &str) -> Result<&'b str, ApiError> {
 
 fn set_status(platform: &Platform, body: &Value) -> ApiResult {
     let advertiser_id = required_str(body, "advertiser_id")?;
-    let ids = body
-        .get("campaign_ids")
-        .map(|value| string_list("campaign_ids", value))
-        .transpose()?
-        .filter(|ids| !ids.is_empty())
-        .ok_or_else(|| ApiError::invalid("campaign_ids: Missing data for required field."))?;
-    if ids.len() > MAX_CAMPAIGN_IDS {
-        return Err(ApiError::invalid(format!(
-            "campaign_ids: Length must be between 1 and {MAX_CAMPAIGN_IDS}."
-        )));
-    }
+    let ids = id_list("campaign_ids", body.get("campaign_ids"), MAX_CAMPAIGN_IDS)?;
     let (operation, status) = operation_status(body)?;
     let mut world = platform.world();
     let now = world.now();
@@ -149,17 +139,7 @@ fn operation_status(body: &Value) -> Result<(&'static str, Status), ApiError> {
 
 fn set_ad_status(platform: &Platform, body: &Value) -> ApiResult {
     let advertiser_id = required_str(body, "advertiser_id")?;
-    let ids = body
-        .get("ad_ids")
-        .map(|value| string_list("ad_ids", value))
-        .transpose()?
-        .filter(|ids| !ids.is_empty())
-        .ok_or_else(|| ApiError::invalid("ad_ids: Missing data for required field."))?;
-    if ids.len() > MAX_AD_IDS {
-        return Err(ApiError::invalid(format!(
-            "ad_ids: Length must be between 1 and {MAX_AD_IDS}."
-        )));
-    }
+    let ids = id_list("ad_ids", body.get("ad_ids"), MAX_AD_IDS)?;
     let (operation, status) = operation_status(body)?;
     let mut world = platform.world();
     let account = account(&world, advertiser_id)?;

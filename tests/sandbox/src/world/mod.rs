@@ -165,7 +165,8 @@ pub struct Totals {
 }
 
 impl Totals {
-    fn add(&mut self, day: &AdDay) {
+    /// Add one day's delivery.
+    pub fn add(&mut self, day: &AdDay) {
         self.impressions += day.impressions;
         self.reach += day.reach;
         self.clicks += day.clicks;
@@ -403,6 +404,11 @@ pub struct Payments {
 }
 
 impl Payments {
+    /// The charge with `id`.
+    pub fn charge(&self, id: &str) -> Option<&Charge> {
+        self.charges.iter().find(|c| c.id == id)
+    }
+
     /// Charged on `date` (UTC), in cents, before refunds.
     pub fn charged_on(&self, date: NaiveDate) -> i64 {
         self.charges
