@@ -25,6 +25,7 @@ pub mod store;
 pub mod sync;
 pub mod tenant;
 pub mod vault;
+pub mod webhooks;
 
 pub use invoke::{
     Call, CallOutput, Grants, InvocationContext, InvokeError, InvokeErrorKind, Limits, Output, PluginError,

@@ -351,3 +351,99 @@ async fn a_proposal_nobody_decided_in_time_expires_and_cannot_be_approved() {
     let audit = env.audit().await;
     assert!(audit.iter().any(|e| e["action"] == "proposal.expire"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_interrupted_by_a_stop_is_executed_once_at_the_next_start() {
+    use omnify_host::store::Table;
+    use omnify_host::store::storage::{get_json, key, put_json};
+
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 1, 5.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    // As if the host stopped between recording the approval and executing it.
+    let store = env.host.control.storage();
+    let row = key(&[TENANT.as_bytes(), id.as_bytes()]);
+    let mut tx = store.write().expect("a write transaction");
+    let mut stored: Value = get_json(&*tx, Table::Proposals, &row)
+        .expect("read")
+        .expect("stored");
+    stored["status"] = json!("approved");
+    put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
+    tx.commit().expect("commit");
+    assert_eq!(
+        approve(&env, &env.admin, id, json!({})).await.json["status"],
+        "approved"
+    );
+    assert_eq!(budget_writes(&env), 0);
+
+    assert_eq!(
+        env.host
+            .control
+            .resume_approved_proposals()
+            .await
+            .expect("resume"),
+        1
+    );
+    assert_eq!(env.proposal(id).await["status"], "executed");
+    assert_eq!(
+        env.host
+            .control
+            .resume_approved_proposals()
+            .await
+            .expect("resume"),
+        0
+    );
+    assert_eq!(budget_writes(&env), 1);
+}
+
+/// Moving `share` of campaign 0's budget to campaign 1: two linked changes
+/// that keep the total.
+fn budget_move(env: &PlatformHost, share: f64) -> Vec<Value> {
+    let ((from, from_budget), (to, to_budget)) = (campaign(env, 0), campaign(env, 1));
+    let amount = (from_budget * share * 100.0).round() / 100.0;
+    let change = |id: &str, budget: f64, delta: f64, label: &str| {
+        json!({
+            "connector": "meta-ads",
+            "action": "set-daily-budget",
+            "input": {"campaign_id": id, "daily_budget": ((budget + delta) * 100.0).round() / 100.0},
+            "confidence": 0.95,
+            "metric": "daily_budget",
+            "absolute": delta,
+            "percent": delta / budget * 100.0,
+            "rationale": format!("test: move {label}"),
+        })
+    };
+    vec![
+        change(&from, from_budget, -amount, "cut"),
+        change(&to, to_budget, amount, "raise"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_halves_of_a_budget_move_run_together_or_wait_together() {
+    let env = start().await;
+    set_level(&env, "autonomous").await;
+
+    // 3% of the largest budget: both changes are inside the 20% guardrail.
+    let small = propose(&env, budget_move(&env, 0.03), vec![]).await;
+    assert!(small.iter().all(|p| p["status"] == "executed"), "{small:#?}");
+    assert_eq!(small[0]["linked"], json!([small[1]["id"]]));
+    assert_eq!(budget_writes(&env), 2);
+
+    // 15% of it is more than 20% of the smaller budget: the raise waits, and
+    // so does the cut that would otherwise run alone.
+    let large = propose(&env, budget_move(&env, 0.15), vec![]).await;
+    assert!(large.iter().all(|p| p["status"] == "pending"), "{large:#?}");
+    let cut = large
+        .iter()
+        .find(|p| p["rationale"] == "test: move cut")
+        .expect("cut");
+    assert!(
+        cut["policy"]
+            .as_str()
+            .expect("policy")
+            .contains("part of a budget move"),
+        "{cut:#}"
+    );
+    assert_eq!(budget_writes(&env), 2);
+}

@@ -12,6 +12,7 @@ mod plugins;
 mod proposals;
 mod sync;
 mod tenants;
+mod webhooks;
 
 use crate::control::ControlPlane;
 use axum::Router;
@@ -76,6 +77,7 @@ impl Default for ApiConfig {
         (name = "usage", description = "Metering"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "proposals", description = "Actions agents propose, autonomy levels and approvals"),
+        (name = "webhooks", description = "Platforms' webhook deliveries, verified by their connector"),
     )
 )]
 struct ApiDoc;
@@ -102,6 +104,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(sync::routes())
         .merge(audit::routes())
         .merge(proposals::routes())
+        .merge(webhooks::routes())
         .split_for_parts()
 }
 

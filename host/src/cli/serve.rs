@@ -74,6 +74,10 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     if resumed > 0 {
         println!("resumed {resumed} interrupted sync run(s)");
     }
+    let approvals = control.resume_approved_proposals().await?;
+    if approvals > 0 {
+        println!("executed {approvals} approval(s) interrupted by the last stop");
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -5,6 +5,7 @@ use crate::audit;
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::Call;
 use crate::store::Storage;
+use crate::store::storage::{Table, scan_json};
 use crate::tenant::Principal;
 use serde_json::Value;
 
@@ -55,6 +56,29 @@ impl ControlPlane {
             return Ok(proposal);
         }
         Ok(self.execute_proposal(principal, proposal).await)
+    }
+
+    /// Execute every proposal left approved but not executed when the host
+    /// stopped (call it at start, before requests are served); the same
+    /// idempotency key makes the second attempt safe.
+    pub async fn resume_approved_proposals(&self) -> Result<usize, ControlError> {
+        let interrupted: Vec<Proposal> = self
+            .blocking(|store| {
+                Ok(
+                    scan_json::<Proposal>(&*store.read()?, Table::Proposals, b"", None, usize::MAX)?
+                        .into_iter()
+                        .map(|(_, proposal)| proposal)
+                        .filter(|proposal| proposal.status == ProposalStatus::Approved)
+                        .collect(),
+                )
+            })
+            .await?;
+        let count = interrupted.len();
+        for proposal in interrupted {
+            tracing::info!(tenant = %proposal.tenant, proposal = %proposal.id, "executing an interrupted approval");
+            self.execute_proposal(&Principal::admin(), proposal).await;
+        }
+        Ok(count)
     }
 
     /// Call the connector's `act` for an approved proposal and record the

@@ -16,6 +16,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The action budget moves are made of.
+const BUDGET_ACTION: &str = "set-daily-budget";
+
 /// The insight kind the client-learning agent reports thresholds with.
 const THRESHOLDS_INSIGHT: &str = "confidence-thresholds";
 
@@ -47,6 +50,48 @@ fn target_of(proposal: &Proposal) -> String {
         .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         .unwrap_or_default();
     format!("{}/{id}", proposal.connector)
+}
+
+/// Budget changes of one run on one connector that add up to nothing move
+/// budget between campaigns: they are linked, and run together or wait
+/// together, so that a platform's total never changes by half a move.
+fn link_budget_moves(decided: &mut [(Proposal, Verdict)]) {
+    let mut moves: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (proposal, _)) in decided.iter().enumerate() {
+        if proposal.action == BUDGET_ACTION {
+            moves.entry(proposal.connector.as_str()).or_default().push(index);
+        }
+    }
+    let groups: Vec<Vec<usize>> = moves
+        .into_values()
+        .filter(|members| {
+            let net: f64 = members
+                .iter()
+                .map(|&i| decided[i].0.expected_impact.absolute)
+                .sum();
+            let largest = members
+                .iter()
+                .map(|&i| decided[i].0.expected_impact.absolute.abs())
+                .fold(0.0, f64::max);
+            members.len() > 1 && net.abs() <= 0.01 * largest.max(1.0)
+        })
+        .collect();
+    for members in groups {
+        let ids: Vec<String> = members.iter().map(|&i| decided[i].0.id.clone()).collect();
+        let waiting = members.iter().find_map(|&i| match &decided[i].1 {
+            Verdict::Queue(reason) => Some((decided[i].0.id.clone(), reason.clone())),
+            Verdict::Execute(_) => None,
+        });
+        for &i in &members {
+            let (proposal, verdict) = &mut decided[i];
+            proposal.linked = ids.iter().filter(|id| **id != proposal.id).cloned().collect();
+            if let (Some((id, reason)), Verdict::Execute(_)) = (&waiting, &verdict) {
+                *verdict = Verdict::Queue(format!(
+                    "part of a budget move with {id}, which waits for a person: {reason}"
+                ));
+            }
+        }
+    }
 }
 
 fn is_probability(value: f64) -> bool {
@@ -94,7 +139,7 @@ impl ControlPlane {
                 }) {
                     *changed_today.entry(target_of(done)).or_default() += done.expected_impact.percent.abs();
                 }
-                let mut to_execute = Vec::new();
+                let mut decided = Vec::new();
                 for item in proposed {
                     if !is_probability(item.confidence)
                         || !item.impact_percent.is_finite()
@@ -103,7 +148,7 @@ impl ControlPlane {
                         tracing::warn!(run = run.id, "an agent proposal has non-finite numbers; skipped");
                         continue;
                     }
-                    let mut proposal = Proposal {
+                    let proposal = Proposal {
                         id: crate::vault::random_hex(8)?,
                         tenant: run.tenant.clone(),
                         agent: run.plugin.clone(),
@@ -122,6 +167,7 @@ impl ControlPlane {
                         status: ProposalStatus::Pending,
                         policy: String::new(),
                         requires_expert: autonomy.level == super::AutonomyLevel::ExpertRequired,
+                        linked: Vec::new(),
                         decision: None,
                         execution: None,
                         created_at: audit::now(),
@@ -130,10 +176,17 @@ impl ControlPlane {
                     };
                     let target = target_of(&proposal);
                     let before = changed_today.get(&target).copied().unwrap_or(0.0);
-                    match autonomy.verdict(&proposal, before) {
+                    let verdict = autonomy.verdict(&proposal, before);
+                    if matches!(verdict, Verdict::Execute(_)) {
+                        *changed_today.entry(target).or_default() += proposal.expected_impact.percent.abs();
+                    }
+                    decided.push((proposal, verdict));
+                }
+                link_budget_moves(&mut decided);
+                let mut to_execute = Vec::new();
+                for (mut proposal, verdict) in decided {
+                    match verdict {
                         Verdict::Execute(reason) => {
-                            *changed_today.entry(target).or_default() +=
-                                proposal.expected_impact.percent.abs();
                             proposal.status = ProposalStatus::Approved;
                             proposal.decision = Some(Decision {
                                 kind: DecisionKind::Auto,

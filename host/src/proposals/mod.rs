@@ -135,6 +135,10 @@ pub struct Proposal {
     pub policy: String,
     /// Whether approving needs the `expert` role.
     pub requires_expert: bool,
+    /// Proposals of the same budget move (which keeps a platform's total):
+    /// the policy runs them together or queues them together.
+    #[serde(default)]
+    pub linked: Vec<String>,
     /// The decision, once made.
     pub decision: Option<Decision>,
     /// The execution, once attempted.

@@ -33,6 +33,9 @@ pub struct Principal {
     pub tenant: Option<String>,
     /// The key's id; none for the admin token.
     pub key_id: Option<String>,
+    /// A part of the host acting for a tenant without a key (for example
+    /// `webhook` for a platform's delivery), as the audit log names it.
+    pub system: Option<&'static str>,
 }
 
 impl Principal {
@@ -42,14 +45,27 @@ impl Principal {
             role: Role::Admin,
             tenant: None,
             key_id: None,
+            system: None,
+        }
+    }
+
+    /// The part of the host named `system` acting for `tenant` only, with an
+    /// operator's rights.
+    pub fn system(system: &'static str, tenant: &str) -> Self {
+        Self {
+            role: Role::Operator,
+            tenant: Some(tenant.to_string()),
+            key_id: None,
+            system: Some(system),
         }
     }
 
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
-        match &self.key_id {
-            Some(id) => format!("key:{id}"),
-            None => "admin".to_string(),
+        match (&self.key_id, self.system) {
+            (Some(id), _) => format!("key:{id}"),
+            (None, Some(system)) => system.to_string(),
+            (None, None) => "admin".to_string(),
         }
     }
 
@@ -118,11 +134,7 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
     let tx = store.read()?;
     if token.starts_with("oma_") {
         return match tx.get(Table::Meta, ADMIN_TOKEN_KEY)? {
-            Some(stored) if stored == hash => Ok(Principal {
-                role: Role::Admin,
-                tenant: None,
-                key_id: None,
-            }),
+            Some(stored) if stored == hash => Ok(Principal::admin()),
             _ => Err(unknown()),
         };
     }
@@ -135,6 +147,7 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
         role: key.role,
         tenant: Some(key.tenant),
         key_id: Some(key.id),
+        system: None,
     })
 }
 

@@ -8,3 +8,4 @@ mod shopify;
 mod stripe;
 mod support;
 mod tiktok;
+mod webhooks;
