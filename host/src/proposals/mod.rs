@@ -340,13 +340,12 @@ impl ControlPlane {
                 // Approving again while it runs, or after it ran, changes
                 // nothing: this is what makes a retried approval safe.
                 ProposalStatus::Approved | ProposalStatus::Executed => return Ok((proposal, false)),
-                ProposalStatus::Rejected | ProposalStatus::Expired => {
+                ProposalStatus::Rejected => {
+                    return Err(ControlError::Conflict(format!("proposal `{id}` was rejected")));
+                }
+                ProposalStatus::Expired => {
                     return Err(ControlError::Conflict(format!(
-                        "proposal `{id}` is {} and cannot be decided any more",
-                        serde_json::to_value(proposal.status)
-                            .unwrap_or_default()
-                            .as_str()
-                            .unwrap_or("closed")
+                        "proposal `{id}` expired before a decision"
                     )));
                 }
             }
