@@ -447,3 +447,44 @@ async fn both_halves_of_a_budget_move_run_together_or_wait_together() {
     );
     assert_eq!(budget_writes(&env), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_retried_after_a_client_timeout_executes_once() {
+    let env = start().await;
+    let made = propose(&env, vec![budget_change(&env, 2, 6.0, 0.9)], vec![]).await;
+    let id = made[0]["id"].as_str().expect("id");
+    let path = format!("/v1/tenants/{TENANT}/proposals/{id}/approve");
+    // The platform answers slowly; the client gives up first.
+    env.sandbox
+        .meta
+        .set_latency(std::time::Duration::from_millis(1500));
+    let gave_up = env
+        .host
+        .request(Method::POST, &path)
+        .bearer_auth(&env.admin)
+        .header("content-type", "application/json")
+        .body("{}")
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+
+    let retried = approve(&env, &env.admin, id, json!({})).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert!(
+        retried.json["status"] == "approved" || retried.json["status"] == "executed",
+        "{}",
+        retried.text
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while env.proposal(id).await["status"] != "executed" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the approval never executed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    env.sandbox.meta.set_latency(std::time::Duration::ZERO);
+    assert_eq!(budget_writes(&env), 1, "{:?}", env.sandbox.meta.writes());
+    assert_eq!(env.proposal(id).await["execution"]["attempts"], 1);
+}

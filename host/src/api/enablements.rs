@@ -3,6 +3,7 @@
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AdminCaller, ApiJson, Caller};
+use crate::control::ControlError;
 use crate::enablement::{EnableRequest, Enablement, Repin};
 use crate::invoke::{Call, CallOutput, Usage};
 use axum::Json;
@@ -137,10 +138,16 @@ async fn invoke_plugin(
 ) -> Result<Json<InvokeResponse>, ApiError> {
     let call = Call::from_json(&request.export, request.input)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
-    let output = api
-        .control
-        .invoke_enabled(&caller.principal, &tenant, &plugin, call, &caller.request_id)
-        .await?;
+    // A call runs to its end, with its usage and audit entry, even if the
+    // client goes away: a platform may already have acted on it.
+    let control = api.control.clone();
+    let output = tokio::spawn(async move {
+        control
+            .invoke_enabled(&caller.principal, &tenant, &plugin, call, &caller.request_id)
+            .await
+    })
+    .await
+    .map_err(|e| ApiError::from(ControlError::Internal(format!("an invocation task failed: {e}"))))??;
     Ok(Json(InvokeResponse {
         output: output.value,
         usage: output.usage,

@@ -3,6 +3,7 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
+use crate::control::ControlError;
 use crate::webhooks::WebhookReceipt;
 use axum::Json;
 use axum::body::Bytes;
@@ -39,9 +40,14 @@ async fn receive_webhook(
         .iter()
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    Ok(Json(
-        api.control
+    // Verified events are kept even if the platform stops waiting.
+    let control = api.control.clone();
+    let receipt = tokio::spawn(async move {
+        control
             .receive_webhook(&tenant, &connector, headers, body.to_vec(), &request_id)
-            .await?,
-    ))
+            .await
+    })
+    .await
+    .map_err(|e| ApiError::from(ControlError::Internal(format!("a webhook task failed: {e}"))))??;
+    Ok(Json(receipt))
 }

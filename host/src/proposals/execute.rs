@@ -8,6 +8,7 @@ use crate::store::Storage;
 use crate::store::storage::{Table, scan_json};
 use crate::tenant::Principal;
 use serde_json::Value;
+use std::sync::Arc;
 
 impl ControlPlane {
     /// Approve a pending proposal, with `edited_input` replacing the agent's
@@ -15,7 +16,7 @@ impl ControlPlane {
     /// Approving one that is approved or executed changes nothing and
     /// returns it as it is, so a retried request cannot execute it twice.
     pub async fn approve_proposal(
-        &self,
+        self: &Arc<Self>,
         principal: &Principal,
         tenant_id: &str,
         id: &str,
@@ -55,7 +56,12 @@ impl ControlPlane {
         if !changed {
             return Ok(proposal);
         }
-        Ok(self.execute_proposal(principal, proposal).await)
+        // The execution runs to its end even if the caller gives up waiting
+        // (a client timeout cancels the request, not the platform call).
+        let (this, principal) = (Arc::clone(self), principal.clone());
+        tokio::spawn(async move { this.execute_proposal(&principal, proposal).await })
+            .await
+            .map_err(|e| ControlError::Internal(format!("a proposal's execution failed: {e}")))
     }
 
     /// Execute every proposal left approved but not executed when the host

@@ -40,6 +40,8 @@ struct Counters {
     calls_until_limited: Option<u32>,
     /// Requests refused with the rate-limit signal so far.
     rate_limited: u32,
+    /// How long every answer takes.
+    latency: std::time::Duration,
 }
 
 /// The state of one platform's server.
@@ -93,6 +95,11 @@ impl Platform {
         }
     }
 
+    /// Answer every request only after `latency`, like a slow platform.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.counters().latency = latency;
+    }
+
     /// How many requests were refused with the rate-limit signal.
     pub fn rate_limited(&self) -> u32 {
         self.counters().rate_limited
@@ -126,7 +133,12 @@ async fn log_request(State(platform): State<Arc<Platform>>, request: Request, ne
         request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
     tracing::debug!(target: "omnify_sandbox", "{line}");
-    platform.counters().requests.push(line);
+    let latency = {
+        let mut counters = platform.counters();
+        counters.requests.push(line);
+        counters.latency
+    };
+    tokio::time::sleep(latency).await;
     next.run(request).await
 }
 
