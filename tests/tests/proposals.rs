@@ -77,6 +77,23 @@ async fn approve(env: &PlatformHost, token: &str, id: &str, body: Value) -> Repl
     env.host.call(Method::POST, &path, Some(token), Some(&body)).await
 }
 
+/// Change the stored proposal `id` behind the host's back, to stand for
+/// what time or a crash would have done to it.
+fn edit_stored(env: &PlatformHost, id: &str, edit: impl FnOnce(&mut Value)) {
+    use omnify_host::store::Table;
+    use omnify_host::store::storage::{get_json, key, put_json};
+
+    let store = env.host.control.storage();
+    let row = key(&[TENANT.as_bytes(), id.as_bytes()]);
+    let mut tx = store.write().expect("a write transaction");
+    let mut stored: Value = get_json(&*tx, Table::Proposals, &row)
+        .expect("read")
+        .expect("stored");
+    edit(&mut stored);
+    put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
+    tx.commit().expect("commit");
+}
+
 fn budget_writes(env: &PlatformHost) -> usize {
     env.sandbox.meta.writes().iter().filter(|w| w.applied).count()
 }
@@ -325,23 +342,12 @@ async fn bad_requests_on_proposals_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposal_nobody_decided_in_time_expires_and_cannot_be_approved() {
-    use omnify_host::store::Table;
-    use omnify_host::store::storage::{get_json, key, put_json};
-
     let env = start().await;
     let made = propose(&env, vec![budget_change(&env, 0, 5.0, 0.9)], vec![]).await;
     let id = made[0]["id"].as_str().expect("id");
     assert_eq!(made[0]["status"], "pending");
     // Move its expiry into the past, as if its time-to-live had gone by.
-    let store = env.host.control.storage();
-    let row = key(&[TENANT.as_bytes(), id.as_bytes()]);
-    let mut tx = store.write().expect("a write transaction");
-    let mut stored: Value = get_json(&*tx, Table::Proposals, &row)
-        .expect("read")
-        .expect("stored");
-    stored["expires_at_unix"] = json!(1);
-    put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
-    tx.commit().expect("commit");
+    edit_stored(&env, id, |stored| stored["expires_at_unix"] = json!(1));
 
     assert_eq!(env.proposal(id).await["status"], "expired");
     let late = approve(&env, &env.admin, id, json!({})).await;
@@ -354,22 +360,11 @@ async fn a_proposal_nobody_decided_in_time_expires_and_cannot_be_approved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_interrupted_by_a_stop_is_executed_once_at_the_next_start() {
-    use omnify_host::store::Table;
-    use omnify_host::store::storage::{get_json, key, put_json};
-
     let env = start().await;
     let made = propose(&env, vec![budget_change(&env, 1, 5.0, 0.9)], vec![]).await;
     let id = made[0]["id"].as_str().expect("id");
     // As if the host stopped between recording the approval and executing it.
-    let store = env.host.control.storage();
-    let row = key(&[TENANT.as_bytes(), id.as_bytes()]);
-    let mut tx = store.write().expect("a write transaction");
-    let mut stored: Value = get_json(&*tx, Table::Proposals, &row)
-        .expect("read")
-        .expect("stored");
-    stored["status"] = json!("approved");
-    put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
-    tx.commit().expect("commit");
+    edit_stored(&env, id, |stored| stored["status"] = json!("approved"));
     assert_eq!(
         approve(&env, &env.admin, id, json!({})).await.json["status"],
         "approved"
