@@ -8,7 +8,7 @@ mod api;
 mod records;
 
 use api::{Client, Failure, Page};
-use chrono::{Days, NaiveDate};
+use chrono::{Days, NaiveDate, Utc};
 use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, SyncMode};
 use omnify_sdk::{Error, json};
 use records::queries;
@@ -50,16 +50,6 @@ impl Config {
                 .unwrap_or(today)),
         }
     }
-}
-
-/// Today in UTC, from the host's wall clock.
-fn today() -> Result<NaiveDate, Error> {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| Error::internal(format!("the clock is before 1970: {e}")))?;
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_days(Days::new(since_epoch.as_secs() / 86_400)))
-        .ok_or_else(|| Error::internal("the clock is out of range"))
 }
 
 /// Where a paged stream is: the token of its next page.
@@ -140,7 +130,7 @@ impl GoogleAds {
         let (from, to, token) = match state.window {
             Some(window) => (window.from, window.to, Some(window.page_token)),
             None => {
-                let today = today()?;
+                let today = Utc::now().date_naive();
                 let from = match (request.mode, &state.cursor) {
                     (SyncMode::Incremental, Some(cursor)) => cursor.clone(),
                     _ => config.start_date(today)?.to_string(),

@@ -1,21 +1,8 @@
 //! Calendar days as `YYYY-MM-DD`, with no time zones: Meta reports days in
 //! the ad account's zone and the connector passes them through.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use omnify_sdk::Error;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Today in UTC, from the host's wall clock (chrono's `clock` feature is
-/// not available to a wasm component).
-pub fn today() -> NaiveDate {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i64::try_from(seconds)
-        .ok()
-        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
-        .map_or(NaiveDate::default(), |now| now.date_naive())
-}
 
 /// Parse `YYYY-MM-DD`; `None` unless it is a real calendar day.
 pub fn parse(text: &str) -> Option<NaiveDate> {

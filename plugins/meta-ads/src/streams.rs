@@ -6,7 +6,7 @@
 use crate::dates;
 use crate::graph::{Graph, Page, currency_offset, without_token};
 use crate::{Config, DEFAULT_START_DAYS};
-use chrono::Days;
+use chrono::{Days, Utc};
 use omnify_sdk::connector::{Batch, ReadRequest, SyncMode};
 use omnify_sdk::{Error, Value, json};
 use serde::{Deserialize, Serialize};
@@ -260,7 +260,7 @@ fn first_insights_url(
     request: &ReadRequest,
     cursor: Option<&str>,
 ) -> Result<String, Error> {
-    let today = dates::today();
+    let today = Utc::now().date_naive();
     let since = match (request.mode, cursor) {
         (SyncMode::Incremental, Some(date)) => dates::parse(date)
             .ok_or_else(|| Error::invalid_input(format!("stream state: `{date}` is not a date")))?,

@@ -1,20 +1,7 @@
 //! Calendar days (UTC) of report windows, as TikTok writes them.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use omnify_sdk::Error;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Today in UTC, from the host's clock (chrono's `clock` feature is not
-/// available to a wasm component).
-pub fn today() -> NaiveDate {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i64::try_from(seconds)
-        .ok()
-        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
-        .map_or(NaiveDate::default(), |now| now.date_naive())
-}
 
 /// Parse `YYYY-MM-DD`; also accepts TikTok's `YYYY-MM-DD HH:MM:SS` (the
 /// time is dropped).

@@ -8,7 +8,7 @@
 
 use crate::api::{Client, Page, count, number, text};
 use crate::date;
-use chrono::{Days, NaiveDate};
+use chrono::{Days, NaiveDate, Utc};
 use omnify_sdk::connector::{Batch, ReadRequest, SyncMode};
 use omnify_sdk::{Error, Value, json};
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,7 @@ pub fn read(client: &Client, request: &ReadRequest, level: Level) -> Result<Batc
     let pass = match state.pass.take() {
         Some(pass) => pass,
         None => {
-            let today = date::today();
+            let today = Utc::now().date_naive();
             let start = first_day(client, request.mode, state.cursor.as_deref(), today)?;
             if start > today {
                 return Batch::default().with_state(&state);
