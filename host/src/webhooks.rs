@@ -78,39 +78,33 @@ impl ControlPlane {
             request_id.to_string(),
         );
         let kinds: Vec<String> = events.into_iter().map(|e| e.kind).collect();
-        let receipt_kinds = kinds.clone();
-        let ids = self
-            .blocking(move |store| {
-                let mut tx = store.write()?;
-                let stream = prefix(&[
-                    tenant_id.as_bytes(),
-                    connector.as_bytes(),
-                    WEBHOOK_STREAM.as_bytes(),
-                ]);
-                for (id, record) in &records {
-                    tx.put(
-                        Table::Records,
-                        &[stream.as_slice(), id.as_bytes()].concat(),
-                        record.as_bytes(),
-                    )?;
-                }
-                let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
-                let details = json!({ "request_id": request_id, "events": ids, "kinds": kinds });
-                let event = Event {
-                    actor: "webhook",
-                    action: "webhook.receive",
-                    target: &connector,
-                    outcome: "ok",
-                    details,
-                };
-                audit::append(&mut *tx, &tenant_id, event)?;
-                tx.commit()?;
-                Ok(ids)
-            })
-            .await?;
-        Ok(WebhookReceipt {
-            records: ids,
-            kinds: receipt_kinds,
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let stream = prefix(&[
+                tenant_id.as_bytes(),
+                connector.as_bytes(),
+                WEBHOOK_STREAM.as_bytes(),
+            ]);
+            for (id, record) in &records {
+                tx.put(
+                    Table::Records,
+                    &[stream.as_slice(), id.as_bytes()].concat(),
+                    record.as_bytes(),
+                )?;
+            }
+            let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
+            let details = json!({ "request_id": request_id, "events": ids, "kinds": kinds });
+            let event = Event {
+                actor: "webhook",
+                action: "webhook.receive",
+                target: &connector,
+                outcome: "ok",
+                details,
+            };
+            audit::append(&mut *tx, &tenant_id, event)?;
+            tx.commit()?;
+            Ok(WebhookReceipt { records: ids, kinds })
         })
+        .await
     }
 }

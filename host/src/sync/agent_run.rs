@@ -109,7 +109,16 @@ impl ControlPlane {
             let error = match result {
                 Ok(output) => {
                     let output = serde_json::to_value(&output.value).map_err(|e| e.to_string())?;
-                    return Ok(Some(output["result"].clone()));
+                    let ended = Run {
+                        output: Some(output["result"].clone()),
+                        ..run
+                    };
+                    // Proposals are recorded (and executed, when the policy
+                    // allows) before the run reads as succeeded.
+                    if let Err(error) = self.receive_agent_output(&ended).await {
+                        tracing::error!(%error, run = ended.id, "cannot record an agent run's proposals");
+                    }
+                    return Ok(ended.output);
                 }
                 Err(error) => error,
             };

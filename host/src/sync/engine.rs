@@ -102,19 +102,7 @@ impl ControlPlane {
         let run = self.run(&Principal::admin(), tenant_id, run_id).await;
         let is_agent_run = run.as_ref().is_ok_and(|run| run.task.is_some());
         let outcome = match run {
-            Ok(run) if run.task.is_some() => {
-                let mut ended = run.clone();
-                let outcome = self.drive_agent_run(principal, run).await;
-                if let Ok(output) = &outcome {
-                    // Proposals are recorded (and executed, when the policy
-                    // allows) before the run reads as succeeded.
-                    ended.output = output.clone();
-                    if let Err(error) = self.receive_agent_output(&ended).await {
-                        tracing::error!(%error, run = run_id, "cannot record an agent run's proposals");
-                    }
-                }
-                outcome
-            }
+            Ok(run) if run.task.is_some() => self.drive_agent_run(principal, run).await,
             Ok(run) => self.drive_run(principal, run).await,
             Err(error) => Err(error.to_string()),
         };
