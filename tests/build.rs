@@ -10,13 +10,15 @@ use omnify_registry::Builder;
 use std::path::Path;
 
 /// The partner example and the test guests.
-const GUESTS: [&str; 6] = [
+const GUESTS: [&str; 8] = [
     "hello-connector",
     "hostile",
     "data-agent",
     "wrong-major",
     "foreign-import",
     "paged-source",
+    "v1-0-connector",
+    "v1-0-agent",
 ];
 
 /// The first-party plugins in `plugins/`.

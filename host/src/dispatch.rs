@@ -10,6 +10,11 @@ use crate::meter::CallRecord;
 use crate::store::Storage;
 use crate::tenant::{Principal, TenantStatus};
 
+/// What the API puts before the idempotency key of an action performed
+/// directly through `/invoke`: proposals' keys are their ids, which hold no
+/// `:`, so the two can never collide.
+pub const DIRECT_KEY_PREFIX: &str = "direct:";
+
 impl ControlPlane {
     /// Run `call` on `plugin` for `tenant_id`.
     pub async fn invoke_enabled(
@@ -65,6 +70,7 @@ impl ControlPlane {
                 "name": name,
                 "input": input,
                 "idempotency_key": idempotency_key,
+                "direct": idempotency_key.starts_with(DIRECT_KEY_PREFIX),
             })),
             _ => None,
         };

@@ -10,6 +10,7 @@ use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Li
 use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json};
 use crate::tenant::{self, Principal};
+use omnify_registry::manifest::proposal_pattern_covers;
 use omnify_registry::{Manifest, PluginKind, RequestedLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -32,6 +33,12 @@ pub struct GrantSpec {
     /// `connector/stream` pairs an agent may read.
     #[serde(default)]
     pub data_streams: Vec<String>,
+    /// `connector:action` pairs (or `*:action`) an agent may propose.
+    #[serde(default)]
+    pub proposes: Vec<String>,
+    /// Whether an agent may set the tenant's learned confidence thresholds.
+    #[serde(default)]
+    pub learns_thresholds: bool,
 }
 
 impl GrantSpec {
@@ -42,7 +49,43 @@ impl GrantSpec {
             secrets: capabilities.secrets.clone(),
             kv: capabilities.kv,
             data_streams: capabilities.data_streams.clone(),
+            proposes: capabilities.proposes.clone(),
+            learns_thresholds: capabilities.learns_thresholds,
         }
+    }
+
+    /// What `self` (a version's manifest, as grants) asks for that neither
+    /// `granted` nor `before` (the running version's manifest) has: what an
+    /// upgrade to that version would newly ask the tenant for.
+    fn beyond(&self, granted: &Self, before: &Self) -> Vec<String> {
+        let mut more = Vec::new();
+        let lists = [
+            ("HTTP host", &self.http_hosts, &granted.http_hosts, &before.http_hosts),
+            ("secret", &self.secrets, &granted.secrets, &before.secrets),
+            ("data stream", &self.data_streams, &granted.data_streams, &before.data_streams),
+            ("proposal", &self.proposes, &granted.proposes, &before.proposes),
+        ];
+        for (what, asked, granted, before) in lists {
+            for item in asked {
+                if !granted.contains(item) && !before.contains(item) {
+                    more.push(format!("{what} `{item}`"));
+                }
+            }
+        }
+        if self.kv && !granted.kv && !before.kv {
+            more.push("kv".into());
+        }
+        if self.learns_thresholds && !granted.learns_thresholds && !before.learns_thresholds {
+            more.push("learns_thresholds".into());
+        }
+        more
+    }
+
+    /// Whether these grants let an agent propose `action` on `connector`.
+    pub fn allows_proposal(&self, connector: &str, action: &str) -> bool {
+        self.proposes
+            .iter()
+            .any(|pattern| proposal_pattern_covers(pattern, connector, action))
     }
 
     /// Check that every grant is requested by the manifest, or (for HTTP
@@ -76,6 +119,19 @@ impl GrantSpec {
         }
         if self.kv && !capabilities.kv {
             return Err(outside("capability", "kv"));
+        }
+        // A grant may name one connector where the manifest says `*`.
+        if let Some(pattern) = self.proposes.iter().find(|grant| {
+            !capabilities.proposes.iter().any(|asked| match grant.split_once(':') {
+                Some(("*", action)) => *asked == format!("*:{action}"),
+                Some((connector, action)) => proposal_pattern_covers(asked, connector, action),
+                None => false,
+            })
+        }) {
+            return Err(outside("proposal", pattern));
+        }
+        if self.learns_thresholds && !capabilities.learns_thresholds {
+            return Err(outside("capability", "learns_thresholds"));
         }
         Ok(())
     }
@@ -142,6 +198,19 @@ pub struct Enablement {
     pub limits: RequestedLimits,
     /// When it was last changed.
     pub updated_at: String,
+    /// Whether the key that signed the pinned version was revoked since
+    /// (filled in when listed; upgrade to a version signed by a trusted key).
+    #[serde(default)]
+    pub signer_revoked: bool,
+}
+
+/// Input of [`ControlPlane::repin`]: new grants, needed when the version
+/// moved to asks for more than the tenant granted.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepinRequest {
+    /// The grants from now on; checked against the new version's manifest.
+    pub grants: Option<GrantSpec>,
 }
 
 fn enablement_key(tenant: &str, plugin: &str) -> Vec<u8> {
@@ -252,6 +321,7 @@ impl ControlPlane {
             grants,
             limits: request.limits.unwrap_or(manifest.limits),
             updated_at: audit::now(),
+            signer_revoked: false,
         };
         let sealed = request
             .secrets
@@ -336,10 +406,11 @@ impl ControlPlane {
         tenant_id: &str,
         plugin: &str,
         change: Repin,
+        request: RepinRequest,
     ) -> Result<Enablement, ControlError> {
         principal.require_admin()?;
         let (lookup_tenant, lookup_plugin) = (tenant_id.to_string(), plugin.to_string());
-        let (current, target) = self
+        let (current, running, target) = self
             .blocking(move |store| {
                 let tx = store.read()?;
                 let current = require_enablement(&*tx, &lookup_tenant, &lookup_plugin)?;
@@ -358,7 +429,8 @@ impl ControlPlane {
                         exact_version(&*tx, &lookup_plugin, &previous)?
                     }
                 };
-                Ok((current, target))
+                let running = exact_version(&*tx, &lookup_plugin, &current.version)?;
+                Ok((current, running, target))
             })
             .await?;
         if target.version == current.version {
@@ -367,6 +439,28 @@ impl ControlPlane {
                 current.version, current.requirement
             )));
         }
+        // A version that asks for more than the tenant granted (as browsers
+        // and extension hosts ask again for new permissions) needs grants
+        // given with this request.
+        let grants = match request.grants {
+            Some(grants) => {
+                grants.check_within(&target.manifest, self.grantable_hosts())?;
+                grants
+            }
+            None => {
+                let more = GrantSpec::everything_in(&target.manifest)
+                    .beyond(&current.grants, &GrantSpec::everything_in(&running.manifest));
+                if !more.is_empty() {
+                    return Err(ControlError::Conflict(format!(
+                        "`{plugin}` {} asks for more than this tenant granted: {}; repeat the request with \
+                         `grants` that say what to grant",
+                        target.version,
+                        more.join(", ")
+                    )));
+                }
+                current.grants.clone()
+            }
+        };
         self.check_config(&target, tenant_id, &current.config).await?;
         let action = match change {
             Repin::Upgrade => "plugin.upgrade",
@@ -376,6 +470,7 @@ impl ControlPlane {
             version: target.version.clone(),
             digest: target.digest.clone(),
             previous_version: Some(current.version.clone()),
+            grants,
             updated_at: audit::now(),
             ..current.clone()
         };
@@ -394,7 +489,10 @@ impl ControlPlane {
                 &enablement_key(&updated.tenant, &updated.plugin),
                 &updated,
             )?;
-            let details = serde_json::json!({ "from": current.version, "to": updated.version });
+            let mut details = serde_json::json!({ "from": current.version, "to": updated.version });
+            if updated.grants != current.grants {
+                details["grants"] = serde_json::json!(updated.grants);
+            }
             let event = Event {
                 actor: &actor,
                 action,
@@ -451,8 +549,17 @@ impl ControlPlane {
     ) -> Result<Vec<Enablement>, ControlError> {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
-        self.blocking(move |store| tenant::rows_of(&*store.read()?, Table::Enablements, &tenant_id))
-            .await
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            let revoked = crate::catalog::revoked_keys(&*tx)?;
+            let mut enablements: Vec<Enablement> = tenant::rows_of(&*tx, Table::Enablements, &tenant_id)?;
+            for enablement in &mut enablements {
+                let pinned = exact_version(&*tx, &enablement.plugin, &enablement.version)?;
+                enablement.signer_revoked = pinned.signed_by.is_some_and(|key| revoked.contains(&key));
+            }
+            Ok(enablements)
+        })
+        .await
     }
 
     /// The context a call of `enablement` runs with: configuration, opened

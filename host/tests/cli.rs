@@ -216,9 +216,9 @@ fn a_partner_keygens_packs_signs_inspects_and_verifies_a_package() {
     let shown = text(&inspect.stdout);
     for expected in [
         "plugin:    hello-connector 0.1.0",
-        "world:     connector 1.0.0",
-        "omnify:plugin/http@1.0.0",
-        "omnify:plugin/connector-api@1.0.0",
+        "world:     connector 1.1.0",
+        "omnify:plugin/http@1.1.0",
+        "omnify:plugin/connector-api@1.1.0",
         "signed by: example-partner",
     ] {
         assert!(shown.contains(expected), "inspect shows `{expected}`: {shown}");

@@ -1,7 +1,8 @@
 //! Crash and resume: `omnify serve` is killed (SIGKILL) in the middle of a
-//! sync and started again on the same data directory; the run resumes from
-//! its last committed batch and the record store ends with exactly the
-//! source's records, none lost and none duplicated.
+//! sync, or between an approval and its execution, and started again on
+//! the same data directory. The run resumes from its last committed batch
+//! and the record store ends with exactly the source's records, none lost
+//! and none duplicated; the approval executes once, as its approver's.
 
 use axum::extract::{Query, State};
 use serde_json::{Value, json};
@@ -49,13 +50,16 @@ fn free_port() -> u16 {
 
 /// Start `omnify serve` and wait until it listens; returns the child and
 /// the admin token when the data directory was new.
-fn serve(data_dir: &Path, port: u16) -> (Child, Option<String>, Vec<String>) {
-    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests/paged-source");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_omnify"))
+fn serve(data_dir: &Path, port: u16, guests: &[&str]) -> (Child, Option<String>, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_omnify"));
+    command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
-        .arg("--plugin")
-        .arg(plugin)
+        .arg(data_dir);
+    for guest in guests {
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests").join(guest);
+        command.arg("--plugin").arg(plugin);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -106,7 +110,7 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
 
     let (mut first, token, _) = tokio::task::spawn_blocking({
         let dir = data.path().to_path_buf();
-        move || serve(&dir, port)
+        move || serve(&dir, port, &["paged-source"])
     })
     .await
     .expect("started");
@@ -156,7 +160,7 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
 
     let (mut second, again, lines) = tokio::task::spawn_blocking({
         let dir = data.path().to_path_buf();
-        move || serve(&dir, port)
+        move || serve(&dir, port, &["paged-source"])
     })
     .await
     .expect("restarted");
@@ -240,6 +244,165 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
         String::from_utf8_lossy(&follow.stderr)
     );
     assert!(printed.contains("succeeded after 1 read calls"), "{printed}");
+
+    second.kill().expect("stop");
+    second.wait().expect("reaped");
+}
+
+/// What the level server saw: every `PUT /level` with its idempotency key,
+/// and the level it applied (each key once).
+#[derive(Default)]
+struct Levels {
+    level: f64,
+    puts: Vec<String>,
+    applied: Vec<String>,
+}
+
+/// A platform with one number. The first `PUT` never answers, so that a
+/// host can be killed while it waits; later ones apply once per key.
+async fn start_level_server(levels: Arc<std::sync::Mutex<Levels>>) -> u16 {
+    async fn get(State(levels): State<Arc<std::sync::Mutex<Levels>>>) -> axum::Json<Value> {
+        let level = levels.lock().map(|l| l.level).unwrap_or_default();
+        axum::Json(json!({ "level": level }))
+    }
+    async fn put(
+        State(levels): State<Arc<std::sync::Mutex<Levels>>>,
+        headers: axum::http::HeaderMap,
+        axum::Json(body): axum::Json<Value>,
+    ) -> axum::Json<Value> {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let first = {
+            let mut levels = levels.lock().expect("levels");
+            levels.puts.push(key.clone());
+            levels.puts.len() == 1
+        };
+        if first {
+            // Held until the host is killed (and bounded all the same).
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+        let mut levels = levels.lock().expect("levels");
+        if !levels.applied.contains(&key) {
+            levels.applied.push(key);
+            levels.level = body["level"].as_f64().unwrap_or_default();
+        }
+        axum::Json(json!({ "level": levels.level }))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let app = axum::Router::new()
+        .route("/level", axum::routing::get(get).put(put))
+        .with_state(levels);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_killed_before_it_executed_runs_once_at_the_next_start() {
+    use reqwest::Method;
+    let levels = Arc::new(std::sync::Mutex::new(Levels {
+        level: 5.0,
+        ..Levels::default()
+    }));
+    let source_port = start_level_server(levels.clone()).await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let client = reqwest::Client::new();
+    let guests = ["paged-source", "data-agent"];
+    let (mut first, token, _) = tokio::task::spawn_blocking({
+        let dir = data.path().to_path_buf();
+        move || serve(&dir, port, &guests)
+    })
+    .await
+    .expect("started");
+    let token = token.expect("a new data directory prints the admin token");
+    call(&client, Method::POST, format!("{base}/tenants"), &token, Some(json!({"id": "acme", "name": "Acme"}))).await;
+    let enable = json!({"config": {"base_url": format!("http://127.0.0.1:{source_port}")}});
+    let enabled = call(&client, Method::PUT, format!("{base}/tenants/acme/plugins/paged-source"), &token, Some(enable)).await;
+    assert_eq!(enabled["plugin"], "paged-source", "{enabled}");
+    let enabled = call(&client, Method::PUT, format!("{base}/tenants/acme/plugins/data-agent"), &token, Some(json!({}))).await;
+    assert_eq!(enabled["plugin"], "data-agent", "{enabled}");
+    let key = call(
+        &client,
+        Method::POST,
+        format!("{base}/tenants/acme/keys"),
+        &token,
+        Some(json!({"role": "operator", "label": "approver"})),
+    )
+    .await;
+    let (operator, operator_id) = (
+        key["key"].as_str().expect("key").to_string(),
+        key["record"]["id"].as_str().expect("id").to_string(),
+    );
+    let task = json!({"kind": "propose", "input": {"proposals": [{
+        "connector": "paged-source", "action": "set-level", "input": {"level": 7},
+        "confidence": 0.9, "metric": "level", "absolute": 2, "percent": 40, "rationale": "raise it",
+    }]}});
+    let run = call(&client, Method::POST, format!("{base}/tenants/acme/plugins/data-agent/run"), &token, Some(task)).await;
+    let run_url = format!("{base}/tenants/acme/runs/{}", run["id"].as_str().expect("run"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while call(&client, Method::GET, run_url.clone(), &token, None).await["status"] == "running" {
+        assert!(Instant::now() < deadline, "the agent run did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let proposals = call(&client, Method::GET, format!("{base}/tenants/acme/proposals"), &token, None).await;
+    assert_eq!(proposals[0]["status"], "pending", "{proposals}");
+    let id = proposals[0]["id"].as_str().expect("a proposal").to_string();
+
+    // Approve; the platform holds the write; the host dies meanwhile.
+    let approval = tokio::spawn({
+        let (client, url, operator) = (client.clone(), format!("{base}/tenants/acme/proposals/{id}/approve"), operator.clone());
+        async move {
+            client
+                .post(url)
+                .bearer_auth(operator)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+        }
+    });
+    while levels.lock().expect("levels").puts.is_empty() {
+        assert!(Instant::now() < deadline, "the approval never reached the platform");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("SIGKILL the server");
+    first.wait().expect("reaped");
+    assert!(approval.await.expect("joined").is_err(), "the approver saw the host go away");
+
+    let (mut second, _, lines) = tokio::task::spawn_blocking({
+        let dir = data.path().to_path_buf();
+        move || serve(&dir, port, &guests)
+    })
+    .await
+    .expect("restarted");
+    assert!(
+        lines.iter().any(|l| l == "executed 1 approval(s) interrupted by the last stop"),
+        "{lines:?}"
+    );
+    let proposal = call(&client, Method::GET, format!("{base}/tenants/acme/proposals/{id}"), &token, None).await;
+    assert_eq!(proposal["status"], "executed", "{proposal}");
+    {
+        let levels = levels.lock().expect("levels");
+        assert_eq!(levels.puts, vec![id.clone(), id.clone()], "the same key both times");
+        assert_eq!(levels.applied, vec![id.clone()], "applied once");
+        assert_eq!(levels.level, 7.0);
+    }
+    let audit = call(&client, Method::GET, format!("{base}/tenants/acme/audit?limit=1000"), &token, None).await;
+    let executions: Vec<&Value> = audit
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "proposal.execute")
+        .collect();
+    assert_eq!(executions.len(), 1, "{audit}");
+    assert_eq!(executions[0]["actor"], format!("key:{operator_id}"), "still the approver's");
 
     second.kill().expect("stop");
     second.wait().expect("reaped");

@@ -82,6 +82,31 @@ pub struct Capabilities {
     /// Streams it reads through `data`, as `connector/stream` (agents only).
     #[serde(default)]
     pub data_streams: Vec<String>,
+    /// Actions it may propose, as `connector:action`, where `connector` may
+    /// be `*` for any connector (agents only). The host refuses any other
+    /// proposal.
+    #[serde(default)]
+    pub proposes: Vec<String>,
+    /// Whether it may set the confidence thresholds the tenant's autonomy
+    /// policy has learned (agents only).
+    #[serde(default)]
+    pub learns_thresholds: bool,
+}
+
+/// Whether `pattern` (`connector:action` or `*:action`) covers the
+/// proposal of `action` on `connector`.
+pub fn proposal_pattern_covers(pattern: &str, connector: &str, action: &str) -> bool {
+    match pattern.split_once(':') {
+        Some((c, a)) => (c == "*" || c == connector) && a == action,
+        None => false,
+    }
+}
+
+/// Whether `pattern` is `connector:action` or `*:action` with valid names.
+pub fn is_proposal_pattern(pattern: &str) -> bool {
+    pattern
+        .split_once(':')
+        .is_some_and(|(c, a)| (c == "*" || is_plugin_name(c)) && is_plugin_name(a))
 }
 
 /// The `[limits]` table: what one call needs at most.
@@ -168,6 +193,20 @@ impl Manifest {
         }
         if self.plugin.kind == PluginKind::Connector && !self.capabilities.data_streams.is_empty() {
             return Err(invalid("capabilities.data_streams", "is only for agents"));
+        }
+        if self.plugin.kind == PluginKind::Connector
+            && (!self.capabilities.proposes.is_empty() || self.capabilities.learns_thresholds)
+        {
+            return Err(invalid(
+                "capabilities.proposes",
+                "and `learns_thresholds` are only for agents",
+            ));
+        }
+        if let Some(pattern) = self.capabilities.proposes.iter().find(|p| !is_proposal_pattern(p)) {
+            return Err(ManifestError::Invalid {
+                field: "capabilities.proposes",
+                problem: format!("has `{pattern}`, which is not `connector:action` or `*:action`"),
+            });
         }
         if let Some(stream) = self.capabilities.data_streams.iter().find(|s| {
             s.split_once('/')
@@ -278,10 +317,28 @@ mod tests {
                 "greater than zero",
             ),
             (GOOD.replace("kv = true", "kv = true\nsockets = true"), "sockets"),
+            (
+                GOOD.replace("kv = true", "kv = true\nproposes = [\"*:refund\"]"),
+                "only for agents",
+            ),
         ];
         for (text, expected) in cases {
             let error = Manifest::parse(&text).expect_err(expected).to_string();
             assert!(error.contains(expected), "`{error}` should mention `{expected}`");
         }
+        let agent = GOOD.replace("\"connector\"", "\"agent\"");
+        for bad in ["refund", "*:", "meta ads:pause", "*:*", ":pause"] {
+            let text = agent.replace("kv = true", &format!("kv = true\nproposes = [\"{bad}\"]"));
+            let error = Manifest::parse(&text).expect_err(bad).to_string();
+            assert!(error.contains("capabilities.proposes"), "`{error}` for `{bad}`");
+        }
+    }
+
+    #[test]
+    fn proposal_patterns_match_connector_and_action() {
+        assert!(proposal_pattern_covers("meta-ads:pause-ad", "meta-ads", "pause-ad"));
+        assert!(proposal_pattern_covers("*:pause-ad", "tiktok-ads", "pause-ad"));
+        assert!(!proposal_pattern_covers("*:pause-ad", "tiktok-ads", "pause-campaign"));
+        assert!(!proposal_pattern_covers("meta-ads:pause-ad", "stripe", "pause-ad"));
     }
 }

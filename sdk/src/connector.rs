@@ -126,6 +126,46 @@ pub struct ActionSpec {
     pub input_schema: Value,
 }
 
+/// What an action would change, read from the platform without changing
+/// anything: the host decides from it what may run unattended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preview {
+    /// The kind of object changed, for example `campaign`.
+    pub target_kind: String,
+    /// The platform's id of that object.
+    pub target_id: String,
+    /// What changes, for example `daily-budget`.
+    pub metric: String,
+    /// Its value now, as the platform reports it.
+    pub current: f64,
+    /// Its value after the action.
+    pub after: f64,
+    /// An ISO 4217 currency code for money, otherwise a unit such as
+    /// `status` (1 for on, 0 for off).
+    pub unit: String,
+}
+
+impl Preview {
+    /// A preview of `metric` on the `target_kind` `target_id`, going from
+    /// `current` to `after` in `unit`.
+    pub fn new(
+        target_kind: &str,
+        target_id: &str,
+        metric: &str,
+        (current, after): (f64, f64),
+        unit: &str,
+    ) -> Self {
+        Self {
+            target_kind: target_kind.to_string(),
+            target_id: target_id.to_string(),
+            metric: metric.to_string(),
+            current,
+            after,
+            unit: unit.to_string(),
+        }
+    }
+}
+
 /// An event decoded from a verified webhook delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
@@ -160,6 +200,14 @@ pub trait Connector {
     fn act(name: &str, input: Value, idempotency_key: &str) -> Result<Value, Error> {
         let _ = (input, idempotency_key);
         Err(Error::NotFound(format!("this connector has no action `{name}`")))
+    }
+
+    /// Preview an action without performing it: read its target's current
+    /// value from the platform and compute the value after. By default no
+    /// action can be previewed, and the host never runs one unattended.
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        let _ = input;
+        Err(Error::NotFound(format!("action `{name}` cannot be previewed")))
     }
 
     /// Verify a webhook delivery and decode its events.
@@ -260,6 +308,19 @@ pub mod glue {
         Ok(json(&C::act(&name, input, &idempotency_key)?))
     }
 
+    pub fn preview<C: Connector>(name: String, input: String) -> Result<wit::ActionPreview, PluginError> {
+        let input = parse("action input", &input)?;
+        let preview = C::preview(&name, input)?;
+        Ok(wit::ActionPreview {
+            target_kind: preview.target_kind,
+            target_id: preview.target_id,
+            metric: preview.metric,
+            current: preview.current,
+            after: preview.after,
+            unit: preview.unit,
+        })
+    }
+
     pub fn verify_webhook<C: Connector>(
         headers: Vec<(String, String)>,
         body: Vec<u8>,
@@ -315,6 +376,7 @@ macro_rules! export_connector {
                 <$connector as __Connector>::read,
                 <$connector as __Connector>::actions,
                 <$connector as __Connector>::act,
+                <$connector as __Connector>::preview,
                 <$connector as __Connector>::verify_webhook,
             );
         };
@@ -348,6 +410,12 @@ macro_rules! export_connector {
                     idempotency_key: ::std::string::String,
                 ) -> ::std::result::Result<::std::string::String, __PluginError> {
                     __glue::act::<$connector>(name, input, idempotency_key)
+                }
+                fn preview(
+                    name: ::std::string::String,
+                    input: ::std::string::String,
+                ) -> ::std::result::Result<__wit::ActionPreview, __PluginError> {
+                    __glue::preview::<$connector>(name, input)
                 }
                 fn verify_webhook(
                     headers: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,

@@ -1,8 +1,8 @@
 //! # omnify-sdk
 //!
 //! Write Omnify plugins in Rust. A plugin is a WebAssembly component built for
-//! `wasm32-wasip2` against the `omnify:plugin@1.0.0` contract (the WIT files in
-//! `wit/v1.0.0`). There are two kinds:
+//! `wasm32-wasip2` against the `omnify:plugin@1.1.0` contract (the WIT files in
+//! this crate's `wit/`). There are two kinds:
 //!
 //! - a **connector** implements [`connector::Connector`] and is exported with
 //!   [`export_connector!`]: it reads records from a platform in batches and

@@ -260,7 +260,7 @@ pub const HOSTILE_MANIFEST: &str = r#"
 name = "hostile"
 version = "1.0.0"
 kind = "connector"
-contract = "1.0.0"
+contract = "1.1.0"
 description = "Misbehaves on request"
 publisher = "omnify-tests"
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 pub mod host;
 pub mod platforms;
+pub mod proposing;
 pub mod server;
 pub mod source;
 
@@ -28,6 +29,10 @@ pub mod guests {
     pub const FOREIGN_IMPORT: &str = env!("OMNIFY_GUEST_FOREIGN_IMPORT");
     /// A one-stream connector that leaves retries to the host.
     pub const PAGED_SOURCE: &str = env!("OMNIFY_GUEST_PAGED_SOURCE");
+    /// A connector built against the frozen contract 1.0, with no preview.
+    pub const V1_0_CONNECTOR: &str = env!("OMNIFY_GUEST_V1_0_CONNECTOR");
+    /// An agent built against the frozen contract 1.0.
+    pub const V1_0_AGENT: &str = env!("OMNIFY_GUEST_V1_0_AGENT");
 }
 
 /// A runtime with a small pool and in-memory storage.

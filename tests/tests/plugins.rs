@@ -83,7 +83,7 @@ fn worlds_and_versions_are_detected() {
     let (runtime, _) = runtime();
     let connector = load(&runtime, guests::HELLO_CONNECTOR);
     assert_eq!(connector.kind(), PluginKind::Connector);
-    assert_eq!(connector.contract().to_string(), "1.0.0");
+    assert_eq!(connector.contract().to_string(), "1.1.0");
     assert!(
         !connector
             .shape()
@@ -98,7 +98,7 @@ fn worlds_and_versions_are_detected() {
             .shape()
             .imports
             .iter()
-            .any(|i| i == "omnify:plugin/data@1.0.0")
+            .any(|i| i == "omnify:plugin/data@1.1.0")
     );
 }
 
@@ -351,4 +351,28 @@ async fn an_agent_reads_only_the_streams_granted_to_it() {
         })
     );
     assert_eq!(error.usage.denied_calls, 1);
+}
+
+#[test]
+fn the_sdk_carries_exactly_the_newest_contract() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for file in ["types.wit", "worlds.wit"] {
+        let released = std::fs::read_to_string(root.join("wit/v1.1.0").join(file)).expect("released WIT");
+        let carried = std::fs::read_to_string(root.join("sdk/wit").join(file)).expect("the SDK's WIT");
+        assert_eq!(carried, released, "sdk/wit/{file} differs from wit/v1.1.0/{file}");
+    }
+}
+
+#[test]
+fn both_contract_versions_load_and_report_their_version() {
+    let (runtime, _) = runtime();
+    for (path, kind, contract) in [
+        (guests::V1_0_CONNECTOR, PluginKind::Connector, "1.0.0"),
+        (guests::V1_0_AGENT, PluginKind::Agent, "1.0.0"),
+        (guests::HELLO_CONNECTOR, PluginKind::Connector, "1.1.0"),
+        (guests::DATA_AGENT, PluginKind::Agent, "1.1.0"),
+    ] {
+        let plugin = load(&runtime, path);
+        assert_eq!((plugin.kind(), plugin.contract().to_string()), (kind, contract.to_string()), "{path}");
+    }
 }

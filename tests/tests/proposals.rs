@@ -6,76 +6,10 @@
 //! the proposals it is given, so that each test controls exactly what is
 //! proposed; the connector is the real `meta-ads` against its sandbox.
 
-use omnify_sandbox::world::Platform;
-use omnify_tests::guests;
-use omnify_tests::host::{Reply, data_agent_manifest};
 use omnify_tests::platforms::{PlatformHost, TENANT};
+use omnify_tests::proposing::{approve, budget_change, budget_writes, campaign, propose, set_level, start};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-async fn start() -> PlatformHost {
-    let env = PlatformHost::start(&["meta-ads"]).await;
-    let published = env
-        .host
-        .upload(&env.admin, &data_agent_manifest(), guests::DATA_AGENT)
-        .await;
-    assert_eq!(published.status, 201, "{}", published.text);
-    assert_eq!(env.enable("data-agent", &json!({})).await.status, 200);
-    env
-}
-
-/// The Meta campaign `index` of the sandbox: its id and daily budget.
-fn campaign(env: &PlatformHost, index: usize) -> (String, f64) {
-    let world = env.sandbox.world();
-    let campaign = &world.account(Platform::Meta).campaigns[index];
-    (campaign.id.clone(), campaign.daily_budget_cents as f64 / 100.0)
-}
-
-/// A budget change of `percent` on campaign `index` with `confidence`.
-fn budget_change(env: &PlatformHost, index: usize, percent: f64, confidence: f64) -> Value {
-    let (id, budget) = campaign(env, index);
-    let new_budget = (budget * (1.0 + percent / 100.0) * 100.0).round() / 100.0;
-    json!({
-        "connector": "meta-ads",
-        "action": "set-daily-budget",
-        "input": {"campaign_id": id, "daily_budget": new_budget},
-        "confidence": confidence,
-        "metric": "daily_budget",
-        "absolute": new_budget - budget,
-        "percent": percent,
-        "rationale": format!("test: {percent}% at confidence {confidence}"),
-    })
-}
-
-async fn propose(env: &PlatformHost, proposals: Vec<Value>, insights: Vec<Value>) -> Vec<Value> {
-    let task = json!({"kind": "propose", "input": {"proposals": proposals, "insights": insights}});
-    let run = env.run_agent("data-agent", task).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    let mut listed = env.get(&format!("/v1/tenants/{TENANT}/proposals")).await.json;
-    let listed = listed.as_array_mut().expect("proposals");
-    listed.retain(|p| p["run"] == run["id"]);
-    listed.sort_by_key(|p| p["rationale"].as_str().unwrap_or_default().to_string());
-    listed.clone()
-}
-
-async fn set_level(env: &PlatformHost, level: &str) {
-    let path = format!("/v1/tenants/{TENANT}/autonomy");
-    let reply = env
-        .host
-        .call(
-            Method::PUT,
-            &path,
-            Some(&env.admin),
-            Some(&json!({"level": level})),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-}
-
-async fn approve(env: &PlatformHost, token: &str, id: &str, body: Value) -> Reply {
-    let path = format!("/v1/tenants/{TENANT}/proposals/{id}/approve");
-    env.host.call(Method::POST, &path, Some(token), Some(&body)).await
-}
 
 /// Change the stored proposal `id` behind the host's back, to stand for
 /// what time or a crash would have done to it.
@@ -92,10 +26,6 @@ fn edit_stored(env: &PlatformHost, id: &str, edit: impl FnOnce(&mut Value)) {
     edit(&mut stored);
     put_json(&mut *tx, Table::Proposals, &row, &stored).expect("write");
     tx.commit().expect("commit");
-}
-
-fn budget_writes(env: &PlatformHost) -> usize {
-    env.sandbox.meta.writes().iter().filter(|w| w.applied).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,7 +138,7 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         .await
         .expect("scheduler");
     for _ in 0..1000 {
-        scheduler.enqueue("busy", "paged-source", SyncRequest::default());
+        scheduler.enqueue(&omnify_host::tenant::Principal::admin(), "busy", "paged-source", SyncRequest::default());
     }
     // Let a few of the busy tenant's syncs run to learn how long one takes.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -165,7 +165,7 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         .expect("finished runs");
 
     let queued = Instant::now();
-    scheduler.enqueue("quiet", "paged-source", SyncRequest::default());
+    scheduler.enqueue(&omnify_host::tenant::Principal::admin(), "quiet", "paged-source", SyncRequest::default());
     let waited = loop {
         if !runs(&host, &admin, "quiet").await.is_empty() {
             break queued.elapsed();

@@ -6,7 +6,7 @@
 //! - `quotes`: read page by page over HTTP from `quotes_url`, with an optional
 //!   `api_token` secret sent as a bearer token.
 
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, SyncMode};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, Preview, ReadRequest, Stream, SyncMode};
 use omnify_sdk::{Error, http, json, kv};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,6 +47,19 @@ struct QuotePage {
 struct Hello;
 
 impl Hello {
+    /// The name `add-name` adds, checked, and the extra names stored now.
+    fn names_for<'a>(action: &str, input: &'a Value) -> Result<(&'a str, Vec<String>), Error> {
+        if action != "add-name" {
+            return Err(Error::not_found(format!("no action `{action}`")));
+        }
+        let new_name = input
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Error::invalid_input("`name` must be a non-empty string"))?;
+        Ok((new_name, kv::get_json::<Vec<String>>(EXTRA_NAMES_KEY)?.unwrap_or_default()))
+    }
+
     fn names(config: &Config) -> Result<Vec<String>, Error> {
         let mut names = config.names.clone();
         names.extend(kv::get_json::<Vec<String>>(EXTRA_NAMES_KEY)?.unwrap_or_default());
@@ -174,21 +187,22 @@ impl Connector for Hello {
     }
 
     fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
-        if name != "add-name" {
-            return Err(Error::not_found(format!("no action `{name}`")));
-        }
-        let new_name = input
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| Error::invalid_input("`name` must be a non-empty string"))?;
-        let mut extra = kv::get_json::<Vec<String>>(EXTRA_NAMES_KEY)?.unwrap_or_default();
+        let (new_name, mut extra) = Self::names_for(name, &input)?;
         // Adding a name twice changes nothing, so a retried action is safe.
         if !extra.iter().any(|n| n == new_name) {
             extra.push(new_name.to_string());
             kv::set_json(EXTRA_NAMES_KEY, &extra)?;
         }
         Ok(json!({ "extra_names": extra }))
+    }
+
+    /// What `add-name` would change: the number of extra names, now and
+    /// after. The host judges a proposal by this, not by the agent's word.
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        let (new_name, extra) = Self::names_for(name, &input)?;
+        let now = extra.len() as f64;
+        let after = if extra.iter().any(|n| n == new_name) { now } else { now + 1.0 };
+        Ok(Preview::new("name-list", EXTRA_NAMES_KEY, "names", (now, after), "names"))
     }
 }
 

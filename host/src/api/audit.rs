@@ -3,7 +3,7 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, Caller};
+use super::extract::Caller;
 use crate::audit::{AuditEntry, Verification};
 use crate::meter::DailyUsage;
 use axum::Json;
@@ -97,7 +97,7 @@ async fn usage(
 #[utoipa::path(get, path = "/metrics", tag = "usage",
     responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn metrics(State(api): State<Api>, _admin: AdminCaller) -> Result<impl IntoResponse, ApiError> {
+async fn metrics(State(api): State<Api>, _caller: Caller) -> Result<impl IntoResponse, ApiError> {
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         api.control.meter().metrics().encode(),

@@ -2,11 +2,12 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, ApiJson, Caller};
+use super::extract::{ApiJson, Caller};
 use crate::control::ControlError;
-use crate::enablement::{EnableRequest, Enablement, Repin};
+use crate::enablement::{EnableRequest, Enablement, Repin, RepinRequest};
 use crate::invoke::{Call, CallOutput, Usage};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -23,35 +24,51 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(rollback_plugin))
 }
 
-/// Pin the newest version matching the enablement's requirement (admin).
-/// Calls in flight finish on the version they started with.
+/// The optional body of an upgrade or rollback.
+fn repin_request(body: &[u8]) -> Result<RepinRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RepinRequest::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("request body: {e}")))
+}
+
+/// Pin the newest version matching the enablement's requirement, neither
+/// yanked nor signed by a revoked key (admin). A version that asks for more
+/// than the tenant granted needs `grants` in the body. Calls in flight
+/// finish on the version they started with.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", tag = "plugins",
-    params(("tenant" = String, Path), ("plugin" = String, Path)),
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body(content = Option<RepinRequest>),
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn upgrade_plugin(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((tenant, plugin)): Path<(String, String)>,
+    body: Bytes,
 ) -> Result<Json<Enablement>, ApiError> {
+    let request = repin_request(&body)?;
     Ok(Json(
         api.control
-            .repin(&caller.principal, &tenant, &plugin, Repin::Upgrade)
+            .repin(&caller.principal, &tenant, &plugin, Repin::Upgrade, request)
             .await?,
     ))
 }
 
-/// Return to the version pinned before the last change (admin).
+/// Return to the version pinned before the last change (admin); like an
+/// upgrade, one that asks for more than granted needs `grants`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rollback", tag = "plugins",
-    params(("tenant" = String, Path), ("plugin" = String, Path)),
+    params(("tenant" = String, Path), ("plugin" = String, Path)), request_body(content = Option<RepinRequest>),
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn rollback_plugin(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((tenant, plugin)): Path<(String, String)>,
+    body: Bytes,
 ) -> Result<Json<Enablement>, ApiError> {
+    let request = repin_request(&body)?;
     Ok(Json(
         api.control
-            .repin(&caller.principal, &tenant, &plugin, Repin::Rollback)
+            .repin(&caller.principal, &tenant, &plugin, Repin::Rollback, request)
             .await?,
     ))
 }
@@ -77,7 +94,7 @@ async fn list_enablements(
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn enable_plugin(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((tenant, plugin)): Path<(String, String)>,
     ApiJson(request): ApiJson<EnableRequest>,
 ) -> Result<Json<Enablement>, ApiError> {
@@ -94,7 +111,7 @@ async fn enable_plugin(
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn disable_plugin(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((tenant, plugin)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     api.control.disable(&caller.principal, &tenant, &plugin).await?;
@@ -105,7 +122,7 @@ async fn disable_plugin(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvokeRequest {
-    /// `spec`, `check`, `discover`, `read`, `actions`, `act`,
+    /// `spec`, `check`, `discover`, `read`, `actions`, `act`, `preview`,
     /// `verify-webhook` (connectors) or `describe`, `run` (agents).
     export: String,
     /// The export's input, for example `{"stream": "orders"}` for `read`.
@@ -125,7 +142,9 @@ struct InvokeResponse {
     usage: Usage,
 }
 
-/// Call an export of an enabled plugin (admin, or the tenant's keys).
+/// Call an export of an enabled plugin (operator; `act`, `verify-webhook`
+/// and `read` with a `state` need the admin, and a direct `act`'s
+/// idempotency key is prefixed with `direct:`).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/invoke", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = InvokeRequest,
     responses((status = 200, body = InvokeResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
@@ -136,8 +155,14 @@ async fn invoke_plugin(
     Path((tenant, plugin)): Path<(String, String)>,
     ApiJson(request): ApiJson<InvokeRequest>,
 ) -> Result<Json<InvokeResponse>, ApiError> {
-    let call = Call::from_json(&request.export, request.input)
+    let mut call = Call::from_json(&request.export, request.input)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string()))?;
+    super::access::require_for_call(&caller.principal, &call)?;
+    // A direct action's key lives apart from proposals' (their ids hold no
+    // `:`), so it can never pre-empt or repeat a proposal's execution.
+    if let Call::Act { idempotency_key, .. } = &mut call {
+        *idempotency_key = format!("{}{idempotency_key}", crate::dispatch::DIRECT_KEY_PREFIX);
+    }
     // A call runs to its end, with its usage and audit entry, even if the
     // client goes away: a platform may already have acted on it.
     let control = api.control.clone();

@@ -85,7 +85,9 @@ impl From<ControlError> for ApiError {
             ControlError::Invoke(failure) => {
                 let (status, code) = match &failure.kind {
                     InvokeErrorKind::Deadline { .. } => (StatusCode::GATEWAY_TIMEOUT, "invocation_timeout"),
-                    InvokeErrorKind::WrongWorld { .. } => (StatusCode::BAD_REQUEST, "wrong_export"),
+                    InvokeErrorKind::WrongWorld { .. } | InvokeErrorKind::NotInContract { .. } => {
+                        (StatusCode::BAD_REQUEST, "wrong_export")
+                    }
                     _ => (StatusCode::BAD_GATEWAY, "invocation_failed"),
                 };
                 return Self {

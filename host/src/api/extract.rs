@@ -1,18 +1,18 @@
-//! Extractors: who is calling (from the bearer token) with the request id,
-//! and JSON bodies whose rejections use the API's error shape.
+//! Extractors: who is calling, with the request id, and JSON bodies whose
+//! rejections use the API's error shape.
 
 use super::Api;
 use super::error::ApiError;
 use crate::tenant::Principal;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use tower_http::request_id::RequestId;
 
-/// An authenticated caller and the id of its request.
+/// An authenticated caller and the id of its request, as
+/// [`access::authorize`](super::access) checked it against the route.
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// Who is calling.
     pub principal: Principal,
@@ -23,52 +23,14 @@ pub struct Caller {
 impl FromRequestParts<Api> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .and_then(|id| id.header_value().to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "send `Authorization: Bearer <admin token or API key>`",
-                )
-            })?;
-        let principal = api.control.authenticate(token)?;
-        // Checked here, before any body is read, so that a caller without
-        // the right learns nothing from validation errors.
-        if let Ok(params) = RawPathParams::from_request_parts(parts, api).await
-            && let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant")
-        {
-            principal.require_tenant(tenant)?;
-        }
-        Ok(Self {
-            principal,
-            request_id,
+    async fn from_request_parts(parts: &mut Parts, _api: &Api) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "this route takes a caller but its access rule is public",
+            )
         })
-    }
-}
-
-/// A caller that must be the admin.
-pub struct AdminCaller(pub Caller);
-
-impl FromRequestParts<Api> for AdminCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, api).await?;
-        caller.principal.require_admin()?;
-        Ok(Self(caller))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, ApiJson};
+use super::extract::{ApiJson, Caller};
 use crate::tenant::{ApiKey, Role};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -42,7 +42,7 @@ struct CreatedKey {
     request_body = NewKey, responses((status = 201, body = CreatedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
     ApiJson(new): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
@@ -58,7 +58,7 @@ async fn create_key(
     responses((status = 200, body = Vec<ApiKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(api.control.list_keys(&caller.principal, &tenant).await?))
@@ -70,7 +70,7 @@ async fn list_keys(
     responses((status = 200, body = ApiKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_key(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((tenant, key)): Path<(String, String)>,
 ) -> Result<Json<ApiKey>, ApiError> {
     Ok(Json(

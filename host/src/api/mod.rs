@@ -3,6 +3,7 @@
 //! configured origins, and an OpenAPI 3.1 document built from the same route
 //! table that serves requests (so every route is in it).
 
+pub mod access;
 mod audit;
 mod enablements;
 pub mod error;
@@ -128,7 +129,10 @@ pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
     let (routes, openapi) = routes();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let api = Api { control };
     routes
+        // Only on the table's routes: the document and health are open.
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), access::authorize))
         .route(
             "/v1/openapi.json",
             get(move || {
@@ -137,7 +141,7 @@ pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
             }),
         )
         .route("/v1/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
-        .with_state(Api { control })
+        .with_state(api)
         .layer(DefaultBodyLimit::max(config.body_limit))
         // Listed outermost last: a request meets them bottom to top.
         .layer(axum::middleware::from_fn(error::error_envelope))

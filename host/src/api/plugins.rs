@@ -3,8 +3,9 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, ApiJson, Caller};
+use super::extract::{ApiJson, Caller};
 use crate::catalog::PluginVersion;
+use crate::catalog::owners::{NameOwner, NameTransfer};
 use crate::catalog::trust::{NewTrustedKey, TrustedKey};
 use axum::Json;
 use axum::body::Bytes;
@@ -29,6 +30,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(get_version))
         .routes(routes!(download))
         .routes(routes!(yank))
+        .routes(routes!(transfer_name))
         .routes(routes!(trust_key, list_keys))
         .routes(routes!(revoke_key))
 }
@@ -42,7 +44,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
     responses((status = 201, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn publish(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     package: Bytes,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
     let version = api.control.publish(&caller.principal, &package).await?;
@@ -106,11 +108,29 @@ async fn download(
     responses((status = 200, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn yank(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path((plugin, version)): Path<(String, String)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
     Ok(Json(
         api.control.yank(&caller.principal, &plugin, &version).await?,
+    ))
+}
+
+/// Give a plugin name to another publisher: its next versions must be
+/// signed for that publisher (admin).
+#[utoipa::path(put, path = "/v1/plugins/{plugin}/owner", tag = "registry", params(("plugin" = String, Path)),
+    request_body = NameTransfer,
+    responses((status = 200, body = NameOwner), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn transfer_name(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(plugin): Path<String>,
+    ApiJson(transfer): ApiJson<NameTransfer>,
+) -> Result<Json<NameOwner>, ApiError> {
+    Ok(Json(
+        api.control
+            .transfer_name(&caller.principal, &plugin, transfer)
+            .await?,
     ))
 }
 
@@ -119,7 +139,7 @@ async fn yank(
     responses((status = 201, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn trust_key(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     ApiJson(new): ApiJson<NewTrustedKey>,
 ) -> Result<(StatusCode, Json<TrustedKey>), ApiError> {
     Ok((
@@ -133,7 +153,7 @@ async fn trust_key(
     responses((status = 200, body = Vec<TrustedKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
 ) -> Result<Json<Vec<TrustedKey>>, ApiError> {
     Ok(Json(api.control.trusted_keys(&caller.principal).await?))
 }
@@ -143,7 +163,7 @@ async fn list_keys(
     responses((status = 200, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_key(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<TrustedKey>, ApiError> {
     Ok(Json(

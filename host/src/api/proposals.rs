@@ -4,7 +4,7 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, ApiJson, Caller};
+use super::extract::{ApiJson, Caller};
 use crate::proposals::{Autonomy, AutonomyUpdate, Proposal, ProposalStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -135,7 +135,7 @@ async fn get_autonomy(
     responses((status = 200, body = Autonomy), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn set_autonomy(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
     ApiJson(update): ApiJson<AutonomyUpdate>,
 ) -> Result<Json<Autonomy>, ApiError> {

@@ -2,7 +2,7 @@
 
 use super::Api;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AdminCaller, ApiJson, Caller};
+use super::extract::{ApiJson, Caller};
 use crate::tenant::{NewTenant, Quotas, Tenant, TenantStatus};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -24,7 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
     responses((status = 201, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_tenant(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     ApiJson(new): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<Tenant>), ApiError> {
     Ok((
@@ -38,7 +38,7 @@ async fn create_tenant(
     responses((status = 200, body = Vec<Tenant>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_tenants(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
 ) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(api.control.list_tenants(&caller.principal).await?))
 }
@@ -59,7 +59,7 @@ async fn get_tenant(
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_tenant(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     api.control.delete_tenant(&caller.principal, &tenant).await?;
@@ -71,7 +71,7 @@ async fn delete_tenant(
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn suspend_tenant(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     Ok(Json(
@@ -86,7 +86,7 @@ async fn suspend_tenant(
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn resume_tenant(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
     Ok(Json(
@@ -101,7 +101,7 @@ async fn resume_tenant(
     request_body = Quotas, responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn set_quotas(
     State(api): State<Api>,
-    AdminCaller(caller): AdminCaller,
+    caller: Caller,
     Path(tenant): Path<String>,
     ApiJson(quotas): ApiJson<Quotas>,
 ) -> Result<Json<Tenant>, ApiError> {

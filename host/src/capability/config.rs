@@ -1,7 +1,7 @@
 //! The `config` capability: the tenant's non-secret settings.
 
 use super::HostState;
-use crate::plugin::bindings::imports::config::Host;
+use crate::plugin::contract::imports::config::Host;
 
 impl Host for HostState {
     async fn get_all(&mut self) -> wasmtime::Result<String> {

@@ -2,7 +2,7 @@
 //! from the streams granted to them.
 
 use super::HostState;
-use crate::plugin::bindings::imports::data::{DataError, Host, Page, StreamRef};
+use crate::plugin::contract::imports::data::{DataError, Host, Page, StreamRef};
 
 /// The most records one `read` returns.
 const MAX_PAGE: u32 = 1000;

@@ -3,7 +3,7 @@
 //! redirect, with caps on body sizes, time and the number of requests.
 
 use super::HostState;
-use crate::plugin::bindings::imports::http::{Header, Host, HttpError, Method, Request, Response};
+use crate::plugin::contract::imports::http::{Header, Host, HttpError, Method, Request, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
 use url::Url;

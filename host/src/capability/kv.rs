@@ -2,7 +2,7 @@
 //! on key length, value size and the total size of the plugin's entries.
 
 use super::HostState;
-use crate::plugin::bindings::imports::kv::{Host, KvError};
+use crate::plugin::contract::imports::kv::{Host, KvError};
 use crate::store::StoreError;
 
 /// The most keys one `list-keys` returns.

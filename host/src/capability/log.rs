@@ -4,7 +4,7 @@
 use super::HostState;
 use crate::invoke::InvocationContext;
 use crate::invoke::usage::{LogLevel, LogLine, LogSource};
-use crate::plugin::bindings::imports::log::{Host, Level};
+use crate::plugin::contract::imports::log::{Host, Level};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How much of the guest's stderr is kept apart from the capped log, so that

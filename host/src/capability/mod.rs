@@ -15,7 +15,7 @@ mod stdio;
 
 use crate::invoke::limits::MemoryLimiter;
 use crate::invoke::{InvocationContext, Limits, Usage};
-use crate::plugin::bindings;
+use crate::plugin::contract;
 use crate::store::{KvStore, RecordStore, Scope};
 use std::sync::Arc;
 use std::time::Instant;
@@ -132,8 +132,8 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     // The agent world's imports are a superset of the connector world's.
-    bindings::agent::Agent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    contract::latest::agent::Agent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
     Ok(linker)
 }
 
-impl bindings::imports::types::Host for HostState {}
+impl contract::imports::types::Host for HostState {}

@@ -1,7 +1,7 @@
 //! The `secrets` capability: only names declared in the manifest.
 
 use super::HostState;
-use crate::plugin::bindings::imports::secrets::{Host, SecretError};
+use crate::plugin::contract::imports::secrets::{Host, SecretError};
 
 impl Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {

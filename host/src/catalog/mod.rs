@@ -3,6 +3,7 @@
 //! queries and resolution that enablements use. Versions are immutable; a
 //! yanked version is never chosen again but keeps running where pinned.
 
+pub mod owners;
 mod publish;
 
 pub(crate) use publish::check_declared;
@@ -40,6 +41,10 @@ pub struct PluginVersion {
     pub signed_by: Option<String>,
     /// Whether it was yanked.
     pub yanked: bool,
+    /// Whether the key that signed it was revoked since (filled in when
+    /// listed; such a version is never chosen again).
+    #[serde(default)]
+    pub signer_revoked: bool,
     /// The manifest as published.
     #[schema(value_type = Object)]
     pub manifest: Manifest,
@@ -71,7 +76,17 @@ pub(crate) fn exact_version(
         .ok_or_else(|| ControlError::NotFound(format!("no plugin `{name}` version {version}")))
 }
 
-/// The newest non-yanked version of `name` that `requirement` accepts.
+/// The ids of revoked publisher keys.
+pub(crate) fn revoked_keys(tx: &dyn ReadTx) -> Result<std::collections::BTreeSet<String>, ControlError> {
+    Ok(scan_json::<trust::TrustedKey>(tx, Table::PublisherKeys, b"", None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, key)| key.revoked_at.is_some())
+        .map(|(_, key)| key.id)
+        .collect())
+}
+
+/// The newest version of `name` that `requirement` accepts, neither yanked
+/// nor signed by a revoked key.
 pub(crate) fn resolve_version(
     tx: &dyn ReadTx,
     name: &str,
@@ -81,21 +96,34 @@ pub(crate) fn resolve_version(
     if versions.is_empty() {
         return Err(ControlError::NotFound(format!("no plugin `{name}`")));
     }
+    let revoked = revoked_keys(tx)?;
+    // A version signed by a revoked key is never chosen again, like a
+    // yanked one; tenants pinned to it see that its signer is revoked.
     let candidates: Vec<Candidate> = versions
         .iter()
         .filter_map(|v| {
             Version::parse(&v.version).ok().map(|version| Candidate {
                 version,
-                yanked: v.yanked,
+                yanked: v.yanked || v.signed_by.as_ref().is_some_and(|key| revoked.contains(key)),
             })
         })
         .collect();
     let chosen = omnify_registry::resolve(requirement, &candidates).ok_or_else(|| {
         ControlError::NotFound(format!(
-            "no version of `{name}` matches `{requirement}` (yanked versions are skipped)"
+            "no version of `{name}` matches `{requirement}` (yanked versions and versions signed by a \
+             revoked key are skipped)"
         ))
     })?;
     exact_version(tx, name, &chosen.to_string())
+}
+
+/// Mark the versions whose signing key was revoked.
+fn with_signer_status(tx: &dyn ReadTx, mut versions: Vec<PluginVersion>) -> Result<Vec<PluginVersion>, ControlError> {
+    let revoked = revoked_keys(tx)?;
+    for version in &mut versions {
+        version.signer_revoked = version.signed_by.as_ref().is_some_and(|key| revoked.contains(key));
+    }
+    Ok(versions)
 }
 
 impl ControlPlane {
@@ -103,10 +131,11 @@ impl ControlPlane {
     pub async fn list_plugins(&self) -> Result<Vec<PluginVersion>, ControlError> {
         self.blocking(|store| {
             let tx = store.read()?;
-            Ok(scan_json(&*tx, Table::Plugins, b"", None, usize::MAX)?
+            let versions = scan_json(&*tx, Table::Plugins, b"", None, usize::MAX)?
                 .into_iter()
                 .map(|(_, version)| version)
-                .collect())
+                .collect();
+            with_signer_status(&*tx, versions)
         })
         .await
     }
@@ -115,7 +144,8 @@ impl ControlPlane {
     pub async fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>, ControlError> {
         let name = name.to_string();
         self.blocking(move |store| {
-            let mut versions = versions_of(&*store.read()?, &name)?;
+            let tx = store.read()?;
+            let mut versions = with_signer_status(&*tx, versions_of(&*tx, &name)?)?;
             if versions.is_empty() {
                 return Err(ControlError::NotFound(format!("no plugin `{name}`")));
             }
@@ -128,8 +158,12 @@ impl ControlPlane {
     /// One version of a plugin.
     pub async fn plugin_version(&self, name: &str, version: &str) -> Result<PluginVersion, ControlError> {
         let (name, version) = (name.to_string(), version.to_string());
-        self.blocking(move |store| exact_version(&*store.read()?, &name, &version))
-            .await
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            let found = exact_version(&*tx, &name, &version)?;
+            Ok(with_signer_status(&*tx, vec![found])?.remove(0))
+        })
+        .await
     }
 
     /// The package file of one version, as published.

@@ -104,6 +104,7 @@ impl ControlPlane {
             let mut tx = store.write()?;
             let name = manifest.plugin.name.clone();
             let version = manifest.plugin.version.to_string();
+            super::owners::claim(&mut *tx, &name, &manifest.plugin.publisher)?;
             if tx.get(Table::Plugins, &version_key(&name, &version))?.is_some() {
                 return Err(ControlError::Conflict(format!(
                     "`{name}` {version} is already published; versions are immutable, so publish a new one"
@@ -119,6 +120,7 @@ impl ControlPlane {
                 publisher: manifest.plugin.publisher.clone(),
                 signed_by: signer,
                 yanked: false,
+                signer_revoked: false,
                 manifest,
                 published_at: audit::now(),
             };

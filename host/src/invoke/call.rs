@@ -1,10 +1,11 @@
 //! What a caller asks a plugin to do ([`Call`]) and what comes back
 //! ([`CallOutput`]), in the host's own types. The generated bindings are
-//! converted here, so the rest of the host never sees a contract version.
+//! of the newest contract are converted here (older versions are adapted
+//! onto them in `plugin::contract`), so the rest of the host never sees a
+//! contract version.
 
-use crate::plugin::bindings::agent::exports::omnify::plugin::agent_api as agent_wit;
-use crate::plugin::bindings::connector::exports::omnify::plugin::connector_api as connector_wit;
-use crate::plugin::bindings::imports::types as types_wit;
+use crate::plugin::contract::imports::types as types_wit;
+use crate::plugin::contract::latest::{agent_api as agent_wit, connector_api as connector_wit};
 use omnify_registry::PluginKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +33,14 @@ pub enum Call {
         /// The same on every retry of the same action.
         idempotency_key: String,
     },
+    /// Connector (contract 1.1): what an action would change, without
+    /// performing it.
+    Preview {
+        /// The action's name.
+        name: String,
+        /// The action's input.
+        input: Value,
+    },
     /// Connector: verify a webhook delivery and decode its events.
     VerifyWebhook {
         /// The delivery's headers.
@@ -50,8 +59,8 @@ pub enum Call {
 pub enum CallError {
     /// No export of that name.
     #[error(
-        "unknown export `{0}`; connectors export spec, check, discover, read, actions, act and \
-         verify-webhook, agents export describe and run"
+        "unknown export `{0}`; connectors export spec, check, discover, read, actions, act, \
+         preview and verify-webhook, agents export describe and run"
     )]
     UnknownExport(String),
     /// The input does not fit the export.
@@ -118,6 +127,14 @@ struct ActInput {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PreviewInput {
+    name: String,
+    #[serde(default)]
+    input: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WebhookInput {
     #[serde(default)]
     headers: Vec<(String, String)>,
@@ -150,6 +167,13 @@ impl Call {
                     idempotency_key: act.idempotency_key,
                 }
             }
+            "preview" => {
+                let preview: PreviewInput = parse(export, input)?;
+                Self::Preview {
+                    name: preview.name,
+                    input: preview.input,
+                }
+            }
             "verify-webhook" => {
                 let hook: WebhookInput = parse(export, input)?;
                 Self::VerifyWebhook {
@@ -170,6 +194,7 @@ impl Call {
             Self::Read(_) => "read",
             Self::Actions => "actions",
             Self::Act { .. } => "act",
+            Self::Preview { .. } => "preview",
             Self::VerifyWebhook { .. } => "verify-webhook",
             Self::Describe => "describe",
             Self::Run(_) => "run",
@@ -269,6 +294,8 @@ pub enum CallOutput {
     Actions(Vec<ActionSpec>),
     /// From `act`: the platform's result.
     Act(Box<RawValue>),
+    /// From `preview`.
+    Preview(ActionPreview),
     /// From `verify-webhook`.
     VerifyWebhook(Vec<WebhookEvent>),
     /// From `describe`.
@@ -312,6 +339,25 @@ pub struct ActionSpec {
     pub description: String,
     /// JSON Schema of its input.
     pub input_schema: Box<RawValue>,
+}
+
+/// What an action would change, as the connector read it from the
+/// platform: the figures the host's guardrails are computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ActionPreview {
+    /// The kind of object changed, for example `campaign`.
+    pub target_kind: String,
+    /// The platform's id of that object.
+    pub target_id: String,
+    /// What changes, for example `daily-budget`.
+    pub metric: String,
+    /// Its value now, as the platform reports it.
+    pub current: f64,
+    /// Its value after the action.
+    pub after: f64,
+    /// An ISO 4217 currency code for money, otherwise a unit such as
+    /// `status`.
+    pub unit: String,
 }
 
 /// An event from a verified webhook.
@@ -390,16 +436,25 @@ pub struct Proposal {
     pub rationale: String,
 }
 
-/// A guest returned text that should be JSON and is not.
+/// A guest returned a value the contract does not allow: text that should
+/// be JSON and is not, or a number that is not finite.
 #[derive(Debug, thiserror::Error)]
-#[error("the plugin returned invalid JSON in {field}: {error}")]
-pub struct InvalidJson {
-    field: &'static str,
-    error: serde_json::Error,
+pub enum InvalidJson {
+    /// Text that should be JSON.
+    #[error("the plugin returned invalid JSON in {field}: {error}")]
+    Json {
+        /// Where.
+        field: &'static str,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+    /// A number that must be finite.
+    #[error("the plugin returned a number that is not finite in {0}")]
+    NotFinite(&'static str),
 }
 
 fn json(field: &'static str, text: String) -> Result<Box<RawValue>, InvalidJson> {
-    RawValue::from_string(text).map_err(|error| InvalidJson { field, error })
+    RawValue::from_string(text).map_err(|error| InvalidJson::Json { field, error })
 }
 
 fn mode(mode: connector_wit::SyncMode) -> SyncMode {
@@ -472,6 +527,23 @@ impl CallOutput {
 
     pub(crate) fn act(result: String) -> Result<Self, InvalidJson> {
         Ok(Self::Act(json("act result", result)?))
+    }
+
+    pub(crate) fn preview(preview: connector_wit::ActionPreview) -> Result<Self, InvalidJson> {
+        if !preview.current.is_finite() {
+            return Err(InvalidJson::NotFinite("preview current"));
+        }
+        if !preview.after.is_finite() {
+            return Err(InvalidJson::NotFinite("preview after"));
+        }
+        Ok(Self::Preview(ActionPreview {
+            target_kind: preview.target_kind,
+            target_id: preview.target_id,
+            metric: preview.metric,
+            current: preview.current,
+            after: preview.after,
+            unit: preview.unit,
+        }))
     }
 
     pub(crate) fn webhook(events: Vec<connector_wit::WebhookEvent>) -> Result<Self, InvalidJson> {
@@ -550,6 +622,7 @@ impl CallOutput {
         match self {
             Self::Spec(v) | Self::Act(v) => raw(v),
             Self::Check => 0,
+            Self::Preview(p) => p.target_kind.len() + p.target_id.len() + p.metric.len() + p.unit.len() + 16,
             Self::Discover(streams) => streams
                 .iter()
                 .map(|s| {

@@ -90,6 +90,15 @@ pub enum InvokeErrorKind {
         /// The plugin's world.
         kind: PluginKind,
     },
+    /// The export is newer than the contract version the plugin was built
+    /// against (a 1.0 connector has no `preview`).
+    #[error("`{export}` is not in contract {contract}, which this plugin was built against")]
+    NotInContract {
+        /// The export called.
+        export: &'static str,
+        /// The plugin's contract version, `major.minor`.
+        contract: &'static str,
+    },
     /// The host could not set up or run the instance.
     #[error("host error: {message}")]
     Host {
@@ -117,6 +126,7 @@ impl InvokeErrorKind {
             Self::Trap { .. } => "trap",
             Self::InvalidOutput { .. } => "invalid-output",
             Self::WrongWorld { .. } => "wrong-world",
+            Self::NotInContract { .. } => "not-in-contract",
             Self::Host { .. } => "host",
         }
     }

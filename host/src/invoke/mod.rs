@@ -15,10 +15,9 @@ pub use limits::Limits;
 pub use usage::{LogLevel, LogLine, LogSource, Usage};
 
 use crate::capability::HostState;
-use crate::plugin::bindings::imports::types as types_wit;
-use crate::plugin::{LoadedPlugin, PluginPre};
+use crate::plugin::LoadedPlugin;
+use crate::plugin::contract::Ended;
 use crate::runtime::Runtime;
-use call::InvalidJson;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -33,33 +32,6 @@ pub struct Output {
     pub usage: Usage,
     /// What the plugin logged.
     pub logs: Vec<LogLine>,
-}
-
-/// How a call ended before its result was checked.
-enum Ended {
-    Wasm(wasmtime::Error),
-    Plugin(PluginError),
-    InvalidOutput(InvalidJson),
-    Deadline,
-    WrongWorld,
-}
-
-impl From<wasmtime::Error> for Ended {
-    fn from(error: wasmtime::Error) -> Self {
-        Self::Wasm(error)
-    }
-}
-
-impl From<types_wit::PluginError> for Ended {
-    fn from(error: types_wit::PluginError) -> Self {
-        Self::Plugin(error.into())
-    }
-}
-
-impl From<InvalidJson> for Ended {
-    fn from(error: InvalidJson) -> Self {
-        Self::InvalidOutput(error)
-    }
 }
 
 impl Runtime {
@@ -131,7 +103,7 @@ impl Runtime {
 
         // The epoch stops a guest running wasm; the timeout also stops one
         // waiting inside a host call (a slow HTTP response, a sleep).
-        let result = tokio::time::timeout_at(deadline.into(), run(&mut store, &plugin.pre, call))
+        let result = tokio::time::timeout_at(deadline.into(), plugin.pre.call(&mut store, call))
             .await
             .unwrap_or(Err(Ended::Deadline));
 
@@ -158,55 +130,6 @@ impl Runtime {
     }
 }
 
-/// Instantiate the plugin in `store` and call the export.
-async fn run(store: &mut Store<HostState>, pre: &PluginPre, call: Call) -> Result<CallOutput, Ended> {
-    match pre {
-        PluginPre::Connector(pre) => {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            let api = instance.omnify_plugin_connector_api();
-            Ok(match call {
-                Call::Spec => CallOutput::spec(api.call_spec(&mut *store).await?)?,
-                Call::Check => {
-                    api.call_check(&mut *store).await??;
-                    CallOutput::Check
-                }
-                Call::Discover => CallOutput::discover(api.call_discover(&mut *store).await??)?,
-                Call::Read(request) => {
-                    CallOutput::read(api.call_read(&mut *store, &request.to_wit()).await??)?
-                }
-                Call::Actions => CallOutput::actions(api.call_actions(&mut *store).await?)?,
-                Call::Act {
-                    name,
-                    input,
-                    idempotency_key,
-                } => CallOutput::act(
-                    api.call_act(&mut *store, &name, &input.to_string(), &idempotency_key)
-                        .await??,
-                )?,
-                Call::VerifyWebhook { headers, body } => {
-                    CallOutput::webhook(api.call_verify_webhook(&mut *store, &headers, &body).await??)?
-                }
-                Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
-            })
-        }
-        PluginPre::Agent(pre) => {
-            let instance = pre.instantiate_async(&mut *store).await?;
-            let api = instance.omnify_plugin_agent_api();
-            Ok(match call {
-                Call::Describe => CallOutput::describe(api.call_describe(&mut *store).await?)?,
-                Call::Run(task) => {
-                    let task = crate::plugin::bindings::agent::exports::omnify::plugin::agent_api::Task {
-                        kind: task.kind,
-                        input: task.input.to_string(),
-                    };
-                    CallOutput::run(api.call_run(&mut *store, &task).await??)?
-                }
-                _ => return Err(Ended::WrongWorld),
-            })
-        }
-    }
-}
-
 /// Name what stopped the call. Limits are checked first: a guest that hits
 /// one usually traps in some other way right after (an allocation failure
 /// aborts, for example).
@@ -226,6 +149,12 @@ fn classify(ended: Ended, state: &HostState, limits: &Limits) -> InvokeErrorKind
         Ended::WrongWorld => {
             return InvokeErrorKind::Host {
                 message: "the call does not match the plugin's world".into(),
+            };
+        }
+        Ended::NotInContract(missing) => {
+            return InvokeErrorKind::NotInContract {
+                export: missing.export,
+                contract: missing.contract,
             };
         }
         Ended::Wasm(error) => error,

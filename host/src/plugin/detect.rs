@@ -7,7 +7,7 @@ use semver::Version;
 use wasmparser::{Parser, Payload};
 
 /// The newest contract version this host implements.
-pub const CONTRACT_VERSION: Version = Version::new(1, 0, 0);
+pub const CONTRACT_VERSION: Version = Version::new(1, 1, 0);
 
 /// The contract's package.
 const PACKAGE: &str = "omnify:plugin";
@@ -210,7 +210,13 @@ mod tests {
         ))
         .expect("supported");
         assert_eq!(target.kind, PluginKind::Connector);
-        assert_eq!(target.contract, CONTRACT_VERSION);
+        assert_eq!(target.contract, Version::new(1, 0, 0));
+        let newest = super::target(&shape(
+            &["omnify:plugin/data@1.1.0"],
+            &["omnify:plugin/agent-api@1.1.0"],
+        ))
+        .expect("supported");
+        assert_eq!(newest.contract, CONTRACT_VERSION);
     }
 
     #[test]

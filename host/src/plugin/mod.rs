@@ -1,14 +1,15 @@
 //! Loading components: refuse what the host cannot run, compile (or load a
 //! precompiled copy), link, and keep one `InstancePre` per component digest.
 
-pub mod bindings;
 mod cache;
+pub mod contract;
 pub mod detect;
 
 pub use cache::PrecompiledCache;
 pub use detect::{CONTRACT_VERSION, Shape, Target};
 
-use crate::capability::HostState;
+use contract::PluginPre;
+
 use crate::runtime::Runtime;
 use omnify_registry::PluginKind;
 use semver::Version;
@@ -97,12 +98,6 @@ pub struct LoadedPlugin {
     pub(crate) pre: PluginPre,
 }
 
-/// The instantiation recipe for the plugin's world.
-pub(crate) enum PluginPre {
-    Connector(bindings::connector::ConnectorPre<HostState>),
-    Agent(bindings::agent::AgentPre<HostState>),
-}
-
 impl LoadedPlugin {
     /// The sha256 of the component, in hex.
     pub fn digest(&self) -> &str {
@@ -170,16 +165,8 @@ impl Runtime {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
-        let pre = match target.kind {
-            PluginKind::Connector => PluginPre::Connector(
-                bindings::connector::ConnectorPre::new(instance_pre)
-                    .map_err(|e| LoadError::Link(format!("{e:#}")))?,
-            ),
-            PluginKind::Agent => PluginPre::Agent(
-                bindings::agent::AgentPre::new(instance_pre)
-                    .map_err(|e| LoadError::Link(format!("{e:#}")))?,
-            ),
-        };
+        let pre = PluginPre::new(target.kind, &target.contract, instance_pre)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let plugin = Arc::new(LoadedPlugin {
             digest: digest.clone(),
             target,

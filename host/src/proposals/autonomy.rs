@@ -2,6 +2,7 @@
 //! guardrails on what runs unattended, and the confidence thresholds learned
 //! by the client-learning agent. [`Autonomy::verdict`] is the policy.
 
+use super::impact::VerifiedChange;
 use super::{Proposal, size_of};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
@@ -41,6 +42,10 @@ pub struct Guardrails {
     pub max_change_absolute: Option<f64>,
     /// Hours a pending proposal waits for a decision before it expires.
     pub proposal_ttl_hours: u64,
+    /// How far, in percent, the platform's current value may move between
+    /// a proposal and its execution before the proposal goes back to people
+    /// as stale.
+    pub stale_tolerance_percent: f64,
 }
 
 impl Default for Guardrails {
@@ -50,6 +55,7 @@ impl Default for Guardrails {
             low_impact_percent: 5.0,
             max_change_absolute: None,
             proposal_ttl_hours: 72,
+            stale_tolerance_percent: 1.0,
         }
     }
 }
@@ -57,7 +63,10 @@ impl Default for Guardrails {
 impl Guardrails {
     fn validate(&self) -> Result<(), ControlError> {
         let percent_ok = |p: f64| p.is_finite() && (0.0..=100.0).contains(&p);
-        if !percent_ok(self.max_change_percent) || !percent_ok(self.low_impact_percent) {
+        if !percent_ok(self.max_change_percent)
+            || !percent_ok(self.low_impact_percent)
+            || !percent_ok(self.stale_tolerance_percent)
+        {
             return Err(ControlError::Invalid(
                 "guardrails: percentages must be between 0 and 100".into(),
             ));
@@ -143,10 +152,11 @@ impl Autonomy {
             .unwrap_or(learned.default)
     }
 
-    /// Whether `proposal` runs now. `changed_today` is the percent change
+    /// Whether `proposal` runs now, judged by `change`, the change the host
+    /// verified from the connector's preview (or why it could not), never
+    /// by the agent's own estimate. `changed_today` is the percent change
     /// already executed today on the same target.
-    pub fn verdict(&self, proposal: &Proposal, changed_today: f64) -> Verdict {
-        let percent = proposal.expected_impact.percent.abs();
+    pub fn verdict(&self, proposal: &Proposal, change: Result<&VerifiedChange, &str>, changed_today: f64) -> Verdict {
         let limit = match self.level {
             AutonomyLevel::HumanLed => {
                 return Verdict::Queue("human-led: every proposal waits for a person".into());
@@ -160,7 +170,16 @@ impl Autonomy {
                 .low_impact_percent
                 .min(self.guardrails.max_change_percent),
         };
-        let needed = self.threshold(&proposal.action, proposal.expected_impact.percent);
+        let change = match change {
+            Ok(change) => change,
+            Err(why) => {
+                return Verdict::Queue(format!(
+                    "the host could not verify this action's impact ({why}), so it never runs unattended"
+                ));
+            }
+        };
+        let percent = change.percent.abs();
+        let needed = self.threshold(&proposal.action, change.percent);
         if proposal.confidence < needed {
             return Verdict::Queue(format!(
                 "confidence {:.2} is below the {needed:.2} this kind of proposal needs",
@@ -169,19 +188,19 @@ impl Autonomy {
         }
         if percent + changed_today > limit {
             return Verdict::Queue(format!(
-                "a {percent:.1}% change (after {changed_today:.1}% today on the same target) exceeds the {limit:.1}% allowed unattended"
+                "a {percent:.1}% change (verified on the platform; after {changed_today:.1}% today on the same target) exceeds the {limit:.1}% allowed unattended"
             ));
         }
-        if let Some(cap) = self.guardrails.max_change_absolute
-            && proposal.expected_impact.absolute.abs() > cap
+        if let (Some(cap), Some(money)) = (self.guardrails.max_change_absolute, change.money)
+            && money.abs() > cap
         {
             return Verdict::Queue(format!(
                 "a change of {:.2} exceeds the {cap:.2} allowed unattended",
-                proposal.expected_impact.absolute.abs()
+                money.abs()
             ));
         }
         Verdict::Execute(format!(
-            "{}: confidence {:.2} ≥ {needed:.2} and a {percent:.1}% change within {limit:.1}%",
+            "{}: confidence {:.2} ≥ {needed:.2} and a {percent:.1}% change (verified on the platform) within {limit:.1}%",
             match self.level {
                 AutonomyLevel::Guided => "guided",
                 _ => "autonomous",

@@ -1,14 +1,31 @@
-//! Approving a proposal and executing it through the connector's `act`.
+//! Approving a proposal and executing it through the connector's `act`,
+//! after previewing it again: a proposal whose target moved on the
+//! platform since it was proposed goes back to people instead.
 
+use super::autonomy::autonomy_of;
+use super::impact::{VerifiedChange, moved_since};
 use super::{Decision, DecisionKind, Execution, Proposal, ProposalStatus, audit_proposal, put_proposal};
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
-use crate::invoke::Call;
+use crate::invoke::call::ActionPreview;
+use crate::invoke::{Call, CallOutput};
 use crate::store::Storage;
 use crate::store::storage::{Table, scan_json};
-use crate::tenant::Principal;
+use crate::tenant::{Principal, Role};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// What previewing a proposal again right before executing it found.
+enum Recheck {
+    /// Nothing to compare: the action has no stored preview.
+    Unverified,
+    /// The platform still matches the proposal.
+    Unchanged,
+    /// The platform moved: the fresh preview, and why it counts as moved.
+    Moved(ActionPreview, String),
+    /// The preview failed.
+    Failed(String),
+}
 
 impl ControlPlane {
     /// Approve a pending proposal, with `edited_input` replacing the agent's
@@ -23,6 +40,7 @@ impl ControlPlane {
         edited_input: Option<Value>,
     ) -> Result<Proposal, ControlError> {
         principal.require_tenant(tenant_id)?;
+        principal.require(Role::Operator)?;
         if edited_input.as_ref().is_some_and(|input| !input.is_object()) {
             return Err(ControlError::Invalid(
                 "an edited input must be a JSON object".into(),
@@ -59,9 +77,16 @@ impl ControlPlane {
         // The execution runs to its end even if the caller gives up waiting
         // (a client timeout cancels the request, not the platform call).
         let (this, principal) = (Arc::clone(self), principal.clone());
-        tokio::spawn(async move { this.execute_proposal(&principal, proposal).await })
+        let executed = tokio::spawn(async move { this.execute_proposal(&principal, proposal).await })
             .await
-            .map_err(|e| ControlError::Internal(format!("a proposal's execution failed: {e}")))
+            .map_err(|e| ControlError::Internal(format!("a proposal's execution failed: {e}")))?;
+        if executed.status == ProposalStatus::Pending {
+            return Err(ControlError::Conflict(format!(
+                "proposal `{}` was not executed: {}",
+                executed.id, executed.policy
+            )));
+        }
+        Ok(executed)
     }
 
     /// Execute every proposal left approved but not executed when the host
@@ -82,29 +107,99 @@ impl ControlPlane {
         let count = interrupted.len();
         for proposal in interrupted {
             tracing::info!(tenant = %proposal.tenant, proposal = %proposal.id, "executing an interrupted approval");
-            self.execute_proposal(&Principal::admin(), proposal).await;
+            // The execution stays the decider's: the approver, or the host's
+            // own policy.
+            let principal = match proposal.decision.as_ref().map(|d| d.by.as_str()) {
+                Some(by) if by != "policy" => Principal::on_behalf_of(by, Role::Operator, &proposal.tenant),
+                _ => Principal::system("system", &proposal.tenant),
+            };
+            self.execute_proposal(&principal, proposal).await;
         }
         Ok(count)
     }
 
-    /// Call the connector's `act` for an approved proposal and record the
-    /// outcome; returns the proposal as recorded.
+    /// Preview `proposal` again and compare with its stored preview.
+    async fn recheck(&self, principal: &Principal, proposal: &Proposal) -> Recheck {
+        let Some(proposed) = &proposal.preview else {
+            return Recheck::Unverified;
+        };
+        let call = Call::Preview {
+            name: proposal.action.clone(),
+            input: proposal.input.clone(),
+        };
+        let request_id = format!("proposal-{}", proposal.id);
+        let fresh = self
+            .invoke_enabled(principal, &proposal.tenant, &proposal.connector, call, &request_id)
+            .await;
+        let now = match fresh {
+            Ok(output) => match output.value {
+                CallOutput::Preview(now) => now,
+                _ => return Recheck::Failed("`preview` returned another export's output".into()),
+            },
+            Err(error) => return Recheck::Failed(format!("the preview before executing failed: {error}")),
+        };
+        let tolerance = match self.store.read().map_err(ControlError::from).and_then(|tx| autonomy_of(&*tx, &proposal.tenant)) {
+            Ok(autonomy) => autonomy.guardrails.stale_tolerance_percent,
+            Err(error) => return Recheck::Failed(error.to_string()),
+        };
+        match moved_since(proposed, &now, tolerance) {
+            Some(why) => Recheck::Moved(now, why),
+            None => Recheck::Unchanged,
+        }
+    }
+
+    /// Put a proposal whose target moved back to people, with the fresh
+    /// preview; the approval it had no longer applies.
+    async fn requeue_stale(&self, mut proposal: Proposal, now: ActionPreview, why: String) -> Proposal {
+        proposal.status = ProposalStatus::Pending;
+        proposal.decision = None;
+        proposal.policy = format!("stale: {why}; it waits for a new decision");
+        proposal.verified = Some(VerifiedChange::of(&now));
+        proposal.preview = Some(now);
+        let recorded = proposal.clone();
+        let saved = self
+            .blocking(move |store| {
+                let mut tx = store.write()?;
+                put_proposal(&mut *tx, &recorded)?;
+                audit_proposal(&mut *tx, "system", "proposal.stale", "requeued", &recorded)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        if let Err(error) = saved {
+            tracing::error!(%error, proposal = proposal.id, "cannot record a stale proposal");
+        }
+        proposal
+    }
+
+    /// Preview an approved proposal again, then call the connector's `act`
+    /// and record the outcome as `principal`'s; returns the proposal as
+    /// recorded (pending again when it went stale).
     pub(crate) async fn execute_proposal(&self, principal: &Principal, mut proposal: Proposal) -> Proposal {
+        let failed_recheck = match self.recheck(principal, &proposal).await {
+            Recheck::Moved(now, why) => return self.requeue_stale(proposal, now, why).await,
+            Recheck::Failed(error) => Some(error),
+            Recheck::Unverified | Recheck::Unchanged => None,
+        };
         let call = Call::Act {
             name: proposal.action.clone(),
             input: proposal.input.clone(),
             idempotency_key: proposal.id.clone(),
         };
         let request_id = format!("proposal-{}", proposal.id);
-        let result = self
-            .invoke_enabled(
-                principal,
-                &proposal.tenant,
-                &proposal.connector,
-                call,
-                &request_id,
-            )
-            .await;
+        let result = match failed_recheck {
+            Some(error) => Err(error),
+            None => self
+                .invoke_enabled(
+                    principal,
+                    &proposal.tenant,
+                    &proposal.connector,
+                    call,
+                    &request_id,
+                )
+                .await
+                .map_err(|error| error.to_string()),
+        };
         let attempts = proposal.execution.as_ref().map_or(0, |e| e.attempts) + 1;
         let (status, value, error) = match result {
             Ok(output) => {
@@ -113,7 +208,7 @@ impl ControlPlane {
                     .unwrap_or(Value::Null);
                 (ProposalStatus::Executed, Some(value), None)
             }
-            Err(error) => (ProposalStatus::Failed, None, Some(error.to_string())),
+            Err(error) => (ProposalStatus::Failed, None, Some(error)),
         };
         proposal.status = status;
         proposal.execution = Some(Execution {
@@ -125,11 +220,12 @@ impl ControlPlane {
         });
         let recorded = proposal.clone();
         let outcome = error.map_or_else(|| "ok".to_string(), |e| format!("error: {e}"));
+        let actor = principal.actor();
         let saved = self
             .blocking(move |store| {
                 let mut tx = store.write()?;
                 put_proposal(&mut *tx, &recorded)?;
-                audit_proposal(&mut *tx, "system", "proposal.execute", &outcome, &recorded)?;
+                audit_proposal(&mut *tx, &actor, "proposal.execute", &outcome, &recorded)?;
                 tx.commit()?;
                 Ok(())
             })

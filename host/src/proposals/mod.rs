@@ -9,17 +9,21 @@
 
 pub mod autonomy;
 mod execute;
+pub mod impact;
 mod intake;
 
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::store::Storage;
 use crate::store::storage::{Table, WriteTx, get_json, key, prefix, put_json};
+use crate::invoke::call::ActionPreview;
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use autonomy::{Autonomy, AutonomyLevel, AutonomyUpdate, Guardrails, LearnedThresholds, Verdict};
+pub use impact::VerifiedChange;
+pub use intake::Refusal;
 
 /// The connector name under which the host publishes its own records.
 pub const HOST_CONNECTOR: &str = "omnify";
@@ -76,7 +80,8 @@ pub struct Decision {
     pub proposed_input: Option<Value>,
 }
 
-/// The expected effect of a proposal.
+/// The effect of a proposal as the agent estimated it: shown to people,
+/// never used by the policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Impact {
     /// What changes, for example `daily_budget`.
@@ -125,8 +130,16 @@ pub struct Proposal {
     pub input: Value,
     /// The agent's confidence, 0 to 1.
     pub confidence: f64,
-    /// The expected effect.
+    /// The effect the agent expects (its claim, for people).
     pub expected_impact: Impact,
+    /// What the connector's preview read from the platform: the target,
+    /// its value now and after. None when the action cannot be previewed.
+    #[serde(default)]
+    pub preview: Option<ActionPreview>,
+    /// The change the host computed from `preview`; what the policy and the
+    /// guardrails judge.
+    #[serde(default)]
+    pub verified: Option<VerifiedChange>,
     /// The agent's reasoning, with numbers.
     pub rationale: String,
     /// Where it stands.
@@ -155,6 +168,15 @@ pub fn size_of(percent: f64) -> &'static str {
     if percent.abs() <= 10.0 { "small" } else { "large" }
 }
 
+impl Proposal {
+    /// The change in percent the host verified, or (for a proposal made
+    /// before previews existed) the agent's estimate.
+    pub fn change_percent(&self) -> f64 {
+        self.verified
+            .map_or(self.expected_impact.percent, |change| change.percent)
+    }
+}
+
 fn proposal_key(tenant: &str, id: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), id.as_bytes()])
 }
@@ -175,7 +197,8 @@ fn put_proposal(tx: &mut dyn WriteTx, proposal: &Proposal) -> Result<(), Control
         "input": proposal.input,
         "confidence": proposal.confidence,
         "impact": proposal.expected_impact,
-        "size": size_of(proposal.expected_impact.percent),
+        "verified": proposal.verified,
+        "size": size_of(proposal.change_percent()),
         "status": proposal.status,
         "decision": proposal.decision.as_ref().map(|d| d.kind),
         "decided_at": proposal.decision.as_ref().map(|d| &d.at),
@@ -209,6 +232,7 @@ fn audit_proposal(
         "input": proposal.input,
         "confidence": proposal.confidence,
         "impact": proposal.expected_impact,
+        "preview": proposal.preview,
         "status": proposal.status,
         "policy": proposal.policy,
     });
@@ -320,7 +344,12 @@ impl ControlPlane {
                 .ok_or_else(|| {
                     ControlError::NotFound(format!("tenant `{tenant_id}` has no proposal `{id}`"))
                 })?;
-            if proposal.requires_expert && role == tenant::Role::Operator {
+            if role < tenant::Role::Operator {
+                return Err(ControlError::Forbidden(
+                    "deciding a proposal needs the `operator` role".into(),
+                ));
+            }
+            if proposal.requires_expert && role < tenant::Role::Expert {
                 return Err(ControlError::Forbidden(format!(
                     "proposal `{id}` needs an expert's decision (tenant autonomy: expert-required)"
                 )));

@@ -58,6 +58,14 @@ pub struct Job {
     pub next_due_at: Option<String>,
     /// When it was created.
     pub created_at: String,
+    /// Who created it; its runs are theirs in the audit log.
+    #[serde(default = "created_by_admin")]
+    pub created_by: String,
+}
+
+/// Jobs stored before their creator was recorded were made by the admin.
+fn created_by_admin() -> String {
+    "admin".into()
 }
 
 /// Input of [`ControlPlane::create_job`].
@@ -130,6 +138,7 @@ impl ControlPlane {
             next_due: Some(first),
             next_due_at: Some(rfc3339_at(first)),
             created_at: audit::now(),
+            created_by: principal.actor(),
         };
         let actor = principal.actor();
         self.blocking(move |store| {

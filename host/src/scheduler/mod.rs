@@ -9,8 +9,9 @@ pub mod jobs;
 
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::Task;
+use jobs::Job;
 use crate::sync::SyncRequest;
-use crate::tenant::Principal;
+use crate::tenant::{Principal, Role};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -84,6 +85,8 @@ struct Pending {
     task: Option<Task>,
     /// Its entry in the durable queue, for runs of due jobs.
     queue_id: Option<String>,
+    /// Who asked for it (a job's creator); the run is theirs.
+    actor: String,
 }
 
 /// Per-tenant queues served in turn.
@@ -160,7 +163,7 @@ impl Scheduler {
             wake: Notify::new(),
         });
         for (queue_id, job) in leftover {
-            scheduler.push(job.tenant, job.plugin, job.sync, job.task, Some(queue_id));
+            scheduler.push_job(job, queue_id);
         }
         for _ in 0..config.workers {
             tokio::spawn(scheduler.clone().work());
@@ -190,32 +193,37 @@ impl Scheduler {
         let count = due.len();
         for (queue_id, job) in due {
             tracing::info!(tenant = %job.tenant, plugin = %job.plugin, job = %job.id, "job due");
-            self.push(job.tenant, job.plugin, job.sync, job.task, Some(queue_id));
+            self.push_job(job, queue_id);
         }
         Ok(count)
     }
 
     /// Queue a sync of `plugin` for `tenant` now (in memory: a run asked
     /// for on demand, whose caller is there to see it start).
-    pub fn enqueue(&self, tenant: &str, plugin: &str, request: SyncRequest) {
-        self.push(tenant.to_string(), plugin.to_string(), request, None, None);
+    pub fn enqueue(&self, principal: &Principal, tenant: &str, plugin: &str, request: SyncRequest) {
+        self.push(Pending {
+            tenant: tenant.to_string(),
+            plugin: plugin.to_string(),
+            request,
+            task: None,
+            queue_id: None,
+            actor: principal.actor(),
+        });
     }
 
-    fn push(
-        &self,
-        tenant: String,
-        plugin: String,
-        request: SyncRequest,
-        task: Option<Task>,
-        queue_id: Option<String>,
-    ) {
-        self.queue().push(Pending {
-            tenant,
-            plugin,
-            request,
-            task,
-            queue_id,
+    fn push_job(&self, job: Job, queue_id: String) {
+        self.push(Pending {
+            tenant: job.tenant,
+            plugin: job.plugin,
+            request: job.sync,
+            task: job.task,
+            queue_id: Some(queue_id),
+            actor: job.created_by,
         });
+    }
+
+    fn push(&self, pending: Pending) {
+        self.queue().push(pending);
         self.wake.notify_one();
     }
 
@@ -237,7 +245,8 @@ impl Scheduler {
     async fn work(self: Arc<Self>) {
         loop {
             let pending = self.next().await;
-            let principal = Principal::admin();
+            // The run acts for whoever asked for it, within its tenant.
+            let principal = Principal::on_behalf_of(&pending.actor, Role::Operator, &pending.tenant);
             let prepared = match pending.task.clone() {
                 Some(task) => {
                     self.control
@@ -286,6 +295,7 @@ mod tests {
             request: SyncRequest::default(),
             task: None,
             queue_id: None,
+            actor: "admin".into(),
         }
     }
 

@@ -53,11 +53,13 @@ pub enum Table {
     /// Each tenant's autonomy level, guardrails and learned thresholds, by
     /// `tenant \0`.
     Autonomy,
+    /// The publisher that owns each plugin name, by name.
+    PluginOwners,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 22] = [
+    pub const ALL: [Table; 23] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -80,6 +82,7 @@ impl Table {
         Table::AuditHeads,
         Table::Proposals,
         Table::Autonomy,
+        Table::PluginOwners,
     ];
 
     /// The table's stable name.
@@ -107,6 +110,7 @@ impl Table {
             Table::AuditHeads => "audit_heads",
             Table::Proposals => "proposals",
             Table::Autonomy => "autonomy",
+            Table::PluginOwners => "plugin_owners",
         }
     }
 }

@@ -109,14 +109,24 @@ impl ControlPlane {
             let error = match result {
                 Ok(output) => {
                     let output = serde_json::to_value(&output.value).map_err(|e| e.to_string())?;
-                    let ended = Run {
+                    let mut ended = Run {
                         output: Some(output["result"].clone()),
                         ..run
                     };
                     // Proposals are recorded (and executed, when the policy
-                    // allows) before the run reads as succeeded.
-                    if let Err(error) = self.receive_agent_output(&ended).await {
-                        tracing::error!(%error, run = ended.id, "cannot record an agent run's proposals");
+                    // allows) before the run reads as succeeded; what the
+                    // host refused is kept on the run with its reasons.
+                    match self.receive_agent_output(&ended).await {
+                        Ok(refused) if !refused.is_empty() => {
+                            if let Some(Value::Object(output)) = &mut ended.output {
+                                let refused = serde_json::to_value(refused).map_err(|e| e.to_string())?;
+                                output.insert("refused".into(), refused);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::error!(%error, run = ended.id, "cannot record an agent run's proposals");
+                        }
                     }
                     return Ok(ended.output);
                 }

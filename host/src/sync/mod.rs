@@ -12,7 +12,7 @@ use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, CallOutput, SyncMode};
 use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
-use crate::tenant::{self, Principal};
+use crate::tenant::{self, Principal, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -296,7 +296,9 @@ impl ControlPlane {
             .await?;
         for run in &interrupted {
             tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted run");
-            self.spawn_execution(&Principal::admin(), run);
+            // Resumed work stays whoever started it.
+            let principal = Principal::on_behalf_of(&run.requested_by, Role::Operator, &run.tenant);
+            self.spawn_execution(&principal, run);
         }
         Ok(interrupted.len())
     }

@@ -12,16 +12,32 @@ use sha2::{Digest, Sha256};
 
 const ADMIN_TOKEN_KEY: &[u8] = b"admin_token_sha256";
 
-/// What a caller may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// What a caller may do. Each role may do everything the roles before it
+/// may; `api::access` says which role each route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
-    /// Everything, for every tenant.
-    Admin,
-    /// A tenant's own resources.
+    /// Reads a tenant's records, runs, proposals, usage and audit log.
+    Viewer,
+    /// Also starts syncs and agent runs, and approves or rejects ordinary
+    /// proposals.
     Operator,
-    /// An operator who may also approve expert-only actions.
+    /// Also decides proposals that need an expert.
     Expert,
+    /// Everything, for every tenant: the host's administrator.
+    Admin,
+}
+
+impl Role {
+    /// The role's name, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Expert => "expert",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// An authenticated caller.
@@ -31,11 +47,9 @@ pub struct Principal {
     pub role: Role,
     /// The tenant its key belongs to; none for the admin token.
     pub tenant: Option<String>,
-    /// The key's id; none for the admin token.
-    pub key_id: Option<String>,
-    /// A part of the host acting for a tenant without a key (for example
-    /// `webhook` for a platform's delivery), as the audit log names it.
-    pub system: Option<&'static str>,
+    /// How the audit log names it: `key:<id>`, `admin`, or a part of the
+    /// host such as `webhook` or `system`.
+    actor: String,
 }
 
 impl Principal {
@@ -44,37 +58,62 @@ impl Principal {
         Self {
             role: Role::Admin,
             tenant: None,
-            key_id: None,
-            system: None,
+            actor: "admin".into(),
+        }
+    }
+
+    /// The caller holding API key `key_id` of `tenant` with `role`.
+    pub fn key(key_id: &str, tenant: &str, role: Role) -> Self {
+        Self {
+            role,
+            tenant: Some(tenant.to_string()),
+            actor: format!("key:{key_id}"),
         }
     }
 
     /// The part of the host named `system` acting for `tenant` only, with an
     /// operator's rights.
-    pub fn system(system: &'static str, tenant: &str) -> Self {
+    pub fn system(system: &str, tenant: &str) -> Self {
         Self {
             role: Role::Operator,
             tenant: Some(tenant.to_string()),
-            key_id: None,
-            system: Some(system),
+            actor: system.to_string(),
+        }
+    }
+
+    /// Work done later on behalf of `actor` (a job's creator, an approver):
+    /// it keeps that actor's name in the audit log, with `role` for `tenant`.
+    pub fn on_behalf_of(actor: &str, role: Role, tenant: &str) -> Self {
+        Self {
+            role,
+            tenant: (role != Role::Admin).then(|| tenant.to_string()),
+            actor: actor.to_string(),
         }
     }
 
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
-        match (&self.key_id, self.system) {
-            (Some(id), _) => format!("key:{id}"),
-            (None, Some(system)) => system.to_string(),
-            (None, None) => "admin".to_string(),
+        self.actor.clone()
+    }
+
+    /// Refuse unless the caller's role is at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ControlError> {
+        if self.role >= role {
+            return Ok(());
         }
+        Err(ControlError::Forbidden(match role {
+            Role::Admin => "this needs the admin token".into(),
+            _ => format!(
+                "this needs the `{}` role; this key is `{}`",
+                role.as_str(),
+                self.role.as_str()
+            ),
+        }))
     }
 
     /// Refuse unless the caller is the admin.
     pub fn require_admin(&self) -> Result<(), ControlError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            _ => Err(ControlError::Forbidden("this needs the admin token".into())),
-        }
+        self.require(Role::Admin)
     }
 
     /// Refuse unless the caller is the admin or holds a key of `tenant`.
@@ -96,7 +135,7 @@ pub struct ApiKey {
     pub id: String,
     /// The tenant it belongs to.
     pub tenant: String,
-    /// `operator` or `expert`.
+    /// `viewer`, `operator` or `expert`.
     pub role: Role,
     /// A note from whoever created it.
     pub label: String,
@@ -143,12 +182,7 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
     if key.revoked_at.is_some() {
         return Err(unknown());
     }
-    Ok(Principal {
-        role: key.role,
-        tenant: Some(key.tenant),
-        key_id: Some(key.id),
-        system: None,
-    })
+    Ok(Principal::key(&key.id, &key.tenant, key.role))
 }
 
 fn key_record_key(tenant: &str, id: &str) -> Vec<u8> {
@@ -198,7 +232,7 @@ impl ControlPlane {
         principal.require_admin()?;
         if role == Role::Admin {
             return Err(ControlError::Invalid(
-                "API keys belong to a tenant: their role is `operator` or `expert`".into(),
+                "API keys belong to a tenant: their role is `viewer`, `operator` or `expert`".into(),
             ));
         }
         let (actor, tenant) = (principal.actor(), tenant.to_string());

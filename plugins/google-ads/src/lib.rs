@@ -1,15 +1,17 @@
 //! The Google Ads connector: reads campaigns, ad groups, ads and daily
 //! campaign and ad metrics of one customer account through the REST API's
 //! `googleAds:search` (GAQL), pauses, resumes and re-budgets campaigns
-//! through `campaigns:mutate` and `campaignBudgets:mutate`, and pauses and
-//! resumes ads through `adGroupAds:mutate`.
+//! through `campaigns:mutate` and `campaignBudgets:mutate`, pauses and
+//! resumes ads through `adGroupAds:mutate`, and previews each of those
+//! actions from a read of its target (see `actions.rs`).
 
+mod actions;
 mod api;
 mod records;
 
 use api::{Client, Failure, Page};
 use chrono::{Days, NaiveDate, Utc};
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, SyncMode};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, Preview, ReadRequest, Stream, SyncMode};
 use omnify_sdk::{Error, json};
 use records::queries;
 use serde::{Deserialize, Serialize};
@@ -165,94 +167,6 @@ impl GoogleAds {
             .with_state(&InsightState { cursor, window })?
             .with_more(more))
     }
-
-    fn set_status(client: &Client, input: &Value, status: &str) -> Result<Value, Error> {
-        let campaign_id = numeric_id(input, "campaign_id", "campaign")?;
-        client.mutate(
-            "campaigns",
-            vec![json!({
-                "update": {
-                    "resourceName": format!("{}/campaigns/{campaign_id}", client.customer()),
-                    "status": status,
-                },
-                "updateMask": "status",
-            })],
-        )
-    }
-
-    /// Set an ad's status. An ad group ad is named by its ad group and ad
-    /// (`customers/{cid}/adGroupAds/{adGroupId}~{adId}`), so the ad group is
-    /// looked up first; an ad not in this account is not found.
-    fn set_ad_status(client: &Client, input: &Value, status: &str) -> Result<Value, Error> {
-        let ad_id = numeric_id(input, "ad_id", "ad")?;
-        let rows = client.search_all(&queries::ad_group_ad(&ad_id))?;
-        let ad_group_id = rows
-            .first()
-            .and_then(|row| match &row["adGroup"]["id"] {
-                Value::String(id) => Some(id.clone()),
-                Value::Number(id) => Some(id.to_string()),
-                _ => None,
-            })
-            .ok_or_else(|| Error::not_found(format!("ad {ad_id} is not in this account")))?;
-        client.mutate(
-            "adGroupAds",
-            vec![json!({
-                "update": {
-                    "resourceName": format!("{}/adGroupAds/{ad_group_id}~{ad_id}", client.customer()),
-                    "status": status,
-                },
-                "updateMask": "status",
-            })],
-        )
-    }
-
-    fn set_daily_budget(client: &Client, input: &Value) -> Result<Value, Error> {
-        let campaign_id = numeric_id(input, "campaign_id", "campaign")?;
-        let budget = input
-            .get("daily_budget")
-            .and_then(Value::as_f64)
-            .filter(|b| b.is_finite() && *b > 0.0)
-            .ok_or_else(|| {
-                Error::invalid_input("`daily_budget` must be a positive number (major currency units)")
-            })?;
-        let micros = (budget * 1_000_000.0).round();
-        if micros > i64::MAX as f64 {
-            return Err(Error::invalid_input("`daily_budget` is too large"));
-        }
-        // The budget is a resource of its own; the campaign names it.
-        let rows = client.search_all(&queries::campaign_budget(&campaign_id))?;
-        let budget_name = rows
-            .first()
-            .and_then(|row| row["campaign"]["campaignBudget"].as_str())
-            .ok_or_else(|| Error::not_found(format!("campaign {campaign_id} is not in this account")))?;
-        client.mutate(
-            "campaignBudgets",
-            vec![json!({
-                "update": { "resourceName": budget_name, "amountMicros": (micros as i64).to_string() },
-                "updateMask": "amountMicros",
-            })],
-        )
-    }
-}
-
-/// The id in input field `field` (naming a `what`): digits, as a string or
-/// a number.
-fn numeric_id(input: &Value, field: &str, what: &str) -> Result<String, Error> {
-    let id = match input.get(field) {
-        Some(Value::String(id)) => id.clone(),
-        Some(Value::Number(id)) if id.is_u64() => id.to_string(),
-        _ => {
-            return Err(Error::invalid_input(format!(
-                "`{field}` is required: the {what}'s numeric id"
-            )));
-        }
-    };
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::invalid_input(format!(
-            "`{field}` {id:?} is not a numeric Google Ads id"
-        )));
-    }
-    Ok(id)
 }
 
 fn schema(properties: Value) -> Value {
@@ -358,69 +272,17 @@ impl Connector for GoogleAds {
     }
 
     fn actions() -> Vec<ActionSpec> {
-        let campaign_id = json!({
-            "type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 1,
-            "description": "The campaign's numeric id"
-        });
-        let on_campaign = json!({
-            "type": "object", "required": ["campaign_id"],
-            "properties": { "campaign_id": campaign_id.clone() }
-        });
-        let on_ad = json!({
-            "type": "object", "required": ["ad_id"],
-            "properties": { "ad_id": {
-                "type": ["string", "integer"], "pattern": "^[0-9]+$", "minimum": 1,
-                "description": "The ad's numeric id"
-            } }
-        });
-        vec![
-            ActionSpec {
-                name: "pause-campaign".into(),
-                description: "Pause a campaign (status PAUSED)".into(),
-                input_schema: on_campaign.clone(),
-            },
-            ActionSpec {
-                name: "resume-campaign".into(),
-                description: "Resume a paused campaign (status ENABLED)".into(),
-                input_schema: on_campaign,
-            },
-            ActionSpec {
-                name: "set-daily-budget".into(),
-                description: "Set the daily amount of a campaign's budget, in the account's currency".into(),
-                input_schema: json!({
-                    "type": "object", "required": ["campaign_id", "daily_budget"],
-                    "properties": {
-                        "campaign_id": campaign_id,
-                        "daily_budget": { "type": "number", "exclusiveMinimum": 0 }
-                    }
-                }),
-            },
-            ActionSpec {
-                name: "pause-ad".into(),
-                description: "Pause an ad (its ad group ad's status PAUSED)".into(),
-                input_schema: on_ad.clone(),
-            },
-            ActionSpec {
-                name: "resume-ad".into(),
-                description: "Resume a paused ad (its ad group ad's status ENABLED)".into(),
-                input_schema: on_ad,
-            },
-        ]
+        actions::specs()
     }
 
-    /// Every action sets an absolute value, so a retry with the same
-    /// idempotency key changes nothing more; Google Ads has no such key.
     fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
         let config: Config = omnify_sdk::config::get()?;
-        let client = Client::new(&config)?;
-        match name {
-            "pause-campaign" => Self::set_status(&client, &input, "PAUSED"),
-            "resume-campaign" => Self::set_status(&client, &input, "ENABLED"),
-            "set-daily-budget" => Self::set_daily_budget(&client, &input),
-            "pause-ad" => Self::set_ad_status(&client, &input, "PAUSED"),
-            "resume-ad" => Self::set_ad_status(&client, &input, "ENABLED"),
-            other => Err(Error::not_found(format!("no action `{other}`"))),
-        }
+        actions::act(&Client::new(&config)?, name, &input)
+    }
+
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        let config: Config = omnify_sdk::config::get()?;
+        actions::preview(&Client::new(&config)?, name, &input)
     }
 }
 

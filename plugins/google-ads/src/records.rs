@@ -40,10 +40,12 @@ pub mod queries {
         )
     }
 
-    /// The budget of one campaign (`id` is checked to be digits).
-    pub fn campaign_budget(campaign_id: &str) -> String {
+    /// One campaign's status, budget and the account's currency (`id` is
+    /// checked to be digits).
+    pub fn campaign(campaign_id: &str) -> String {
         format!(
-            "SELECT campaign.id, campaign.campaign_budget FROM campaign WHERE campaign.id = {campaign_id}"
+            "SELECT campaign.id, campaign.status, campaign.campaign_budget, campaign_budget.amount_micros, \
+             customer.currency_code FROM campaign WHERE campaign.id = {campaign_id}"
         )
     }
 

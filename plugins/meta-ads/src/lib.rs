@@ -1,7 +1,7 @@
 //! The Meta Ads connector: campaigns, ad sets, ads and daily insights of one
 //! ad account from the Graph API (Marketing API v23.0), the campaign writes
-//! an agent proposes (pause, resume, daily budget), and signed webhook
-//! deliveries.
+//! an agent proposes (pause, resume, daily budget) and their previews, and
+//! signed webhook deliveries.
 //!
 //! Records are normalised like every ad connector's: ids as strings,
 //! statuses in lower case, money as major units of `currency`.
@@ -9,10 +9,11 @@
 mod actions;
 mod dates;
 mod graph;
+mod preview;
 mod streams;
 mod webhook;
 
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, WebhookEvent};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, Preview, ReadRequest, Stream, WebhookEvent};
 use omnify_sdk::{Error, Value, json};
 use serde::Deserialize;
 use streams::{Level, Objects};
@@ -195,6 +196,10 @@ impl Connector for MetaAds {
 
     fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
         actions::act(&Config::load()?, name, &input)
+    }
+
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        preview::preview(&Config::load()?, name, &input)
     }
 
     fn verify_webhook(headers: &[(String, String)], body: &[u8]) -> Result<Vec<WebhookEvent>, Error> {

@@ -1,6 +1,6 @@
 //! The Shopify connector: orders, customers and products from the Admin
 //! REST API (2025-07), incremental on `updated_at` with cursor pagination,
-//! an `add-order-tag` action, and verified webhooks.
+//! an `add-order-tag` action and its preview, and verified webhooks.
 //!
 //! Each stream is read in `updated_at` order from an inclusive
 //! `updated_at_min`, so records sharing the boundary time are read again and
@@ -10,7 +10,7 @@
 mod api;
 mod records;
 
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, WebhookEvent};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, Preview, ReadRequest, Stream, WebhookEvent};
 use omnify_sdk::{Error, Value, http, json, secrets, webhook};
 use serde::{Deserialize, Serialize};
 
@@ -181,8 +181,25 @@ impl Shopify {
         .with_state(&state)?
         .with_more(has_more))
     }
+}
 
-    fn add_order_tag(input: &Value) -> Result<Value, Error> {
+/// `add-order-tag` checked against its input and the order as Shopify
+/// reports it now: what `act` performs and `preview` describes.
+#[derive(Debug, Clone, PartialEq)]
+struct TagPlan {
+    order_id: u64,
+    /// The tag, trimmed.
+    tag: String,
+    /// The order's URL under the Admin API.
+    url: String,
+    /// The order's tags now.
+    current: Vec<String>,
+}
+
+impl TagPlan {
+    /// Validate the input and read the order's tags: the checks `act` and
+    /// `preview` share. The input is checked before the first request.
+    fn new(input: &Value) -> Result<Self, Error> {
         let config = Config::load()?;
         let order_id = match input.get("order_id") {
             Some(Value::String(id)) => id.trim().parse::<u64>().ok(),
@@ -210,14 +227,29 @@ impl Shopify {
             }
             Err(other) => return Err(other),
         };
-        if current.iter().any(|t| t == tag) {
+        Ok(Self {
+            order_id,
+            tag: tag.to_string(),
+            url,
+            current,
+        })
+    }
+
+    /// Whether the order has the tag already.
+    fn tagged(&self) -> bool {
+        self.current.contains(&self.tag)
+    }
+
+    /// Add the tag, unless the order has it.
+    fn act(self) -> Result<Value, Error> {
+        if self.tagged() {
             // Already tagged (a retry, or someone else did it): nothing to write.
-            return Ok(json!({ "order_id": order_id.to_string(), "tags": current, "changed": false }));
+            return Ok(json!({ "order_id": self.order_id.to_string(), "tags": self.current, "changed": false }));
         }
-        let mut tags = current;
-        tags.push(tag.to_string());
-        let body = json!({ "order": { "id": order_id, "tags": tags.join(", ") } });
-        let response = api::send(http::put(&url).json(&body))?;
+        let mut tags = self.current;
+        tags.push(self.tag);
+        let body = json!({ "order": { "id": self.order_id, "tags": tags.join(", ") } });
+        let response = api::send(http::put(&self.url).json(&body))?;
         let updated: Value = response.json()?;
         let order = records::order(&updated["order"])?;
         Ok(json!({
@@ -226,6 +258,12 @@ impl Shopify {
             "updated_at": order["updated_at"],
             "changed": true,
         }))
+    }
+
+    /// What adding the tag changes: `tagged` from 0 or 1 to 1.
+    fn preview(&self) -> Preview {
+        let now = if self.tagged() { 1.0 } else { 0.0 };
+        Preview::new("order", &self.order_id.to_string(), "tagged", (now, 1.0), "status")
     }
 }
 
@@ -360,7 +398,16 @@ impl Connector for Shopify {
         match name {
             // Adding a tag the order has changes nothing, so retries are safe
             // without the key.
-            "add-order-tag" => Self::add_order_tag(&input),
+            "add-order-tag" => TagPlan::new(&input)?.act(),
+            other => Err(Error::not_found(format!(
+                "the Shopify connector has no action `{other}`"
+            ))),
+        }
+    }
+
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        match name {
+            "add-order-tag" => Ok(TagPlan::new(&input)?.preview()),
             other => Err(Error::not_found(format!(
                 "the Shopify connector has no action `{other}`"
             ))),

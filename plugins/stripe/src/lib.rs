@@ -1,7 +1,7 @@
 //! The Stripe connector: charges, customers, refunds, subscriptions and
 //! payment intents from the Stripe API (pinned to [`api::API_VERSION`]),
-//! the `create-refund` action made safe to retry with `Idempotency-Key`, and
-//! verification of Stripe's signed webhook deliveries.
+//! the `create-refund` action made safe to retry with `Idempotency-Key` and
+//! its preview, and verification of Stripe's signed webhook deliveries.
 //!
 //! Stripe lists objects newest first, so a listing cannot stop part-way and
 //! resume from "the newest seen": an incremental listing reads everything
@@ -11,11 +11,14 @@
 
 mod api;
 mod records;
+mod refund;
 mod signature;
 mod time;
 
 use api::Client;
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream, SyncMode, WebhookEvent};
+use omnify_sdk::connector::{
+    ActionSpec, Batch, Connector, Preview, ReadRequest, Stream, SyncMode, WebhookEvent,
+};
 use omnify_sdk::{Error, json, secrets, webhook};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -167,67 +170,11 @@ struct Listing {
     max_created: Option<i64>,
 }
 
-/// The input of `create-refund`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefundInput {
-    charge: String,
-    amount: Option<f64>,
-    reason: Option<String>,
-}
-
-const REFUND_REASONS: [&str; 3] = ["duplicate", "fraudulent", "requested_by_customer"];
-
 struct Stripe;
 
-impl Stripe {
-    fn create_refund(input: Value, idempotency_key: &str) -> Result<Value, Error> {
-        let input: RefundInput = serde_json::from_value(input)
-            .map_err(|e| Error::invalid_input(format!("create-refund input: {e}")))?;
-        let charge = input.charge.trim();
-        // The id goes into a URL path, so only what Stripe ids are made of.
-        if charge.is_empty() || !charge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::invalid_input(format!(
-                "`charge` must be a charge id such as ch_..., not `{charge}`"
-            )));
-        }
-        if let Some(reason) = input.reason.as_deref().filter(|r| !REFUND_REASONS.contains(r)) {
-            return Err(Error::invalid_input(format!(
-                "`reason` must be one of {}, not `{reason}`",
-                REFUND_REASONS.join(", ")
-            )));
-        }
-        if let Some(amount) = input.amount.filter(|a| !(a.is_finite() && *a > 0.0)) {
-            return Err(Error::invalid_input(format!(
-                "`amount` must be a positive number, not {amount}"
-            )));
-        }
-        let config = Config::load()?;
-        let client = Client::new(&config.base_url)?;
-        let mut form = vec![("charge", charge.to_string())];
-        if let Some(amount) = input.amount {
-            // Stripe wants the smallest unit of the charge's currency.
-            let found: Value = client.get(&format!("charges/{charge}"))?;
-            let currency = found["currency"]
-                .as_str()
-                .ok_or_else(|| Error::internal(format!("Stripe's charge {charge} has no currency")))?;
-            let minor = amount * records::minor_units(currency);
-            if (minor - minor.round()).abs() > 1e-6 * minor.max(1.0) {
-                return Err(Error::invalid_input(format!(
-                    "`amount` {amount} has more decimals than {} allows",
-                    currency.to_ascii_uppercase()
-                )));
-            }
-            form.push(("amount", format!("{}", minor.round() as i64)));
-        }
-        if let Some(reason) = input.reason {
-            form.push(("reason", reason));
-        }
-        let (refund, replayed) = client.post("refunds", &form, idempotency_key)?;
-        let mut record = records::refund(refund)?;
-        record["replayed"] = json!(replayed);
-        Ok(record)
-    }
+/// A client of the configured API.
+fn client() -> Result<Client, Error> {
+    Client::new(&Config::load()?.base_url)
 }
 
 impl Connector for Stripe {
@@ -355,7 +302,7 @@ impl Connector for Stripe {
                 "properties": {
                     "charge": {"type": "string", "description": "The charge id, ch_..."},
                     "amount": {"type": "number", "exclusiveMinimum": 0, "description": "Default: what remains unrefunded"},
-                    "reason": {"type": "string", "enum": REFUND_REASONS}
+                    "reason": {"type": "string", "enum": refund::REFUND_REASONS}
                 },
                 "additionalProperties": false
             }),
@@ -364,7 +311,16 @@ impl Connector for Stripe {
 
     fn act(name: &str, input: Value, idempotency_key: &str) -> Result<Value, Error> {
         match name {
-            "create-refund" => Self::create_refund(input, idempotency_key),
+            "create-refund" => refund::act(input, idempotency_key),
+            other => Err(Error::not_found(format!(
+                "the Stripe connector has no action `{other}`"
+            ))),
+        }
+    }
+
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        match name {
+            "create-refund" => refund::preview(input),
             other => Err(Error::not_found(format!(
                 "the Stripe connector has no action `{other}`"
             ))),

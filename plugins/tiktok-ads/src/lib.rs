@@ -2,18 +2,19 @@
 //!
 //! The TikTok Ads connector, on the TikTok Marketing API v1.3: campaigns,
 //! ad groups, ads and daily campaign and ad insights of one advertiser,
-//! and the actions pause, resume and set a campaign's daily budget. See the
-//! README for the record shapes and how errors map.
+//! and the actions pause, resume and set a campaign's daily budget, with
+//! their previews. See the README for the record shapes and how errors map.
 
 mod actions;
 mod api;
 mod date;
 mod insights;
 mod objects;
+mod preview;
 
 use api::{Client, DEFAULT_BASE_URL};
 use insights::Level;
-use omnify_sdk::connector::{ActionSpec, Batch, Connector, ReadRequest, Stream};
+use omnify_sdk::connector::{ActionSpec, Batch, Connector, Preview, ReadRequest, Stream};
 use omnify_sdk::{Error, Value, json};
 
 /// The connector.
@@ -73,6 +74,10 @@ impl Connector for TiktokAds {
     fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
         // TikTok has no idempotency keys; the actions set absolute values.
         actions::act(name, input)
+    }
+
+    fn preview(name: &str, input: Value) -> Result<Preview, Error> {
+        preview::preview(name, input)
     }
 }
 

@@ -101,6 +101,21 @@ impl Sandbox {
         self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Change the daily budget of campaign `campaign_id` on `platform` to
+    /// `daily_budget_cents` behind the connectors' back, as a person in the
+    /// platform's own interface would: the platform serves the new budget
+    /// from then on, and its write log is unchanged. Returns whether the
+    /// campaign exists.
+    pub fn set_daily_budget(
+        &self,
+        platform: world::Platform,
+        campaign_id: &str,
+        daily_budget_cents: i64,
+    ) -> bool {
+        self.world()
+            .set_daily_budget(platform, campaign_id, daily_budget_cents)
+    }
+
     /// For each connector, its plugin name and the body of the enablement
     /// request (`PUT /v1/tenants/{t}/plugins/{name}`) that points it at this
     /// sandbox with valid credentials.

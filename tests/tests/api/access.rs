@@ -3,89 +3,219 @@
 
 use super::*;
 
+/// The least role each route allows, written out here rather than read
+/// from the host (or its documentation), so that a change of the host's
+/// table shows up as a failing test.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("POST", "/v1/tenants", "admin"),
+    ("GET", "/v1/tenants", "admin"),
+    ("GET", "/v1/tenants/{tenant}", "viewer"),
+    ("DELETE", "/v1/tenants/{tenant}", "admin"),
+    ("POST", "/v1/tenants/{tenant}/suspend", "admin"),
+    ("POST", "/v1/tenants/{tenant}/resume", "admin"),
+    ("PUT", "/v1/tenants/{tenant}/quotas", "admin"),
+    ("POST", "/v1/tenants/{tenant}/keys", "admin"),
+    ("GET", "/v1/tenants/{tenant}/keys", "admin"),
+    ("DELETE", "/v1/tenants/{tenant}/keys/{key}", "admin"),
+    ("POST", "/v1/plugins", "admin"),
+    ("GET", "/v1/plugins", "viewer"),
+    ("GET", "/v1/plugins/{plugin}/versions", "viewer"),
+    ("GET", "/v1/plugins/{plugin}/versions/{version}", "viewer"),
+    ("GET", "/v1/plugins/{plugin}/versions/{version}/package", "viewer"),
+    ("POST", "/v1/plugins/{plugin}/versions/{version}/yank", "admin"),
+    ("PUT", "/v1/plugins/{plugin}/owner", "admin"),
+    ("POST", "/v1/publishers", "admin"),
+    ("GET", "/v1/publishers", "admin"),
+    ("DELETE", "/v1/publishers/{key}", "admin"),
+    ("GET", "/v1/tenants/{tenant}/plugins", "viewer"),
+    ("PUT", "/v1/tenants/{tenant}/plugins/{plugin}", "admin"),
+    ("DELETE", "/v1/tenants/{tenant}/plugins/{plugin}", "admin"),
+    ("POST", "/v1/tenants/{tenant}/plugins/{plugin}/invoke", "operator"),
+    ("POST", "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", "admin"),
+    ("POST", "/v1/tenants/{tenant}/plugins/{plugin}/rollback", "admin"),
+    ("POST", "/v1/tenants/{tenant}/plugins/{plugin}/sync", "operator"),
+    ("POST", "/v1/tenants/{tenant}/plugins/{plugin}/run", "operator"),
+    ("POST", "/v1/tenants/{tenant}/jobs", "operator"),
+    ("GET", "/v1/tenants/{tenant}/jobs", "viewer"),
+    ("DELETE", "/v1/tenants/{tenant}/jobs/{job}", "operator"),
+    ("GET", "/v1/tenants/{tenant}/runs", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/runs/{run}", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/records/{connector}/{stream}", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/usage", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/audit", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/audit/verify", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/audit/export", "viewer"),
+    ("GET", "/metrics", "admin"),
+    ("GET", "/v1/tenants/{tenant}/proposals", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/proposals/{proposal}", "viewer"),
+    ("POST", "/v1/tenants/{tenant}/proposals/{proposal}/approve", "operator"),
+    ("POST", "/v1/tenants/{tenant}/proposals/{proposal}/reject", "operator"),
+    ("GET", "/v1/tenants/{tenant}/autonomy", "viewer"),
+    ("PUT", "/v1/tenants/{tenant}/autonomy", "admin"),
+    ("POST", "/v1/hooks/{tenant}/{connector}", "public"),
+];
+
+const ROLES: [&str; 4] = ["viewer", "operator", "expert", "admin"];
+
+/// The ids of real objects of one tenant, for every path parameter.
+struct Objects {
+    proposal: String,
+    run: String,
+    job: String,
+}
+
+/// Give `tenant` a pending proposal (from the data agent, on the hello
+/// connector), an agent run, a synced stream and a job.
+async fn objects_of(world: &World, tenant: &str) -> Objects {
+    let (host, admin) = (&world.host, world.admin.as_str());
+    let path = format!("/v1/tenants/{tenant}/plugins/data-agent");
+    let enabled = host.call(Method::PUT, &path, Some(admin), Some(&json!({}))).await;
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    let task = json!({"kind": "propose", "input": {"proposals": [{
+        "connector": "hello-connector", "action": "add-name", "input": {"name": "Edsger"},
+        "confidence": 0.9, "metric": "names", "absolute": 1, "percent": 50, "rationale": "test",
+    }]}});
+    let started = host.call(Method::POST, &format!("{path}/run"), Some(admin), Some(&task)).await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let run = host
+        .wait_for_run(admin, tenant, started.json["id"].as_str().expect("run"))
+        .await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let proposals = host
+        .call(Method::GET, &format!("/v1/tenants/{tenant}/proposals"), Some(admin), None)
+        .await;
+    let proposal = proposals.json[0]["id"].as_str().expect("a proposal").to_string();
+    let sync = host
+        .call(
+            Method::POST,
+            &format!("/v1/tenants/{tenant}/plugins/hello-connector/sync"),
+            Some(admin),
+            Some(&json!({"streams": ["greetings"]})),
+        )
+        .await;
+    assert_eq!(sync.status, 202, "{}", sync.text);
+    host.wait_for_run(admin, tenant, sync.json["id"].as_str().expect("run"))
+        .await;
+    let job = json!({"plugin": "hello-connector", "schedule": {"type": "cron", "expression": "0 3 1 1 *"}});
+    let created = host
+        .call(Method::POST, &format!("/v1/tenants/{tenant}/jobs"), Some(admin), Some(&job))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    Objects {
+        proposal,
+        run: run["id"].as_str().expect("run").to_string(),
+        job: created.json["id"].as_str().expect("job").to_string(),
+    }
+}
+
+/// `path` with every parameter replaced by a real object of `acme`.
+fn url_of(path: &str, world: &World, objects: &Objects, publisher_key: &str) -> String {
+    path.replace("{version}", "0.1.0")
+        .replace("{tenant}", "acme")
+        .replace("{plugin}", "hello-connector")
+        .replace("{connector}", "hello-connector")
+        .replace("{stream}", "greetings")
+        .replace("{proposal}", &objects.proposal)
+        .replace("{run}", &objects.run)
+        .replace("{job}", &objects.job)
+        .replace(
+            "{key}",
+            if path.starts_with("/v1/publishers") { publisher_key } else { &world.acme_key_id },
+        )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_route_is_documented_and_refuses_the_wrong_credentials() {
+async fn every_route_allows_exactly_the_roles_it_should() {
     let world = world().await;
-    let host = &world.host;
+    let (host, admin) = (&world.host, world.admin.as_str());
+    let upload = host.upload(admin, &data_agent_manifest(), guests::DATA_AGENT).await;
+    assert_eq!(upload.status, 201, "{}", upload.text);
+    let enable_hello = json!({ "config": { "names": ["Ada"] } });
+    let path = "/v1/tenants/rival/plugins/hello-connector";
+    assert_eq!(host.call(Method::PUT, path, Some(admin), Some(&enable_hello)).await.status, 200);
+    let acme = objects_of(&world, "acme").await;
+    let rival = objects_of(&world, "rival").await;
+    let publishers = host.call(Method::GET, "/v1/publishers", Some(admin), None).await;
+    let publisher_key = publishers.json[0]["id"].as_str().unwrap_or("none").to_string();
+    let (viewer, _) = host.create_key(admin, "acme", "viewer").await;
+    let (expert, _) = host.create_key(admin, "acme", "expert").await;
+    let token_of = |role: &str| match role {
+        "viewer" => viewer.clone(),
+        "operator" => world.acme_operator.clone(),
+        "expert" => expert.clone(),
+        _ => world.admin.clone(),
+    };
+
     let doc = host.call(Method::GET, "/v1/openapi.json", None, None).await;
-    assert_eq!(doc.status, 200);
     assert_eq!(doc.json["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
     let paths = doc.json["paths"].as_object().expect("paths");
-    for expected in [
-        "/v1/tenants",
-        "/v1/tenants/{tenant}",
-        "/v1/tenants/{tenant}/keys",
-        "/v1/plugins",
-        "/v1/tenants/{tenant}/plugins/{plugin}",
-        "/v1/tenants/{tenant}/plugins/{plugin}/invoke",
-        "/v1/tenants/{tenant}/usage",
-        "/v1/tenants/{tenant}/audit",
-        "/v1/tenants/{tenant}/audit/verify",
-        "/metrics",
-    ] {
-        assert!(paths.contains_key(expected), "{expected} is documented");
-    }
-
-    let before = snapshot(host);
     let mut checked = 0;
     for (path, item) in paths {
         for (method, operation) in item.as_object().expect("operations") {
-            let security = operation.get("security");
-            assert!(security.is_some(), "{method} {path} declares its security");
-            let summary = operation["summary"].as_str().unwrap_or_default();
-            let admin_only = summary.contains("(admin)");
-            let tenant_scoped = path.contains("{tenant}");
-            let url = path
-                .replace("{version}", "0.1.0")
-                .replace("{tenant}", "acme")
-                .replace("{plugin}", "hello-connector")
-                .replace("{key}", &world.acme_key_id);
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let method_name = method.to_uppercase();
+            let least = EXPECTED
+                .iter()
+                .find(|(m, p, _)| *m == method_name && p == path)
+                .map(|(_, _, least)| *least)
+                .unwrap_or_else(|| panic!("{method_name} {path} is not in this test's table"));
+            assert!(operation.get("security").is_some(), "{method} {path} declares its security");
+            let url = url_of(path, &world, &acme, &publisher_key);
+            let method = Method::from_bytes(method_name.as_bytes()).expect("method");
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
-            if security == Some(&json!([{}])) {
-                // A public route (webhook deliveries): it authenticates
-                // the request itself, and refuses one it cannot.
+            let before = snapshot(host);
+            if least == "public" {
                 let refused = host.call(method.clone(), &url, None, body.as_ref()).await;
                 assert!(refused.status >= 400, "{method} {url} unsigned: {}", refused.text);
                 checked += 1;
                 continue;
             }
-
-            let none = host.call(method.clone(), &url, None, body.as_ref()).await;
-            assert_eq!(none.status, 401, "{method} {url} without a key: {}", none.text);
-            let revoked = host
-                .call(method.clone(), &url, Some(&world.revoked), body.as_ref())
-                .await;
-            assert_eq!(
-                revoked.status, 401,
-                "{method} {url} with a revoked key: {}",
-                revoked.text
-            );
-            if tenant_scoped {
+            for (who, token) in [("no key", None), ("a revoked key", Some(world.revoked.as_str()))] {
+                let reply = host.call(method.clone(), &url, token, body.as_ref()).await;
+                assert_eq!(reply.status, 401, "{method} {url} with {who}: {}", reply.text);
+            }
+            if path.contains("{tenant}") {
                 let other = host
                     .call(method.clone(), &url, Some(&world.rival_operator), body.as_ref())
                     .await;
-                assert_eq!(
-                    other.status, 403,
-                    "{method} {url} with another tenant's key: {}",
-                    other.text
-                );
+                assert_eq!(other.status, 403, "{method} {url} with rival's key: {}", other.text);
             }
-            if admin_only {
-                let operator = host
-                    .call(method.clone(), &url, Some(&world.acme_operator), body.as_ref())
+            let rank = ROLES.iter().position(|r| *r == least).expect("a role");
+            for role in &ROLES[..rank] {
+                let reply = host
+                    .call(method.clone(), &url, Some(&token_of(role)), body.as_ref())
                     .await;
-                assert_eq!(
-                    operator.status, 403,
-                    "{method} {url} with an operator key: {}",
-                    operator.text
-                );
+                assert_eq!(reply.status, 403, "{method} {url} as {role}: {}", reply.text);
+            }
+            assert_eq!(snapshot(host), before, "refusals of {method} {url} changed nothing");
+            // Reading is safe to try with every allowed role.
+            if method == Method::GET {
+                for role in &ROLES[rank..] {
+                    let reply = host.call(method.clone(), &url, Some(&token_of(role)), None).await;
+                    assert!(reply.status < 400, "{method} {url} as {role}: {}", reply.text);
+                }
             }
             checked += 1;
         }
     }
-    assert!(checked >= 18, "checked {checked} operations");
-    assert_eq!(snapshot(host), before, "refused requests changed nothing");
+    assert_eq!(checked, EXPECTED.len(), "every route in the table is documented");
+
+    // A key of acme naming rival's objects under its own tenant finds
+    // nothing and changes nothing.
+    let before = snapshot(host);
+    for (method, path) in [
+        (Method::GET, format!("/v1/tenants/acme/proposals/{}", rival.proposal)),
+        (Method::POST, format!("/v1/tenants/acme/proposals/{}/approve", rival.proposal)),
+        (Method::POST, format!("/v1/tenants/acme/proposals/{}/reject", rival.proposal)),
+        (Method::GET, format!("/v1/tenants/acme/runs/{}", rival.run)),
+        (Method::DELETE, format!("/v1/tenants/acme/jobs/{}", rival.job)),
+    ] {
+        let body = if path.ends_with("/reject") { json!({"reason": "not yours"}) } else { json!({}) };
+        let reply = host
+            .call(method.clone(), &path, Some(&world.acme_operator), Some(&body))
+            .await;
+        assert_eq!(reply.status, 404, "{method} {path}: {}", reply.text);
+    }
+    assert_eq!(snapshot(host), before, "cross-tenant ids changed nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

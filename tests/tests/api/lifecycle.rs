@@ -71,7 +71,7 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
         host.call(
             Method::POST,
             "/v1/tenants/acme/plugins/hostile/invoke",
-            Some(&operator),
+            Some(&admin),
             Some(&remember)
         )
         .await
@@ -93,16 +93,20 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
             .status,
         200
     );
+    let by_key = host
+        .call(Method::GET, "/v1/tenants/acme/plugins", Some(&operator), None)
+        .await;
+    assert_eq!(by_key.status, 200, "the key still works: {}", by_key.text);
     let read_secret = json!({"export": "act", "input": {"name": "secret", "input": {"name": "api_token"}, "idempotency_key": "2"}});
     let reply = host
         .call(
             Method::POST,
             "/v1/tenants/acme/plugins/hostile/invoke",
-            Some(&operator),
+            Some(&admin),
             Some(&read_secret),
         )
         .await;
-    assert_eq!(reply.status, 200, "the key still works: {}", reply.text);
+    assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json["output"]["result"]["length"],
         SECRET.len(),
@@ -114,7 +118,7 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
         .call(
             Method::POST,
             "/v1/tenants/acme/plugins/hostile/invoke",
-            Some(&operator),
+            Some(&admin),
             Some(&read_kv),
         )
         .await;

@@ -8,7 +8,7 @@ mod metering;
 
 use omnify_host::store::storage::{Entry, Table};
 use omnify_tests::guests;
-use omnify_tests::host::{HOSTILE_MANIFEST, TestHost, hello_manifest};
+use omnify_tests::host::{HOSTILE_MANIFEST, TestHost, data_agent_manifest, hello_manifest};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::Write;

@@ -128,7 +128,7 @@ async fn invocations_are_metered_audited_and_held_to_quotas() {
     // A write on a platform is audited as such, with what it was asked.
     assert_eq!(invocations[3]["action"], "plugin.act");
     assert_eq!(invocations[3]["details"]["action"]["name"], "panic");
-    assert_eq!(invocations[3]["details"]["action"]["idempotency_key"], "k");
+    assert_eq!(invocations[3]["details"]["action"]["idempotency_key"], "direct:k");
     assert_eq!(invocations[0]["actor"], format!("key:{}", world.acme_key_id));
 
     let metrics = host.call(Method::GET, "/metrics", Some(admin), None).await;

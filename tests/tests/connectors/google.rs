@@ -1,9 +1,10 @@
 //! The `google-ads` connector against the Google Ads sandbox: the records
 //! and metrics it syncs, incremental windows, Google's quota signal, bad
-//! credentials, campaign actions and refused inputs.
+//! credentials, campaign actions, refused inputs and previews.
 
 use crate::support::{
-    assert_acted, assert_failed, assert_insight, assert_succeeded, major as cents, plugin_error,
+    assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
+    assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents, plugin_error,
 };
 use omnify_sandbox::google::{ACCESS_TOKEN, PAGE_SIZE, TEST_ACCESS_DEVELOPER_TOKEN};
 use omnify_sandbox::world::{Platform, Status};
@@ -376,33 +377,47 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
         "refused before calling Google"
     );
 
-    // Google refuses amounts that are not whole cents, and applies nothing.
+    // After reading the campaign: an amount that is not whole cents, which
+    // Google would refuse, and a campaign the account does not have.
     let fraction = act(
         &env,
         "set-daily-budget",
         json!({"campaign_id": campaign.id, "daily_budget": 12.345}),
     )
     .await;
-    assert!(
-        fraction.status >= 400 && fraction.text.contains("NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT"),
-        "{}",
-        fraction.text
+    assert_refused(
+        &fraction,
+        "invalid-input",
+        "NON_MULTIPLE_OF_MINIMUM_CURRENCY_UNIT",
     );
-    assert!(fraction.text.contains("invalid"), "{}", fraction.text);
     let unknown = act(&env, "pause-campaign", json!({"campaign_id": "2199999999"})).await;
-    assert!(
-        unknown.status >= 400 && unknown.text.contains("RESOURCE_NOT_FOUND"),
-        "{}",
-        unknown.text
+    assert_refused(
+        &unknown,
+        "not-found",
+        "campaign 2199999999 is not in this account",
     );
-    let writes = env.sandbox.google.writes();
-    assert_eq!(writes.len(), 2);
-    assert!(writes.iter().all(|w| !w.applied));
+    assert!(
+        env.sandbox.google.writes().is_empty(),
+        "refused before any mutate: {:?}",
+        env.sandbox.google.writes()
+    );
     let world = env.sandbox.world();
     assert_eq!(
         world.account(Platform::Google).campaign(&campaign.id),
         Some(&campaign)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_read_the_campaigns_and_ads_and_change_nothing() {
+    let env = start().await;
+    assert_ad_previews_match_the_platform(&env, Platform::Google).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_preview_is_refused_like_the_action_and_writes_nothing() {
+    let env = start().await;
+    assert_bad_ad_previews_are_refused_like_actions(&env, Platform::Google).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

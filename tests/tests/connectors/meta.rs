@@ -2,9 +2,13 @@
 //! exactly the sandbox's data in major units, incremental insights re-read
 //! only from the last day synced, Meta's throttling and token errors map to
 //! the right kinds, the campaign writes change the platform and are audited,
-//! and webhook deliveries are verified over the raw body.
+//! their previews read it and change nothing, and webhook deliveries are
+//! verified over the raw body.
 
-use crate::support::{assert_acted, assert_failed, assert_insight, assert_succeeded, plugin_error};
+use crate::support::{
+    assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
+    assert_failed, assert_insight, assert_succeeded, plugin_error,
+};
 use omnify_sandbox::meta::{self, ACCESS_TOKEN};
 use omnify_sandbox::world::{Platform, Status};
 use omnify_tests::platforms::PlatformHost;
@@ -418,6 +422,18 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
         "{:?}",
         env.sandbox.meta.writes()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_read_the_campaigns_and_ads_and_change_nothing() {
+    let env = env().await;
+    assert_ad_previews_match_the_platform(&env, Platform::Meta).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_preview_is_refused_like_the_action_and_writes_nothing() {
+    let env = env().await;
+    assert_bad_ad_previews_are_refused_like_actions(&env, Platform::Meta).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! The Shopify connector against the Shopify sandbox: full and incremental
 //! syncs of orders, customers and products, `Retry-After`, a wrong token,
-//! the `add-order-tag` action and webhook signatures.
+//! the `add-order-tag` action and its preview, and webhook signatures.
 
-use crate::support::{assert_failed, assert_refused, assert_succeeded, major};
+use crate::support::{
+    assert_failed, assert_preview, assert_refused, assert_succeeded, major, plugin_error, preview,
+};
 use omnify_sandbox::shopify::{self as sandbox_shopify, ACCESS_TOKEN};
 use omnify_sandbox::world::World;
 use omnify_tests::platforms::PlatformHost;
@@ -309,6 +311,91 @@ async fn add_order_tag_with_invalid_input_changes_nothing() {
         env.sandbox.world().shop.orders[0].updated_at.timestamp(),
         updated_before
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_previews_read_the_orders_tags_and_change_nothing() {
+    let env = PlatformHost::start(&["shopify"]).await;
+    let (untagged, tagged) = {
+        let mut world = env.sandbox.world();
+        // Tagged in the shop's admin, behind the host's back.
+        world.shop.orders[1].tags = vec!["wholesale".into(), "vip".into()];
+        (world.shop.orders[0].id, world.shop.orders[1].id)
+    };
+    let before = env.sandbox.world().shop.clone();
+    for (id, tag) in [(untagged, "vip"), (tagged, "vip"), (tagged, "gift")] {
+        let order = before.orders.iter().find(|o| o.id == id).expect("the order");
+        let now = if order.tags.iter().any(|t| t == tag) {
+            1.0
+        } else {
+            0.0
+        };
+        let input = json!({"order_id": id.to_string(), "tag": tag});
+        let reply = preview(&env, "shopify", "add-order-tag", input).await;
+        assert_preview(&reply, ("order", &id.to_string()), "tagged", (now, 1.0), "status");
+    }
+    // A numeric id, as the schema allows.
+    let reply = preview(
+        &env,
+        "shopify",
+        "add-order-tag",
+        json!({"order_id": tagged, "tag": " vip "}),
+    )
+    .await;
+    assert_preview(
+        &reply,
+        ("order", &tagged.to_string()),
+        "tagged",
+        (1.0, 1.0),
+        "status",
+    );
+
+    assert!(env.sandbox.shopify.writes().is_empty());
+    let requests = env.sandbox.shopify.requests();
+    assert!(requests.iter().all(|r| r.starts_with("GET ")), "{requests:?}");
+    assert_eq!(env.sandbox.world().shop, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_tag_preview_is_refused_like_the_action_and_writes_nothing() {
+    let env = PlatformHost::start(&["shopify"]).await;
+    let (id, _) = an_order(&env);
+    let before = env.sandbox.world().shop.clone();
+    let cases = [
+        (
+            "remove-order-tag",
+            json!({"order_id": id.to_string(), "tag": "vip"}),
+            "not-found",
+        ),
+        (
+            "add-order-tag",
+            json!({"order_id": "1", "tag": "vip"}),
+            "not-found",
+        ),
+        (
+            "add-order-tag",
+            json!({"order_id": "#1001", "tag": "vip"}),
+            "invalid-input",
+        ),
+        (
+            "add-order-tag",
+            json!({"order_id": id.to_string(), "tag": "a,b"}),
+            "invalid-input",
+        ),
+        (
+            "add-order-tag",
+            json!({"order_id": id.to_string()}),
+            "invalid-input",
+        ),
+    ];
+    for (name, input, kind) in cases {
+        let previewed = plugin_error(&preview(&env, "shopify", name, input.clone()).await);
+        assert_eq!(previewed.0, kind, "{name} {input}: {}", previewed.1);
+        let acted = plugin_error(&env.act("shopify", name, input.clone(), "k").await);
+        assert_eq!(previewed, acted, "{name} {input}: the action's error");
+    }
+    assert!(env.sandbox.shopify.writes().is_empty());
+    assert_eq!(env.sandbox.world().shop, before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,11 @@
 //! The Stripe connector against the Stripe sandbox: full and incremental
 //! syncs of the five resources, a `429` mid-sync, a wrong key, the
-//! `create-refund` action with its idempotency key, and webhook signatures.
+//! `create-refund` action with its idempotency key and its preview, and
+//! webhook signatures.
 
-use crate::support::{assert_failed, assert_refused, assert_succeeded, major, plugin_error};
+use crate::support::{
+    assert_failed, assert_preview, assert_refused, assert_succeeded, major, plugin_error, preview,
+};
 use omnify_sandbox::stripe::{self as sandbox_stripe, API_KEY};
 use omnify_sandbox::world::{World, utc};
 use omnify_tests::host::Reply;
@@ -424,11 +427,12 @@ async fn an_invalid_refund_is_refused_clearly_and_changes_nothing() {
     let ghost = refund(&env, json!({"charge": "ch_nosuchcharge"}), "ghost").await;
     assert_refused(&ghost, "not-found", "No such charge: 'ch_nosuchcharge'");
 
+    // The unknown charge is not found when it is read, before any POST.
     let writes = env.sandbox.stripe.writes();
     assert_eq!(
         writes.len(),
-        2,
-        "only the two Stripe refused were posted: {writes:?}"
+        1,
+        "only the refund Stripe refused was posted: {writes:?}"
     );
     assert!(writes.iter().all(|w| !w.applied), "{writes:?}");
     assert_eq!(env.sandbox.world().payments, before);
@@ -486,4 +490,112 @@ async fn webhooks_are_verified_like_stripe() {
     for (headers, body, expected) in refusals {
         assert_refused(&deliver(headers, body).await, "auth", expected);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_previews_read_the_charge_and_change_nothing() {
+    let env = PlatformHost::start(&["stripe"]).await;
+    let (whole, amount) = unrefunded_charge(&env);
+    // Another charge, refunded in part (in Stripe's dashboard, say).
+    let (part, part_amount) = {
+        let mut world = env.sandbox.world();
+        let charge = world
+            .payments
+            .charges
+            .iter_mut()
+            .find(|c| c.amount_refunded == 0 && c.id != whole)
+            .expect("another unrefunded charge");
+        charge.amount_refunded = 1000;
+        (charge.id.clone(), charge.amount)
+    };
+    let before = env.sandbox.world().payments.clone();
+    let left = part_amount - 1000;
+    let cases = [
+        (json!({"charge": whole}), &whole, (major(amount), 0.0)),
+        (
+            json!({"charge": whole, "amount": 10.5, "reason": "duplicate"}),
+            &whole,
+            (major(amount), major(amount - 1050)),
+        ),
+        (json!({"charge": part}), &part, (major(left), 0.0)),
+        (
+            json!({"charge": part, "amount": 5}),
+            &part,
+            (major(left), major(left - 500)),
+        ),
+    ];
+    for (input, id, values) in cases {
+        let reply = preview(&env, "stripe", "create-refund", input).await;
+        let unit = before.currency.to_uppercase();
+        assert_preview(&reply, ("charge", id), "net-charge-amount", values, &unit);
+    }
+    assert!(env.sandbox.stripe.writes().is_empty());
+    let requests = env.sandbox.stripe.requests();
+    assert!(
+        requests.iter().all(|r| r.starts_with("GET /v1/charges/ch_")),
+        "{requests:?}"
+    );
+    assert_eq!(env.sandbox.world().payments, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_refund_preview_is_refused_like_the_action_and_writes_nothing() {
+    let env = PlatformHost::start(&["stripe"]).await;
+    let (charge, amount) = unrefunded_charge(&env);
+    let (before, refunded) = {
+        let world = env.sandbox.world();
+        let refunded = world
+            .payments
+            .charges
+            .iter()
+            .find(|c| c.amount_refunded >= c.amount)
+            .expect("a refunded charge");
+        (world.payments.clone(), refunded.id.clone())
+    };
+    let cases = [
+        ("refund-all", json!({"charge": charge}), "not-found", "refund-all"),
+        (
+            "create-refund",
+            json!({"charge": "ch_nosuchcharge"}),
+            "not-found",
+            "No such charge: 'ch_nosuchcharge'",
+        ),
+        (
+            "create-refund",
+            json!({"charge": "ch_1/../../v1/customers"}),
+            "invalid-input",
+            "`charge` must be a charge id",
+        ),
+        (
+            "create-refund",
+            json!({"charge": charge, "amount": 10.005}),
+            "invalid-input",
+            "more decimals",
+        ),
+        // Refused by Stripe when acted, by the preview itself.
+        (
+            "create-refund",
+            json!({"charge": charge, "amount": major(amount) + 1.0}),
+            "invalid-input",
+            "greater than unrefunded amount",
+        ),
+        (
+            "create-refund",
+            json!({"charge": refunded}),
+            "invalid-input",
+            "has already been refunded",
+        ),
+    ];
+    for (name, input, kind, needle) in &cases {
+        let reply = preview(&env, "stripe", name, input.clone()).await;
+        assert_refused(&reply, kind, needle);
+    }
+    assert!(env.sandbox.stripe.writes().is_empty());
+    for (name, input, kind, needle) in &cases {
+        assert_refused(&env.act("stripe", name, input.clone(), "bad").await, kind, needle);
+    }
+    let writes = env.sandbox.stripe.writes();
+    assert_eq!(writes.len(), 2, "the two Stripe refused: {writes:?}");
+    assert!(writes.iter().all(|w| !w.applied), "{writes:?}");
+    assert_eq!(env.sandbox.world().payments, before);
 }

@@ -1,10 +1,10 @@
 //! The `tiktok-ads` connector against the TikTok Marketing API sandbox:
 //! full and incremental syncs in 30-day report windows, the 40100 rate
-//! limit, a revoked token, and the campaign actions.
+//! limit, a revoked token, the campaign actions and their previews.
 
 use crate::support::{
-    assert_acted, assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents,
-    plugin_error,
+    assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
+    assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents, plugin_error,
 };
 use omnify_sandbox::world::{AdDay, Platform, Status};
 use omnify_tests::host::Reply;
@@ -440,16 +440,15 @@ async fn ad_actions_pause_and_resume_an_ad_and_refuse_an_unknown_one() {
 
     assert_acted(&env.act_entries(CONNECTOR).await, &["pause-ad", "resume-ad"]);
 
-    // A malformed id is refused before any request; an unknown one by TikTok.
+    // A malformed id is refused before any request; an unknown one when
+    // `ad/get/` does not find it in the advertiser. Neither is sent.
     let before = env.sandbox.world().account(Platform::Tiktok).ads.clone();
     let malformed = act(&env, "pause-ad", json!({ "ad_id": "ad one" })).await;
     assert_refused(&malformed, "invalid-input", "numeric id");
     let unknown = act(&env, "pause-ad", json!({ "ad_id": "1719999999" })).await;
-    assert_refused(&unknown, "invalid-input", "does not exist");
+    assert_refused(&unknown, "not-found", "ad 1719999999 is not in advertiser");
     assert_eq!(env.sandbox.world().account(Platform::Tiktok).ads, before);
-    let writes = env.sandbox.tiktok.writes();
-    assert_eq!(writes.len(), 3);
-    assert!(!writes[2].applied);
+    assert_eq!(env.sandbox.tiktok.writes().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,14 +484,16 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
     }
     assert!(env.sandbox.tiktok.writes().is_empty());
 
-    // Refused by TikTok (code 40002), with its message.
+    // Refused by TikTok (code 40002), with its message: the connector does
+    // not know TikTok's minimum budget.
     let too_small = json!({ "campaign_id": campaign, "daily_budget": 20 });
     let reply = act(&env, "set-daily-budget", too_small).await;
     assert_refused(&reply, "invalid-input", "at least 50.00 USD");
+    // An unknown campaign is not found by `campaign/get/`, and not sent.
     let unknown = act(&env, "pause-campaign", json!({ "campaign_id": "1719999999" })).await;
-    assert_refused(&unknown, "invalid-input", "does not exist");
+    assert_refused(&unknown, "not-found", "campaign 1719999999 is not in advertiser");
     let writes = env.sandbox.tiktok.writes();
-    assert_eq!(writes.len(), 2);
+    assert_eq!(writes.len(), 1);
     assert!(writes.iter().all(|w| !w.applied));
     assert_eq!(
         env.sandbox.world().account(Platform::Tiktok).campaigns,
@@ -513,4 +514,16 @@ async fn invalid_action_input_is_refused_and_changes_nothing() {
     let hook = json!({ "headers": [["Content-Type", "application/json"]], "body": "{}" });
     let (kind, _) = plugin_error(&env.invoke(CONNECTOR, "verify-webhook", hook).await);
     assert_eq!(kind, "invalid-input");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn previews_read_the_campaigns_and_ads_and_change_nothing() {
+    let env = PlatformHost::start(&[CONNECTOR]).await;
+    assert_ad_previews_match_the_platform(&env, Platform::Tiktok).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_preview_is_refused_like_the_action_and_writes_nothing() {
+    let env = PlatformHost::start(&[CONNECTOR]).await;
+    assert_bad_ad_previews_are_refused_like_actions(&env, Platform::Tiktok).await;
 }

@@ -1,6 +1,7 @@
 //! An agent that counts the records of the streams a task names, to test the
 //! `data` capability and the agent world; and that proposes exactly what a
-//! `propose` task gives it, to test what the host does with proposals.
+//! `propose` task gives it (claims, NaNs and all), to test what the host
+//! does with proposals.
 
 use omnify_sdk::agent::{Agent, AgentInfo, Impact, Insight, Proposal, RunOutput, Severity, Task, TaskSpec};
 use omnify_sdk::{Error, Value, json};
@@ -95,7 +96,14 @@ fn echo(input: &Value) -> Result<RunOutput, Error> {
             .unwrap_or_default()
             .to_string()
     };
-    let number = |value: &Value, name: &str| value.get(name).and_then(Value::as_f64).unwrap_or_default();
+    // JSON has no NaN or infinity; the strings stand for them, so that a
+    // test can make this agent return what a buggy agent computes.
+    let number = |value: &Value, name: &str| match value.get(name) {
+        Some(Value::String(text)) if text == "nan" => f64::NAN,
+        Some(Value::String(text)) if text == "inf" => f64::INFINITY,
+        Some(Value::String(text)) if text == "-inf" => f64::NEG_INFINITY,
+        other => other.and_then(Value::as_f64).unwrap_or_default(),
+    };
     let mut output = RunOutput::default();
     for p in list("proposals") {
         output.proposals.push(Proposal {

@@ -28,8 +28,7 @@ use hmac::{Hmac, Mac};
 use listing::{Invalid, Resource, Row};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The access token the sandbox accepts (`X-Shopify-Access-Token`).
@@ -67,16 +66,10 @@ struct Bucket {
 #[derive(Debug)]
 struct Shopify {
     platform: Arc<Platform>,
-    /// Order tags (`"a, b"`) by order id; the world has no tags.
-    tags: Mutex<HashMap<u64, String>>,
     bucket: Mutex<Bucket>,
 }
 
 impl Shopify {
-    fn tags(&self) -> MutexGuard<'_, HashMap<u64, String>> {
-        self.tags.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Count a call in the bucket; returns the `n/40` to report.
     fn fill_bucket(&self) -> String {
         let mut bucket = self
@@ -176,7 +169,6 @@ fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 pub fn routes(platform: Arc<Platform>) -> Router {
     let state = Arc::new(Shopify {
         platform,
-        tags: Mutex::default(),
         bucket: Mutex::new(Bucket {
             level: 0.0,
             at: Instant::now(),
@@ -217,17 +209,12 @@ async fn list(
         Ok(page) => page,
         Err(error) => return invalid(error, &call_limit),
     };
-    let tags = shopify.tags();
     let items: Vec<Value> = page
         .indices
         .iter()
         .map(|&index| {
             let item = match resource {
-                Resource::Orders => {
-                    let order = &shop.orders[index];
-                    let tags = tags.get(&order.id).map_or("", String::as_str);
-                    render::order(order, tags, shop, zone())
-                }
+                Resource::Orders => render::order(&shop.orders[index], shop, zone()),
                 Resource::Customers => render::customer(&shop.customers[index], shop, zone()),
                 Resource::Products => render::product(&shop.products[index], zone()),
             };
@@ -316,11 +303,7 @@ async fn show_order(
         .into_iter()
         .find(|(name, _)| name == "fields")
         .map(|(_, value)| value.split(',').map(|f| f.trim().to_string()).collect());
-    let tags = shopify.tags().get(&order.id).cloned().unwrap_or_default();
-    let body = render::only_fields(
-        render::order(order, &tags, &world.shop, zone()),
-        fields.as_deref(),
-    );
+    let body = render::only_fields(render::order(order, &world.shop, zone()), fields.as_deref());
     reply(StatusCode::OK, json!({ "order": body }), Some(&call_limit))
 }
 
@@ -358,9 +341,7 @@ fn apply_tags(shopify: &Shopify, file: &str, body: Option<&Value>, call_limit: &
     let Some(index) = found else {
         return not_found(call_limit);
     };
-    let id = world.shop.orders[index].id;
-    let mut all_tags = shopify.tags();
-    let current = all_tags.get(&id).cloned().unwrap_or_default();
+    let current = world.shop.orders[index].tags.clone();
     let tags = match fields.get("tags") {
         // Nothing else this sandbox models can be changed, so it is kept.
         None => current.clone(),
@@ -384,26 +365,25 @@ fn apply_tags(shopify: &Shopify, file: &str, body: Option<&Value>, call_limit: &
         let now = world.now();
         let order = &mut world.shop.orders[index];
         order.updated_at = now.max(order.updated_at + Duration::seconds(1));
-        all_tags.insert(id, tags.clone());
+        order.tags = tags;
     }
-    drop(all_tags);
-    let body = render::order(&world.shop.orders[index], &tags, &world.shop, zone());
+    let body = render::order(&world.shop.orders[index], &world.shop, zone());
     reply(StatusCode::OK, json!({ "order": body }), Some(call_limit))
 }
 
-/// Tags as Shopify stores them: trimmed, without blanks or repeats, joined
-/// by `", "`; a tag longer than 255 characters is refused.
-fn normalise_tags(tags: &str) -> Result<String, &'static str> {
-    let mut list: Vec<&str> = Vec::new();
+/// Tags as Shopify stores them: trimmed, without blanks or repeats (shown
+/// joined by `", "`); a tag longer than 255 characters is refused.
+fn normalise_tags(tags: &str) -> Result<Vec<String>, &'static str> {
+    let mut list: Vec<String> = Vec::new();
     for tag in tags.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         if tag.chars().count() > 255 {
             return Err("is too long (maximum is 255 characters)");
         }
-        if !list.contains(&tag) {
-            list.push(tag);
+        if !list.iter().any(|t| t == tag) {
+            list.push(tag.to_string());
         }
     }
-    Ok(list.join(", "))
+    Ok(list)
 }
 
 /// The headers of a webhook delivery of `topic` with `body`, signed with

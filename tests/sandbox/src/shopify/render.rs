@@ -75,8 +75,9 @@ pub fn product(product: &Product, zone: FixedOffset) -> Value {
     })
 }
 
-/// An order, with its customer and line items embedded.
-pub fn order(order: &Order, tags: &str, shop: &Shop, zone: FixedOffset) -> Value {
+/// An order, with its customer and line items embedded, and its tags as
+/// Shopify shows them (`"a, b"`).
+pub fn order(order: &Order, shop: &Shop, zone: FixedOffset) -> Value {
     let number = order
         .name
         .trim_start_matches('#')
@@ -136,7 +137,7 @@ pub fn order(order: &Order, tags: &str, shop: &Shop, zone: FixedOffset) -> Value
         "total_price": money(order.total_cents),
         "financial_status": order.financial_status,
         "fulfillment_status": null,
-        "tags": tags,
+        "tags": order.tags.join(", "),
         "test": false,
         "customer": customer,
         "line_items": line_items,

@@ -203,6 +203,7 @@ impl World {
                 line_items,
                 total_cents,
                 financial_status: "paid".into(),
+                tags: Vec::new(),
                 created_at,
                 updated_at: created_at,
             });
@@ -380,5 +381,15 @@ mod tests {
         let control = World::generate(1, Scenario::Control, day("2026-06-30"));
         assert_eq!(control.facts, Facts::default());
         assert!(world.shop.orders.len() > 1000 && world.payments.charges.len() > 200);
+    }
+
+    #[test]
+    fn a_budget_set_behind_the_connectors_back_is_the_campaigns_budget() {
+        let mut world = World::generate(1, Scenario::Control, day("2026-06-30"));
+        let id = world.account(Platform::Google).campaigns[0].id.clone();
+        assert!(world.set_daily_budget(Platform::Google, &id, 7_700));
+        let campaign = world.account(Platform::Google).campaign(&id).cloned();
+        assert_eq!(campaign.map(|c| c.daily_budget_cents), Some(7_700));
+        assert!(!world.set_daily_budget(Platform::Meta, &id, 7_700), "another platform's campaign");
     }
 }

@@ -294,6 +294,8 @@ pub struct Order {
     pub total_cents: i64,
     /// `paid`, `refunded`, ...
     pub financial_status: String,
+    /// Its tags, in order, without repeats; none when generated.
+    pub tags: Vec<String>,
     /// When it was placed.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -506,5 +508,21 @@ impl World {
     /// Total ad spend across the three platforms on `date`, in cents.
     pub fn ad_spend_on(&self, date: NaiveDate) -> i64 {
         self.ad_accounts.iter().map(|a| a.spend_on(date)).sum()
+    }
+
+    /// Set the daily budget of campaign `campaign_id` on `platform` to
+    /// `daily_budget_cents`, as someone working in the platform's own
+    /// interface would (nothing is logged as a connector's write). Returns
+    /// whether the campaign exists.
+    pub fn set_daily_budget(&mut self, platform: Platform, campaign_id: &str, daily_budget_cents: i64) -> bool {
+        let now = self.now();
+        match self.account_mut(platform).campaign_mut(campaign_id) {
+            Some(campaign) => {
+                campaign.daily_budget_cents = daily_budget_cents;
+                campaign.updated = now.max(campaign.updated);
+                true
+            }
+            None => false,
+        }
     }
 }

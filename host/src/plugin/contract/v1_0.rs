@@ -1,0 +1,228 @@
+//! Contract 1.0 (`wit/v1.0.0`), adapted onto the newest. Its imports are the
+//! same interfaces as 1.1's, so the linker serves them with the newest
+//! capabilities (wasmtime resolves `…@1.0.0` imports to the `…@1.1.0`
+//! definitions) and they are not generated again here. Only the exports
+//! differ: a 1.0 connector has no `preview`. Each call converts its input
+//! to 1.0 types and its result to the newest types, and nothing else in the
+//! host knows that 1.0 exists.
+
+#![allow(missing_docs, clippy::all)]
+
+use super::v1_1::{agent_api as latest_agent, connector_api as latest_connector};
+use super::{Ended, NotInContract};
+use crate::capability::HostState;
+use crate::invoke::{Call, CallOutput};
+use wasmtime::Store;
+
+/// The 1.0 `agent` world; its imports are the newest ones.
+pub mod agent {
+    wasmtime::component::bindgen!({
+        path: "../wit/v1.0.0",
+        world: "omnify:plugin/agent@1.0.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "omnify:plugin/types": crate::plugin::contract::v1_1::imports::types,
+            "omnify:plugin/log": crate::plugin::contract::v1_1::imports::log,
+            "omnify:plugin/kv": crate::plugin::contract::v1_1::imports::kv,
+            "omnify:plugin/config": crate::plugin::contract::v1_1::imports::config,
+            "omnify:plugin/secrets": crate::plugin::contract::v1_1::imports::secrets,
+            "omnify:plugin/http": crate::plugin::contract::v1_1::imports::http,
+            "omnify:plugin/data": crate::plugin::contract::v1_1::imports::data,
+        },
+    });
+}
+
+/// The 1.0 `connector` world; its imports are the newest ones.
+pub mod connector {
+    wasmtime::component::bindgen!({
+        path: "../wit/v1.0.0",
+        world: "omnify:plugin/connector@1.0.0",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "omnify:plugin/types": crate::plugin::contract::v1_1::imports::types,
+            "omnify:plugin/log": crate::plugin::contract::v1_1::imports::log,
+            "omnify:plugin/kv": crate::plugin::contract::v1_1::imports::kv,
+            "omnify:plugin/config": crate::plugin::contract::v1_1::imports::config,
+            "omnify:plugin/secrets": crate::plugin::contract::v1_1::imports::secrets,
+            "omnify:plugin/http": crate::plugin::contract::v1_1::imports::http,
+        },
+    });
+}
+
+use agent::exports::omnify::plugin::agent_api as old_agent;
+use connector::exports::omnify::plugin::connector_api as old_connector;
+
+/// Instantiate a 1.0 connector in `store` and make `call`, converting to
+/// and from the newest types.
+pub(super) async fn call_connector(
+    pre: &connector::ConnectorPre<HostState>,
+    store: &mut Store<HostState>,
+    call: Call,
+) -> Result<CallOutput, Ended> {
+    if let Call::Preview { .. } = call {
+        return Err(Ended::NotInContract(NotInContract {
+            export: "preview",
+            contract: "1.0",
+        }));
+    }
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let api = instance.omnify_plugin_connector_api();
+    Ok(match call {
+        Call::Spec => CallOutput::spec(api.call_spec(&mut *store).await?)?,
+        Call::Check => {
+            api.call_check(&mut *store).await??;
+            CallOutput::Check
+        }
+        Call::Discover => {
+            let streams = api.call_discover(&mut *store).await??;
+            CallOutput::discover(streams.into_iter().map(stream_spec).collect())?
+        }
+        Call::Read(request) => {
+            let batch = api.call_read(&mut *store, &read_request(request.to_wit())).await??;
+            CallOutput::read(latest_connector::Batch {
+                records: batch.records,
+                state: batch.state,
+                has_more: batch.has_more,
+            })?
+        }
+        Call::Actions => {
+            let actions = api.call_actions(&mut *store).await?;
+            CallOutput::actions(
+                actions
+                    .into_iter()
+                    .map(|a| latest_connector::ActionSpec {
+                        name: a.name,
+                        description: a.description,
+                        input_schema: a.input_schema,
+                    })
+                    .collect(),
+            )?
+        }
+        Call::Act {
+            name,
+            input,
+            idempotency_key,
+        } => CallOutput::act(
+            api.call_act(&mut *store, &name, &input.to_string(), &idempotency_key)
+                .await??,
+        )?,
+        Call::VerifyWebhook { headers, body } => {
+            let events = api.call_verify_webhook(&mut *store, &headers, &body).await??;
+            CallOutput::webhook(
+                events
+                    .into_iter()
+                    .map(|e| latest_connector::WebhookEvent {
+                        kind: e.kind,
+                        payload: e.payload,
+                    })
+                    .collect(),
+            )?
+        }
+        Call::Preview { .. } | Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
+    })
+}
+
+/// Instantiate a 1.0 agent in `store` and make `call`.
+pub(super) async fn call_agent(
+    pre: &agent::AgentPre<HostState>,
+    store: &mut Store<HostState>,
+    call: Call,
+) -> Result<CallOutput, Ended> {
+    let instance = pre.instantiate_async(&mut *store).await?;
+    let api = instance.omnify_plugin_agent_api();
+    Ok(match call {
+        Call::Describe => {
+            let info = api.call_describe(&mut *store).await?;
+            CallOutput::describe(latest_agent::AgentInfo {
+                name: info.name,
+                description: info.description,
+                tasks: info
+                    .tasks
+                    .into_iter()
+                    .map(|t| latest_agent::TaskSpec {
+                        kind: t.kind,
+                        description: t.description,
+                        input_schema: t.input_schema,
+                    })
+                    .collect(),
+            })?
+        }
+        Call::Run(task) => {
+            let task = old_agent::Task {
+                kind: task.kind,
+                input: task.input.to_string(),
+            };
+            let output = api.call_run(&mut *store, &task).await??;
+            CallOutput::run(run_output(output))?
+        }
+        _ => return Err(Ended::WrongWorld),
+    })
+}
+
+fn sync_mode(mode: old_connector::SyncMode) -> latest_connector::SyncMode {
+    match mode {
+        old_connector::SyncMode::FullRefresh => latest_connector::SyncMode::FullRefresh,
+        old_connector::SyncMode::Incremental => latest_connector::SyncMode::Incremental,
+    }
+}
+
+fn stream_spec(spec: old_connector::StreamSpec) -> latest_connector::StreamSpec {
+    latest_connector::StreamSpec {
+        name: spec.name,
+        json_schema: spec.json_schema,
+        primary_key: spec.primary_key,
+        cursor_field: spec.cursor_field,
+        sync_modes: spec.sync_modes.into_iter().map(sync_mode).collect(),
+    }
+}
+
+fn read_request(request: latest_connector::ReadRequest) -> old_connector::ReadRequest {
+    old_connector::ReadRequest {
+        stream: request.stream,
+        mode: match request.mode {
+            latest_connector::SyncMode::FullRefresh => old_connector::SyncMode::FullRefresh,
+            latest_connector::SyncMode::Incremental => old_connector::SyncMode::Incremental,
+        },
+        state: request.state,
+        limit: request.limit,
+    }
+}
+
+fn run_output(output: old_agent::RunOutput) -> latest_agent::RunOutput {
+    latest_agent::RunOutput {
+        insights: output
+            .insights
+            .into_iter()
+            .map(|i| latest_agent::Insight {
+                kind: i.kind,
+                title: i.title,
+                severity: match i.severity {
+                    old_agent::Severity::Info => latest_agent::Severity::Info,
+                    old_agent::Severity::Notice => latest_agent::Severity::Notice,
+                    old_agent::Severity::Warning => latest_agent::Severity::Warning,
+                    old_agent::Severity::Critical => latest_agent::Severity::Critical,
+                },
+                rationale: i.rationale,
+                data: i.data,
+            })
+            .collect(),
+        proposals: output
+            .proposals
+            .into_iter()
+            .map(|p| latest_agent::Proposal {
+                connector: p.connector,
+                action: p.action,
+                input: p.input,
+                confidence: p.confidence,
+                expected_impact: latest_agent::Impact {
+                    metric: p.expected_impact.metric,
+                    absolute: p.expected_impact.absolute,
+                    percent: p.expected_impact.percent,
+                },
+                rationale: p.rationale,
+            })
+            .collect(),
+    }
+}
