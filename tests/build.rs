@@ -10,7 +10,7 @@ use omnify_registry::Builder;
 use std::path::Path;
 
 /// The partner example and the test guests.
-const GUESTS: [&str; 8] = [
+const GUESTS: [&str; 10] = [
     "hello-connector",
     "hostile",
     "data-agent",
@@ -19,6 +19,8 @@ const GUESTS: [&str; 8] = [
     "paged-source",
     "v1-0-connector",
     "v1-0-agent",
+    "versioned",
+    "versioned-next",
 ];
 
 /// The first-party plugins in `plugins/`.

@@ -56,7 +56,9 @@ fn serve(data_dir: &Path, port: u16, guests: &[&str]) -> (Child, Option<String>,
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data_dir);
     for guest in guests {
-        let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/guests").join(guest);
+        let plugin = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/guests")
+            .join(guest);
         command.arg("--plugin").arg(plugin);
     }
     let mut child = command
@@ -99,6 +101,48 @@ async fn call(
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
+/// [`serve`] on a blocking thread: it waits for the server to listen.
+async fn serve_in_background(
+    data_dir: &Path,
+    port: u16,
+    guests: &'static [&'static str],
+) -> (Child, Option<String>, Vec<String>) {
+    let dir = data_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || serve(&dir, port, guests))
+        .await
+        .expect("started")
+}
+
+/// A new host on `data_dir` with `guests`, tenant `acme`, and the paged
+/// source enabled against the server on `source_port`; returns the host's
+/// process and the admin token.
+async fn host_with_acme(
+    client: &reqwest::Client,
+    data_dir: &Path,
+    port: u16,
+    guests: &'static [&'static str],
+    source_port: u16,
+) -> (Child, String) {
+    use reqwest::Method;
+    let (child, token, _) = serve_in_background(data_dir, port, guests).await;
+    let token = token.expect("a new data directory prints the admin token");
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let tenant = json!({"id": "acme", "name": "Acme"});
+    call(
+        client,
+        Method::POST,
+        format!("{base}/tenants"),
+        &token,
+        Some(tenant),
+    )
+    .await;
+    let enable = json!({"config": {"base_url": format!("http://127.0.0.1:{source_port}")}});
+    let url = format!("{base}/tenants/acme/plugins/paged-source");
+    let enabled = call(client, Method::PUT, url, &token, Some(enable)).await;
+    assert_eq!(enabled["version"], "1.0.0", "{enabled}");
+    (child, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
     let served = Arc::new(AtomicU64::new(0));
@@ -108,32 +152,8 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
     let base = format!("http://127.0.0.1:{port}/v1");
     let client = reqwest::Client::new();
 
-    let (mut first, token, _) = tokio::task::spawn_blocking({
-        let dir = data.path().to_path_buf();
-        move || serve(&dir, port, &["paged-source"])
-    })
-    .await
-    .expect("started");
-    let token = token.expect("a new data directory prints the admin token");
+    let (mut first, token) = host_with_acme(&client, data.path(), port, &["paged-source"], source_port).await;
     use reqwest::Method;
-    call(
-        &client,
-        Method::POST,
-        format!("{base}/tenants"),
-        &token,
-        Some(json!({"id": "acme", "name": "Acme"})),
-    )
-    .await;
-    let enable = json!({"config": {"base_url": format!("http://127.0.0.1:{source_port}")}});
-    let enabled = call(
-        &client,
-        Method::PUT,
-        format!("{base}/tenants/acme/plugins/paged-source"),
-        &token,
-        Some(enable),
-    )
-    .await;
-    assert_eq!(enabled["version"], "1.0.0", "{enabled}");
     let run = call(
         &client,
         Method::POST,
@@ -158,12 +178,7 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
     first.kill().expect("SIGKILL the server");
     first.wait().expect("reaped");
 
-    let (mut second, again, lines) = tokio::task::spawn_blocking({
-        let dir = data.path().to_path_buf();
-        move || serve(&dir, port, &["paged-source"])
-    })
-    .await
-    .expect("restarted");
+    let (mut second, again, lines) = serve_in_background(data.path(), port, &["paged-source"]).await;
     assert!(again.is_none());
     assert!(
         lines.iter().any(|l| l == "resumed 1 interrupted sync run(s)"),
@@ -314,19 +329,16 @@ async fn an_approval_killed_before_it_executed_runs_once_at_the_next_start() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}/v1");
     let client = reqwest::Client::new();
-    let guests = ["paged-source", "data-agent"];
-    let (mut first, token, _) = tokio::task::spawn_blocking({
-        let dir = data.path().to_path_buf();
-        move || serve(&dir, port, &guests)
-    })
-    .await
-    .expect("started");
-    let token = token.expect("a new data directory prints the admin token");
-    call(&client, Method::POST, format!("{base}/tenants"), &token, Some(json!({"id": "acme", "name": "Acme"}))).await;
-    let enable = json!({"config": {"base_url": format!("http://127.0.0.1:{source_port}")}});
-    let enabled = call(&client, Method::PUT, format!("{base}/tenants/acme/plugins/paged-source"), &token, Some(enable)).await;
-    assert_eq!(enabled["plugin"], "paged-source", "{enabled}");
-    let enabled = call(&client, Method::PUT, format!("{base}/tenants/acme/plugins/data-agent"), &token, Some(json!({}))).await;
+    const GUESTS: &[&str] = &["paged-source", "data-agent"];
+    let (mut first, token) = host_with_acme(&client, data.path(), port, GUESTS, source_port).await;
+    let enabled = call(
+        &client,
+        Method::PUT,
+        format!("{base}/tenants/acme/plugins/data-agent"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(enabled["plugin"], "data-agent", "{enabled}");
     let key = call(
         &client,
@@ -344,20 +356,38 @@ async fn an_approval_killed_before_it_executed_runs_once_at_the_next_start() {
         "connector": "paged-source", "action": "set-level", "input": {"level": 7},
         "confidence": 0.9, "metric": "level", "absolute": 2, "percent": 40, "rationale": "raise it",
     }]}});
-    let run = call(&client, Method::POST, format!("{base}/tenants/acme/plugins/data-agent/run"), &token, Some(task)).await;
+    let run = call(
+        &client,
+        Method::POST,
+        format!("{base}/tenants/acme/plugins/data-agent/run"),
+        &token,
+        Some(task),
+    )
+    .await;
     let run_url = format!("{base}/tenants/acme/runs/{}", run["id"].as_str().expect("run"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while call(&client, Method::GET, run_url.clone(), &token, None).await["status"] == "running" {
         assert!(Instant::now() < deadline, "the agent run did not end");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let proposals = call(&client, Method::GET, format!("{base}/tenants/acme/proposals"), &token, None).await;
+    let proposals = call(
+        &client,
+        Method::GET,
+        format!("{base}/tenants/acme/proposals"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(proposals[0]["status"], "pending", "{proposals}");
     let id = proposals[0]["id"].as_str().expect("a proposal").to_string();
 
     // Approve; the platform holds the write; the host dies meanwhile.
     let approval = tokio::spawn({
-        let (client, url, operator) = (client.clone(), format!("{base}/tenants/acme/proposals/{id}/approve"), operator.clone());
+        let (client, url, operator) = (
+            client.clone(),
+            format!("{base}/tenants/acme/proposals/{id}/approve"),
+            operator.clone(),
+        );
         async move {
             client
                 .post(url)
@@ -369,32 +399,53 @@ async fn an_approval_killed_before_it_executed_runs_once_at_the_next_start() {
         }
     });
     while levels.lock().expect("levels").puts.is_empty() {
-        assert!(Instant::now() < deadline, "the approval never reached the platform");
+        assert!(
+            Instant::now() < deadline,
+            "the approval never reached the platform"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     first.kill().expect("SIGKILL the server");
     first.wait().expect("reaped");
-    assert!(approval.await.expect("joined").is_err(), "the approver saw the host go away");
-
-    let (mut second, _, lines) = tokio::task::spawn_blocking({
-        let dir = data.path().to_path_buf();
-        move || serve(&dir, port, &guests)
-    })
-    .await
-    .expect("restarted");
     assert!(
-        lines.iter().any(|l| l == "executed 1 approval(s) interrupted by the last stop"),
+        approval.await.expect("joined").is_err(),
+        "the approver saw the host go away"
+    );
+
+    let (mut second, _, lines) = serve_in_background(data.path(), port, GUESTS).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "executed 1 approval(s) interrupted by the last stop"),
         "{lines:?}"
     );
-    let proposal = call(&client, Method::GET, format!("{base}/tenants/acme/proposals/{id}"), &token, None).await;
+    let proposal = call(
+        &client,
+        Method::GET,
+        format!("{base}/tenants/acme/proposals/{id}"),
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(proposal["status"], "executed", "{proposal}");
     {
         let levels = levels.lock().expect("levels");
-        assert_eq!(levels.puts, vec![id.clone(), id.clone()], "the same key both times");
+        assert_eq!(
+            levels.puts,
+            vec![id.clone(), id.clone()],
+            "the same key both times"
+        );
         assert_eq!(levels.applied, vec![id.clone()], "applied once");
         assert_eq!(levels.level, 7.0);
     }
-    let audit = call(&client, Method::GET, format!("{base}/tenants/acme/audit?limit=1000"), &token, None).await;
+    let audit = call(
+        &client,
+        Method::GET,
+        format!("{base}/tenants/acme/audit?limit=1000"),
+        &token,
+        None,
+    )
+    .await;
     let executions: Vec<&Value> = audit
         .as_array()
         .expect("entries")
@@ -402,7 +453,11 @@ async fn an_approval_killed_before_it_executed_runs_once_at_the_next_start() {
         .filter(|e| e["action"] == "proposal.execute")
         .collect();
     assert_eq!(executions.len(), 1, "{audit}");
-    assert_eq!(executions[0]["actor"], format!("key:{operator_id}"), "still the approver's");
+    assert_eq!(
+        executions[0]["actor"],
+        format!("key:{operator_id}"),
+        "still the approver's"
+    );
 
     second.kill().expect("stop");
     second.wait().expect("reaped");

@@ -202,7 +202,12 @@ impl Manifest {
                 "and `learns_thresholds` are only for agents",
             ));
         }
-        if let Some(pattern) = self.capabilities.proposes.iter().find(|p| !is_proposal_pattern(p)) {
+        if let Some(pattern) = self
+            .capabilities
+            .proposes
+            .iter()
+            .find(|p| !is_proposal_pattern(p))
+        {
             return Err(ManifestError::Invalid {
                 field: "capabilities.proposes",
                 problem: format!("has `{pattern}`, which is not `connector:action` or `*:action`"),
@@ -336,9 +341,21 @@ mod tests {
 
     #[test]
     fn proposal_patterns_match_connector_and_action() {
-        assert!(proposal_pattern_covers("meta-ads:pause-ad", "meta-ads", "pause-ad"));
+        assert!(proposal_pattern_covers(
+            "meta-ads:pause-ad",
+            "meta-ads",
+            "pause-ad"
+        ));
         assert!(proposal_pattern_covers("*:pause-ad", "tiktok-ads", "pause-ad"));
-        assert!(!proposal_pattern_covers("*:pause-ad", "tiktok-ads", "pause-campaign"));
-        assert!(!proposal_pattern_covers("meta-ads:pause-ad", "stripe", "pause-ad"));
+        assert!(!proposal_pattern_covers(
+            "*:pause-ad",
+            "tiktok-ads",
+            "pause-campaign"
+        ));
+        assert!(!proposal_pattern_covers(
+            "meta-ads:pause-ad",
+            "stripe",
+            "pause-ad"
+        ));
     }
 }

@@ -33,6 +33,10 @@ pub mod guests {
     pub const V1_0_CONNECTOR: &str = env!("OMNIFY_GUEST_V1_0_CONNECTOR");
     /// An agent built against the frozen contract 1.0.
     pub const V1_0_AGENT: &str = env!("OMNIFY_GUEST_V1_0_AGENT");
+    /// The first build of the `versioned` connector, reporting build 1.
+    pub const VERSIONED: &str = env!("OMNIFY_GUEST_VERSIONED");
+    /// Its second build, reporting build 2.
+    pub const VERSIONED_NEXT: &str = env!("OMNIFY_GUEST_VERSIONED_NEXT");
 }
 
 /// A runtime with a small pool and in-memory storage.

@@ -373,6 +373,10 @@ fn both_contract_versions_load_and_report_their_version() {
         (guests::DATA_AGENT, PluginKind::Agent, "1.1.0"),
     ] {
         let plugin = load(&runtime, path);
-        assert_eq!((plugin.kind(), plugin.contract().to_string()), (kind, contract.to_string()), "{path}");
+        assert_eq!(
+            (plugin.kind(), plugin.contract().to_string()),
+            (kind, contract.to_string()),
+            "{path}"
+        );
     }
 }

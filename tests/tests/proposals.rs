@@ -288,39 +288,6 @@ async fn a_proposal_nobody_decided_in_time_expires_and_cannot_be_approved() {
     assert!(audit.iter().any(|e| e["action"] == "proposal.expire"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approval_interrupted_by_a_stop_is_executed_once_at_the_next_start() {
-    let env = start().await;
-    let made = propose(&env, vec![budget_change(&env, 1, 5.0, 0.9)], vec![]).await;
-    let id = made[0]["id"].as_str().expect("id");
-    // As if the host stopped between recording the approval and executing it.
-    edit_stored(&env, id, |stored| stored["status"] = json!("approved"));
-    assert_eq!(
-        approve(&env, &env.admin, id, json!({})).await.json["status"],
-        "approved"
-    );
-    assert_eq!(budget_writes(&env), 0);
-
-    assert_eq!(
-        env.host
-            .control
-            .resume_approved_proposals()
-            .await
-            .expect("resume"),
-        1
-    );
-    assert_eq!(env.proposal(id).await["status"], "executed");
-    assert_eq!(
-        env.host
-            .control
-            .resume_approved_proposals()
-            .await
-            .expect("resume"),
-        0
-    );
-    assert_eq!(budget_writes(&env), 1);
-}
-
 /// Moving `share` of campaign 0's budget to campaign 1: two linked changes
 /// that keep the total.
 fn budget_move(env: &PlatformHost, share: f64) -> Vec<Value> {

@@ -408,3 +408,121 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
         .expect("a call");
     assert_eq!(last["details"]["version"], "1.0.0");
 }
+
+/// A server whose `/wait` holds each call until the test lets them all go;
+/// returns its URL, the count of calls waiting, and the release.
+async fn holding_server() -> (
+    String,
+    Arc<std::sync::atomic::AtomicUsize>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    use std::sync::atomic::AtomicUsize;
+    let (release, released) = tokio::sync::watch::channel(false);
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let state = (waiting.clone(), released);
+    let app = axum::Router::new()
+        .route(
+            "/wait",
+            axum::routing::get(
+                |axum::extract::State((waiting, mut released)): axum::extract::State<(
+                    Arc<AtomicUsize>,
+                    tokio::sync::watch::Receiver<bool>,
+                )>| async move {
+                    waiting.fetch_add(1, Ordering::SeqCst);
+                    // Bounded: a test that forgets to release still ends.
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(30), released.wait_for(|go| *go))
+                            .await;
+                    "ok"
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, waiting, release)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_runs_to_its_end_on_the_build_pinned_when_it_started() {
+    let (host, admin, _dir) = host().await;
+    let manifest = |dir: &str| {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).expect("manifest")
+    };
+    let (url, waiting, release) = holding_server().await;
+    assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
+    let first = host
+        .upload(
+            &admin,
+            &manifest("guests/versioned/plugin.toml"),
+            guests::VERSIONED,
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let path = "/v1/tenants/acme/plugins/versioned";
+    let enable = json!({"config": {"base_url": url}});
+    let pinned = host.call(Method::PUT, path, Some(&admin), Some(&enable)).await;
+    assert_eq!(pinned.json["version"], "1.0.0", "{}", pinned.text);
+    let second = host
+        .upload(
+            &admin,
+            &manifest("guests/versioned-next/plugin.toml"),
+            guests::VERSIONED_NEXT,
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_ne!(
+        first.json["digest"], second.json["digest"],
+        "two different builds"
+    );
+
+    let host = Arc::new(host);
+    let read = |host: Arc<TestHost>, admin: String| {
+        tokio::spawn(async move {
+            let call = json!({"export": "read", "input": {"stream": "build"}});
+            host.call(Method::POST, &format!("{path}/invoke"), Some(&admin), Some(&call))
+                .await
+        })
+    };
+    let until_waiting = |count: usize| {
+        let waiting = waiting.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while waiting.load(Ordering::SeqCst) < count {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "a call never reached the server"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let build_of =
+        |reply: &omnify_tests::host::Reply| reply.json["output"]["result"]["records"][0]["build"].clone();
+
+    let before_upgrade = read(host.clone(), admin.clone());
+    until_waiting(1).await;
+    let upgraded = host
+        .call(Method::POST, &format!("{path}/upgrade"), Some(&admin), None)
+        .await;
+    assert_eq!(upgraded.json["version"], "2.0.0", "{}", upgraded.text);
+    let before_rollback = read(host.clone(), admin.clone());
+    until_waiting(2).await;
+    let rolled = host
+        .call(Method::POST, &format!("{path}/rollback"), Some(&admin), None)
+        .await;
+    assert_eq!(rolled.json["version"], "1.0.0", "{}", rolled.text);
+    release.send(true).expect("release");
+
+    let (before_upgrade, before_rollback) = (
+        before_upgrade.await.expect("joined"),
+        before_rollback.await.expect("joined"),
+    );
+    assert_eq!(build_of(&before_upgrade), "1", "{}", before_upgrade.text);
+    assert_eq!(build_of(&before_rollback), "2", "{}", before_rollback.text);
+    let after = read(host.clone(), admin.clone()).await.expect("joined");
+    assert_eq!(build_of(&after), "1", "{}", after.text);
+}

@@ -138,7 +138,12 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         .await
         .expect("scheduler");
     for _ in 0..1000 {
-        scheduler.enqueue(&omnify_host::tenant::Principal::admin(), "busy", "paged-source", SyncRequest::default());
+        scheduler.enqueue(
+            &omnify_host::tenant::Principal::admin(),
+            "busy",
+            "paged-source",
+            SyncRequest::default(),
+        );
     }
     // Let a few of the busy tenant's syncs run to learn how long one takes.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -165,7 +170,12 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         .expect("finished runs");
 
     let queued = Instant::now();
-    scheduler.enqueue(&omnify_host::tenant::Principal::admin(), "quiet", "paged-source", SyncRequest::default());
+    scheduler.enqueue(
+        &omnify_host::tenant::Principal::admin(),
+        "quiet",
+        "paged-source",
+        SyncRequest::default(),
+    );
     let waited = loop {
         if !runs(&host, &admin, "quiet").await.is_empty() {
             break queued.elapsed();
@@ -293,9 +303,11 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
         "paged-source/items has 15 records"
     );
 
+    // An operator's job: its scheduled run is the operator's in the log.
+    let (operator, operator_id) = host.create_key(&admin, "acme", "operator").await;
     let job = json!({"plugin": "data-agent", "schedule": {"type": "once"}, "task": task});
     assert_eq!(
-        host.call(Method::POST, "/v1/tenants/acme/jobs", Some(&admin), Some(&job))
+        host.call(Method::POST, "/v1/tenants/acme/jobs", Some(&operator), Some(&job))
             .await
             .status,
         201
@@ -321,6 +333,7 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
             .collect();
         if agent_runs.len() == 2 && agent_runs[0]["status"] == "succeeded" {
             assert_eq!(agent_runs[0]["output"]["insights"][0]["data"]["count"], 15);
+            assert_eq!(agent_runs[0]["requested_by"], format!("key:{operator_id}"));
             break;
         }
         assert!(
@@ -358,12 +371,22 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
             None,
         )
         .await;
-    let ends = audit
-        .json
-        .as_array()
-        .expect("entries")
-        .iter()
-        .filter(|e| e["action"] == "agent.end")
-        .count();
+    let entries = audit.json.as_array().expect("entries");
+    let ends = entries.iter().filter(|e| e["action"] == "agent.end").count();
     assert_eq!(ends, 2);
+    let scheduled: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "agent.start" || e["action"] == "plugin.invoke")
+        .filter(|e| e["actor"] == format!("key:{operator_id}"))
+        .collect();
+    assert!(
+        scheduled.len() >= 2,
+        "the scheduled run's start and call are the operator's: {entries:#?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e["actor"] == "admin"
+            && e["action"] == "agent.start"
+            && e["seq"].as_u64() > scheduled[0]["seq"].as_u64()),
+        "no scheduled step is the admin's"
+    );
 }

@@ -57,7 +57,10 @@ impl Hello {
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| Error::invalid_input("`name` must be a non-empty string"))?;
-        Ok((new_name, kv::get_json::<Vec<String>>(EXTRA_NAMES_KEY)?.unwrap_or_default()))
+        Ok((
+            new_name,
+            kv::get_json::<Vec<String>>(EXTRA_NAMES_KEY)?.unwrap_or_default(),
+        ))
     }
 
     fn names(config: &Config) -> Result<Vec<String>, Error> {
@@ -201,8 +204,18 @@ impl Connector for Hello {
     fn preview(name: &str, input: Value) -> Result<Preview, Error> {
         let (new_name, extra) = Self::names_for(name, &input)?;
         let now = extra.len() as f64;
-        let after = if extra.iter().any(|n| n == new_name) { now } else { now + 1.0 };
-        Ok(Preview::new("name-list", EXTRA_NAMES_KEY, "names", (now, after), "names"))
+        let after = if extra.iter().any(|n| n == new_name) {
+            now
+        } else {
+            now + 1.0
+        };
+        Ok(Preview::new(
+            "name-list",
+            EXTRA_NAMES_KEY,
+            "names",
+            (now, after),
+            "names",
+        ))
     }
 }
 

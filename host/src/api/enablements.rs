@@ -29,8 +29,13 @@ fn repin_request(body: &[u8]) -> Result<RepinRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(RepinRequest::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", format!("request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("request body: {e}"),
+        )
+    })
 }
 
 /// Pin the newest version matching the enablement's requirement, neither

@@ -151,10 +151,7 @@ async fn trust_key(
 /// The trust store (admin).
 #[utoipa::path(get, path = "/v1/publishers", tag = "registry",
     responses((status = 200, body = Vec<TrustedKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn list_keys(
-    State(api): State<Api>,
-    caller: Caller,
-) -> Result<Json<Vec<TrustedKey>>, ApiError> {
+async fn list_keys(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<TrustedKey>>, ApiError> {
     Ok(Json(api.control.trusted_keys(&caller.principal).await?))
 }
 

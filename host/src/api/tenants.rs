@@ -36,10 +36,7 @@ async fn create_tenant(
 /// List tenants (admin).
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<Tenant>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
-async fn list_tenants(
-    State(api): State<Api>,
-    caller: Caller,
-) -> Result<Json<Vec<Tenant>>, ApiError> {
+async fn list_tenants(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(api.control.list_tenants(&caller.principal).await?))
 }
 

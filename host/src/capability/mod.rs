@@ -132,7 +132,9 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     // The agent world's imports are a superset of the connector world's.
-    contract::latest::agent::Agent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+    contract::latest::agent::Agent::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| {
+        state
+    })?;
     Ok(linker)
 }
 

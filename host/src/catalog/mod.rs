@@ -78,11 +78,13 @@ pub(crate) fn exact_version(
 
 /// The ids of revoked publisher keys.
 pub(crate) fn revoked_keys(tx: &dyn ReadTx) -> Result<std::collections::BTreeSet<String>, ControlError> {
-    Ok(scan_json::<trust::TrustedKey>(tx, Table::PublisherKeys, b"", None, usize::MAX)?
-        .into_iter()
-        .filter(|(_, key)| key.revoked_at.is_some())
-        .map(|(_, key)| key.id)
-        .collect())
+    Ok(
+        scan_json::<trust::TrustedKey>(tx, Table::PublisherKeys, b"", None, usize::MAX)?
+            .into_iter()
+            .filter(|(_, key)| key.revoked_at.is_some())
+            .map(|(_, key)| key.id)
+            .collect(),
+    )
 }
 
 /// The newest version of `name` that `requirement` accepts, neither yanked
@@ -118,10 +120,16 @@ pub(crate) fn resolve_version(
 }
 
 /// Mark the versions whose signing key was revoked.
-fn with_signer_status(tx: &dyn ReadTx, mut versions: Vec<PluginVersion>) -> Result<Vec<PluginVersion>, ControlError> {
+fn with_signer_status(
+    tx: &dyn ReadTx,
+    mut versions: Vec<PluginVersion>,
+) -> Result<Vec<PluginVersion>, ControlError> {
     let revoked = revoked_keys(tx)?;
     for version in &mut versions {
-        version.signer_revoked = version.signed_by.as_ref().is_some_and(|key| revoked.contains(key));
+        version.signer_revoked = version
+            .signed_by
+            .as_ref()
+            .is_some_and(|key| revoked.contains(key));
     }
     Ok(versions)
 }

@@ -156,7 +156,12 @@ impl Autonomy {
     /// verified from the connector's preview (or why it could not), never
     /// by the agent's own estimate. `changed_today` is the percent change
     /// already executed today on the same target.
-    pub fn verdict(&self, proposal: &Proposal, change: Result<&VerifiedChange, &str>, changed_today: f64) -> Verdict {
+    pub fn verdict(
+        &self,
+        proposal: &Proposal,
+        change: Result<&VerifiedChange, &str>,
+        changed_today: f64,
+    ) -> Verdict {
         let limit = match self.level {
             AutonomyLevel::HumanLed => {
                 return Verdict::Queue("human-led: every proposal waits for a person".into());

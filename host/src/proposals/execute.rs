@@ -129,7 +129,13 @@ impl ControlPlane {
         };
         let request_id = format!("proposal-{}", proposal.id);
         let fresh = self
-            .invoke_enabled(principal, &proposal.tenant, &proposal.connector, call, &request_id)
+            .invoke_enabled(
+                principal,
+                &proposal.tenant,
+                &proposal.connector,
+                call,
+                &request_id,
+            )
             .await;
         let now = match fresh {
             Ok(output) => match output.value {
@@ -138,7 +144,12 @@ impl ControlPlane {
             },
             Err(error) => return Recheck::Failed(format!("the preview before executing failed: {error}")),
         };
-        let tolerance = match self.store.read().map_err(ControlError::from).and_then(|tx| autonomy_of(&*tx, &proposal.tenant)) {
+        let tolerance = match self
+            .store
+            .read()
+            .map_err(ControlError::from)
+            .and_then(|tx| autonomy_of(&*tx, &proposal.tenant))
+        {
             Ok(autonomy) => autonomy.guardrails.stale_tolerance_percent,
             Err(error) => return Recheck::Failed(error.to_string()),
         };
@@ -156,20 +167,29 @@ impl ControlPlane {
         proposal.policy = format!("stale: {why}; it waits for a new decision");
         proposal.verified = Some(VerifiedChange::of(&now));
         proposal.preview = Some(now);
+        self.save_audited(&proposal, "system".into(), "proposal.stale", "requeued".into())
+            .await;
+        proposal
+    }
+
+    /// Store `proposal` with an audit entry of `action` by `actor`. The
+    /// platform has already acted (or been asked), so a failure to record
+    /// is logged, not returned: the next approval finds the proposal as it
+    /// was and the idempotency key keeps it from acting twice.
+    async fn save_audited(&self, proposal: &Proposal, actor: String, action: &'static str, outcome: String) {
         let recorded = proposal.clone();
         let saved = self
             .blocking(move |store| {
                 let mut tx = store.write()?;
                 put_proposal(&mut *tx, &recorded)?;
-                audit_proposal(&mut *tx, "system", "proposal.stale", "requeued", &recorded)?;
+                audit_proposal(&mut *tx, &actor, action, &outcome, &recorded)?;
                 tx.commit()?;
                 Ok(())
             })
             .await;
         if let Err(error) = saved {
-            tracing::error!(%error, proposal = proposal.id, "cannot record a stale proposal");
+            tracing::error!(%error, proposal = proposal.id, action, "cannot record a proposal's change");
         }
-        proposal
     }
 
     /// Preview an approved proposal again, then call the connector's `act`
@@ -218,21 +238,9 @@ impl ControlPlane {
             result: value,
             error: error.clone(),
         });
-        let recorded = proposal.clone();
         let outcome = error.map_or_else(|| "ok".to_string(), |e| format!("error: {e}"));
-        let actor = principal.actor();
-        let saved = self
-            .blocking(move |store| {
-                let mut tx = store.write()?;
-                put_proposal(&mut *tx, &recorded)?;
-                audit_proposal(&mut *tx, &actor, "proposal.execute", &outcome, &recorded)?;
-                tx.commit()?;
-                Ok(())
-            })
+        self.save_audited(&proposal, principal.actor(), "proposal.execute", outcome)
             .await;
-        if let Err(error) = saved {
-            tracing::error!(%error, proposal = proposal.id, "cannot record a proposal's execution");
-        }
         proposal
     }
 }

@@ -81,7 +81,10 @@ struct Thresholds {
 /// The campaign or ad an action changes, to add up a day's changes.
 fn target_of(proposal: &Proposal) -> String {
     if let Some(preview) = &proposal.preview {
-        return format!("{}/{}/{}", proposal.connector, preview.target_kind, preview.target_id);
+        return format!(
+            "{}/{}/{}",
+            proposal.connector, preview.target_kind, preview.target_id
+        );
     }
     let id = ["campaign_id", "ad_id", "ad_group_id", "charge"]
         .iter()
@@ -159,7 +162,10 @@ fn schema_problems(schema: &str, instance: &Value) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("the input does not fit the action's schema: {}", problems.join("; ")))
+        Err(format!(
+            "the input does not fit the action's schema: {}",
+            problems.join("; ")
+        ))
     }
 }
 
@@ -204,7 +210,10 @@ impl ControlPlane {
                 )));
                 continue;
             }
-            match self.check_proposal(&system, run, &grants, raw, &mut actions).await {
+            match self
+                .check_proposal(&system, run, &grants, raw, &mut actions)
+                .await
+            {
                 Ok(proposal) => checked.push(proposal),
                 Err(reason) => refusals.push(refuse(reason)),
             }
@@ -245,8 +254,17 @@ impl ControlPlane {
                 run.plugin, grants.proposes
             ));
         }
-        let enabled = require_enablement(&*self.store.read().map_err(|e| e.to_string())?, &run.tenant, &proposed.connector)
-            .map_err(|_| format!("connector `{}` is not enabled for this tenant", proposed.connector))?;
+        let enabled = require_enablement(
+            &*self.store.read().map_err(|e| e.to_string())?,
+            &run.tenant,
+            &proposed.connector,
+        )
+        .map_err(|_| {
+            format!(
+                "connector `{}` is not enabled for this tenant",
+                proposed.connector
+            )
+        })?;
         if enabled.kind != PluginKind::Connector {
             return Err(format!("`{}` is not a connector", proposed.connector));
         }
@@ -285,7 +303,10 @@ impl ControlPlane {
             },
             Err(ControlError::Invoke(failure)) => Err(match failure.kind {
                 InvokeErrorKind::NotInContract { contract, .. } => {
-                    format!("`{}` is built against contract {contract}, which has no preview", proposed.connector)
+                    format!(
+                        "`{}` is built against contract {contract}, which has no preview",
+                        proposed.connector
+                    )
                 }
                 kind => format!("its preview failed: {kind}"),
             }),
@@ -330,7 +351,7 @@ impl ControlPlane {
             }
             let mut decided = Vec::new();
             for item in checked {
-                let verified = item.preview.as_ref().ok().map(VerifiedChange::of);
+                let verified = item.preview.as_ref().map(VerifiedChange::of);
                 let proposal = Proposal {
                     id: crate::vault::random_hex(8)?,
                     tenant: run.tenant.clone(),
@@ -343,7 +364,7 @@ impl ControlPlane {
                     confidence: item.confidence,
                     expected_impact: item.impact,
                     preview: item.preview.as_ref().ok().cloned(),
-                    verified,
+                    verified: verified.as_ref().ok().copied(),
                     rationale: item.proposed.rationale,
                     status: ProposalStatus::Pending,
                     policy: String::new(),
@@ -356,13 +377,8 @@ impl ControlPlane {
                 };
                 let target = target_of(&proposal);
                 let before = changed_today.get(&target).copied().unwrap_or(0.0);
-                let change = match (&verified, &item.preview) {
-                    (Some(change), _) => Ok(change),
-                    (None, Err(why)) => Err(why.as_str()),
-                    (None, Ok(_)) => Err("no preview"),
-                };
-                let verdict = autonomy.verdict(&proposal, change, before);
-                if let (Verdict::Execute(_), Some(change)) = (&verdict, verified) {
+                let verdict = autonomy.verdict(&proposal, verified.as_ref().map_err(|why| why.as_str()), before);
+                if let (Verdict::Execute(_), Ok(change)) = (&verdict, &verified) {
                     *changed_today.entry(target).or_default() += change.percent.abs();
                 }
                 decided.push((proposal, verdict));

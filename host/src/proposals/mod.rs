@@ -14,9 +14,9 @@ mod intake;
 
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
+use crate::invoke::call::ActionPreview;
 use crate::store::Storage;
 use crate::store::storage::{Table, WriteTx, get_json, key, prefix, put_json};
-use crate::invoke::call::ActionPreview;
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

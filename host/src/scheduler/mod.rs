@@ -9,9 +9,9 @@ pub mod jobs;
 
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::Task;
-use jobs::Job;
 use crate::sync::SyncRequest;
 use crate::tenant::{Principal, Role};
+use jobs::Job;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};

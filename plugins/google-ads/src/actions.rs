@@ -129,7 +129,11 @@ pub enum Plan {
 pub fn plan(client: &Client, name: &str, input: &Value) -> Result<Plan, Error> {
     match name {
         "pause-campaign" | "resume-campaign" => {
-            let status = if name == "pause-campaign" { "PAUSED" } else { "ENABLED" };
+            let status = if name == "pause-campaign" {
+                "PAUSED"
+            } else {
+                "ENABLED"
+            };
             let campaign_id = numeric_id(input, "campaign_id", "campaign")?;
             Ok(Plan::CampaignStatus {
                 campaign: campaign(client, &campaign_id)?,
@@ -160,9 +164,10 @@ pub fn plan(client: &Client, name: &str, input: &Value) -> Result<Plan, Error> {
                 )));
             }
             // The budget is a resource of its own; the campaign names it.
-            let budget_name = campaign.budget_name.clone().ok_or_else(|| {
-                Error::not_found(format!("campaign {campaign_id} has no campaign budget"))
-            })?;
+            let budget_name = campaign
+                .budget_name
+                .clone()
+                .ok_or_else(|| Error::not_found(format!("campaign {campaign_id} has no campaign budget")))?;
             Ok(Plan::DailyBudget {
                 campaign,
                 budget_name,
@@ -230,13 +235,14 @@ pub fn preview(client: &Client, name: &str, input: &Value) -> Result<Preview, Er
                 "campaign",
                 &campaign.id,
                 "active-daily-budget",
-                (delivering(campaign.status == "ENABLED"), delivering(status == "ENABLED")),
+                (
+                    delivering(campaign.status == "ENABLED"),
+                    delivering(status == "ENABLED"),
+                ),
                 &campaign.currency,
             ))
         }
-        Plan::DailyBudget {
-            campaign, budget, ..
-        } => Ok(Preview::new(
+        Plan::DailyBudget { campaign, budget, .. } => Ok(Preview::new(
             "campaign",
             &campaign.id,
             "daily-budget",
@@ -256,15 +262,12 @@ pub fn preview(client: &Client, name: &str, input: &Value) -> Result<Preview, Er
 /// The campaign's budget now in major units; a campaign without an amount
 /// cannot be previewed (`not-found`).
 fn daily_budget(campaign: &Campaign, name: &str) -> Result<f64, Error> {
-    campaign
-        .budget_micros
-        .map(micros_to_major)
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "campaign {} has no budget amount, so `{name}` cannot be previewed",
-                campaign.id
-            ))
-        })
+    campaign.budget_micros.map(micros_to_major).ok_or_else(|| {
+        Error::not_found(format!(
+            "campaign {} has no budget amount, so `{name}` cannot be previewed",
+            campaign.id
+        ))
+    })
 }
 
 /// 1 for on, 0 for off.
@@ -308,7 +311,9 @@ fn campaign(client: &Client, id: &str) -> Result<Campaign, Error> {
     let budget_micros = match &row["campaignBudget"]["amountMicros"] {
         Value::Null => None,
         amount => Some(int64(amount).ok_or_else(|| {
-            Error::internal(format!("Google sent a budget amount that is not an int64: {amount}"))
+            Error::internal(format!(
+                "Google sent a budget amount that is not an int64: {amount}"
+            ))
         })?),
     };
     Ok(Campaign {
@@ -337,7 +342,10 @@ fn ad(client: &Client, id: &str) -> Result<Ad, Error> {
     Ok(Ad {
         id: id.to_string(),
         ad_group_id,
-        status: row["adGroupAd"]["status"].as_str().unwrap_or_default().to_string(),
+        status: row["adGroupAd"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 
@@ -384,13 +392,22 @@ mod tests {
 
     #[test]
     fn ids_are_digits_as_strings_or_numbers() {
-        assert_eq!(numeric_id(&json!({"ad_id": 42}), "ad_id", "ad"), Ok("42".to_string()));
-        assert_eq!(numeric_id(&json!({"ad_id": "42"}), "ad_id", "ad"), Ok("42".to_string()));
+        assert_eq!(
+            numeric_id(&json!({"ad_id": 42}), "ad_id", "ad"),
+            Ok("42".to_string())
+        );
+        assert_eq!(
+            numeric_id(&json!({"ad_id": "42"}), "ad_id", "ad"),
+            Ok("42".to_string())
+        );
         assert!(matches!(
             numeric_id(&json!({"ad_id": "4 2"}), "ad_id", "ad"),
             Err(Error::InvalidInput(_))
         ));
-        assert!(matches!(numeric_id(&json!({}), "ad_id", "ad"), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            numeric_id(&json!({}), "ad_id", "ad"),
+            Err(Error::InvalidInput(_))
+        ));
         assert_eq!(int64(&json!("5000000")), Some(5_000_000));
         assert_eq!(int64(&json!(7)), Some(7));
     }

@@ -91,10 +91,14 @@ impl Owned {
         let minor = match &self.daily_budget {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => Some(text.trim().parse::<i64>().map_err(|_| {
-                Error::internal(format!("Meta sent a daily_budget that is not an amount: `{text}`"))
+                Error::internal(format!(
+                    "Meta sent a daily_budget that is not an amount: `{text}`"
+                ))
             })?),
             Some(Value::Number(number)) => Some(number.as_i64().ok_or_else(|| {
-                Error::internal(format!("Meta sent a daily_budget that is not an amount: {number}"))
+                Error::internal(format!(
+                    "Meta sent a daily_budget that is not an amount: {number}"
+                ))
             })?),
             Some(other) => {
                 return Err(Error::internal(format!(
@@ -181,13 +185,7 @@ pub fn plan(config: &Config, name: &str, input: &Value) -> Result<Plan, Error> {
         Asked::DailyBudget(budget) => {
             let currency = graph.account_currency(&config.account_id())?;
             let minor = minor_units(budget, &currency)?;
-            (
-                Change::DailyBudget {
-                    major: budget,
-                    minor,
-                },
-                Some(currency),
-            )
+            (Change::DailyBudget { major: budget, minor }, Some(currency))
         }
     };
     Ok(Plan {
@@ -215,7 +213,9 @@ pub fn act(config: &Config, name: &str, input: &Value) -> Result<Value, Error> {
             status.to_string(),
             json!(status.to_ascii_lowercase()),
         ),
-        Change::DailyBudget { major, minor } => ("campaign_id", "daily_budget", minor.to_string(), json!(major)),
+        Change::DailyBudget { major, minor } => {
+            ("campaign_id", "daily_budget", minor.to_string(), json!(major))
+        }
     };
     let result = post_confirmed(&plan.graph, &plan.id, field, value)?;
     Ok(json!({
@@ -298,7 +298,10 @@ mod tests {
                 .map_err(|e| e.to_string())
                 .and_then(|owned| owned.daily_budget_minor().map_err(|e| e.to_string()))
         };
-        assert_eq!(read(json!({"status": "ACTIVE", "daily_budget": "12345"})), Ok(Some(12_345)));
+        assert_eq!(
+            read(json!({"status": "ACTIVE", "daily_budget": "12345"})),
+            Ok(Some(12_345))
+        );
         assert_eq!(read(json!({"daily_budget": 500})), Ok(Some(500)));
         // Meta shows "0", or nothing, when the ad sets hold the budget.
         assert_eq!(read(json!({"daily_budget": "0"})), Ok(None));

@@ -37,7 +37,13 @@ pub fn preview(config: &Config, name: &str, input: &Value) -> Result<Preview, Er
         }
         Change::DailyBudget { major, .. } => {
             let (budget, currency) = daily_budget(config, &plan, name)?;
-            Ok(Preview::new("campaign", &plan.id, "daily-budget", (budget, major), &currency))
+            Ok(Preview::new(
+                "campaign",
+                &plan.id,
+                "daily-budget",
+                (budget, major),
+                &currency,
+            ))
         }
     }
 }

@@ -244,7 +244,9 @@ impl TagPlan {
     fn act(self) -> Result<Value, Error> {
         if self.tagged() {
             // Already tagged (a retry, or someone else did it): nothing to write.
-            return Ok(json!({ "order_id": self.order_id.to_string(), "tags": self.current, "changed": false }));
+            return Ok(
+                json!({ "order_id": self.order_id.to_string(), "tags": self.current, "changed": false }),
+            );
         }
         let mut tags = self.current;
         tags.push(self.tag);
@@ -263,7 +265,13 @@ impl TagPlan {
     /// What adding the tag changes: `tagged` from 0 or 1 to 1.
     fn preview(&self) -> Preview {
         let now = if self.tagged() { 1.0 } else { 0.0 };
-        Preview::new("order", &self.order_id.to_string(), "tagged", (now, 1.0), "status")
+        Preview::new(
+            "order",
+            &self.order_id.to_string(),
+            "tagged",
+            (now, 1.0),
+            "status",
+        )
     }
 }
 

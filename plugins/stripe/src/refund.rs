@@ -90,8 +90,11 @@ pub fn plan(input: Value) -> Result<(Client, Plan), Error> {
     }
     let client = crate::client()?;
     let found: Value = client.get(&format!("charges/{charge}"))?;
-    let charge: Charge = serde_json::from_value(found)
-        .map_err(|e| Error::internal(format!("Stripe sent a charge {charge} of an unexpected shape: {e}")))?;
+    let charge: Charge = serde_json::from_value(found).map_err(|e| {
+        Error::internal(format!(
+            "Stripe sent a charge {charge} of an unexpected shape: {e}"
+        ))
+    })?;
     let amount = input
         .amount
         .map(|amount| minor_amount(amount, &charge.currency))

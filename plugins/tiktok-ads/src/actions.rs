@@ -145,7 +145,11 @@ pub fn plan(name: &str, input: Value) -> Result<(Client, Plan), Error> {
         "pause-campaign" | "resume-campaign" => {
             let input: CampaignInput = parse(name, input)?;
             check_id("campaign_id", &input.campaign_id)?;
-            let operation = if name == "pause-campaign" { "DISABLE" } else { "ENABLE" };
+            let operation = if name == "pause-campaign" {
+                "DISABLE"
+            } else {
+                "ENABLE"
+            };
             let client = Client::from_host()?;
             let campaign = campaign(&client, &input.campaign_id)?;
             Ok((client, Plan::CampaignStatus { campaign, operation }))
@@ -174,10 +178,7 @@ pub fn plan(name: &str, input: Value) -> Result<(Client, Plan), Error> {
 pub fn act(name: &str, input: Value) -> Result<Value, Error> {
     let (client, plan) = plan(name, input)?;
     match plan {
-        Plan::CampaignStatus {
-            campaign,
-            operation,
-        } => client.post(
+        Plan::CampaignStatus { campaign, operation } => client.post(
             "campaign/status/update/",
             json!({ "campaign_ids": [campaign.id], "operation_status": operation }),
         ),
@@ -226,11 +227,20 @@ fn whole_cents(budget: f64) -> Result<f64, Error> {
 
 /// The one object of `endpoint` (`campaign/get/`, `ad/get/`) whose id field
 /// `field` is `id`, filtered by `filter` (`campaign_ids`, `ad_ids`).
-fn find_one(client: &Client, endpoint: &str, filter: &str, field: &str, id: &str) -> Result<Option<Value>, Error> {
+fn find_one(
+    client: &Client,
+    endpoint: &str,
+    filter: &str,
+    field: &str,
+    id: &str,
+) -> Result<Option<Value>, Error> {
     let filtering = json!({ filter: [id] });
     let page: Page<Value> = client.get(
         endpoint,
-        &[("filtering", filtering.to_string()), ("page_size", "10".to_string())],
+        &[
+            ("filtering", filtering.to_string()),
+            ("page_size", "10".to_string()),
+        ],
     )?;
     Ok(page
         .list

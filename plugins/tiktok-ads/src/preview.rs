@@ -23,10 +23,7 @@ pub fn preview(name: &str, input: Value) -> Result<Preview, Error> {
             (flag(is_on(ad.status.as_deref())), flag(operation == "ENABLE")),
             "status",
         )),
-        Plan::CampaignStatus {
-            campaign,
-            operation,
-        } => {
+        Plan::CampaignStatus { campaign, operation } => {
             let budget = daily_budget(&campaign, name)?;
             let delivering = |on: bool| if on { budget } else { 0.0 };
             Ok(Preview::new(

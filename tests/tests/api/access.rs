@@ -40,7 +40,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/tenants/{tenant}/jobs/{job}", "operator"),
     ("GET", "/v1/tenants/{tenant}/runs", "viewer"),
     ("GET", "/v1/tenants/{tenant}/runs/{run}", "viewer"),
-    ("GET", "/v1/tenants/{tenant}/records/{connector}/{stream}", "viewer"),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/records/{connector}/{stream}",
+        "viewer",
+    ),
     ("GET", "/v1/tenants/{tenant}/usage", "viewer"),
     ("GET", "/v1/tenants/{tenant}/audit", "viewer"),
     ("GET", "/v1/tenants/{tenant}/audit/verify", "viewer"),
@@ -48,8 +52,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/metrics", "admin"),
     ("GET", "/v1/tenants/{tenant}/proposals", "viewer"),
     ("GET", "/v1/tenants/{tenant}/proposals/{proposal}", "viewer"),
-    ("POST", "/v1/tenants/{tenant}/proposals/{proposal}/approve", "operator"),
-    ("POST", "/v1/tenants/{tenant}/proposals/{proposal}/reject", "operator"),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/proposals/{proposal}/approve",
+        "operator",
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/proposals/{proposal}/reject",
+        "operator",
+    ),
     ("GET", "/v1/tenants/{tenant}/autonomy", "viewer"),
     ("PUT", "/v1/tenants/{tenant}/autonomy", "admin"),
     ("POST", "/v1/hooks/{tenant}/{connector}", "public"),
@@ -75,14 +87,21 @@ async fn objects_of(world: &World, tenant: &str) -> Objects {
         "connector": "hello-connector", "action": "add-name", "input": {"name": "Edsger"},
         "confidence": 0.9, "metric": "names", "absolute": 1, "percent": 50, "rationale": "test",
     }]}});
-    let started = host.call(Method::POST, &format!("{path}/run"), Some(admin), Some(&task)).await;
+    let started = host
+        .call(Method::POST, &format!("{path}/run"), Some(admin), Some(&task))
+        .await;
     assert_eq!(started.status, 202, "{}", started.text);
     let run = host
         .wait_for_run(admin, tenant, started.json["id"].as_str().expect("run"))
         .await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let proposals = host
-        .call(Method::GET, &format!("/v1/tenants/{tenant}/proposals"), Some(admin), None)
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{tenant}/proposals"),
+            Some(admin),
+            None,
+        )
         .await;
     let proposal = proposals.json[0]["id"].as_str().expect("a proposal").to_string();
     let sync = host
@@ -98,7 +117,12 @@ async fn objects_of(world: &World, tenant: &str) -> Objects {
         .await;
     let job = json!({"plugin": "hello-connector", "schedule": {"type": "cron", "expression": "0 3 1 1 *"}});
     let created = host
-        .call(Method::POST, &format!("/v1/tenants/{tenant}/jobs"), Some(admin), Some(&job))
+        .call(
+            Method::POST,
+            &format!("/v1/tenants/{tenant}/jobs"),
+            Some(admin),
+            Some(&job),
+        )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     Objects {
@@ -120,7 +144,11 @@ fn url_of(path: &str, world: &World, objects: &Objects, publisher_key: &str) -> 
         .replace("{job}", &objects.job)
         .replace(
             "{key}",
-            if path.starts_with("/v1/publishers") { publisher_key } else { &world.acme_key_id },
+            if path.starts_with("/v1/publishers") {
+                publisher_key
+            } else {
+                &world.acme_key_id
+            },
         )
 }
 
@@ -128,11 +156,18 @@ fn url_of(path: &str, world: &World, objects: &Objects, publisher_key: &str) -> 
 async fn every_route_allows_exactly_the_roles_it_should() {
     let world = world().await;
     let (host, admin) = (&world.host, world.admin.as_str());
-    let upload = host.upload(admin, &data_agent_manifest(), guests::DATA_AGENT).await;
+    let upload = host
+        .upload(admin, &data_agent_manifest(), guests::DATA_AGENT)
+        .await;
     assert_eq!(upload.status, 201, "{}", upload.text);
     let enable_hello = json!({ "config": { "names": ["Ada"] } });
     let path = "/v1/tenants/rival/plugins/hello-connector";
-    assert_eq!(host.call(Method::PUT, path, Some(admin), Some(&enable_hello)).await.status, 200);
+    assert_eq!(
+        host.call(Method::PUT, path, Some(admin), Some(&enable_hello))
+            .await
+            .status,
+        200
+    );
     let acme = objects_of(&world, "acme").await;
     let rival = objects_of(&world, "rival").await;
     let publishers = host.call(Method::GET, "/v1/publishers", Some(admin), None).await;
@@ -158,7 +193,10 @@ async fn every_route_allows_exactly_the_roles_it_should() {
                 .find(|(m, p, _)| *m == method_name && p == path)
                 .map(|(_, _, least)| *least)
                 .unwrap_or_else(|| panic!("{method_name} {path} is not in this test's table"));
-            assert!(operation.get("security").is_some(), "{method} {path} declares its security");
+            assert!(
+                operation.get("security").is_some(),
+                "{method} {path} declares its security"
+            );
             let url = url_of(path, &world, &acme, &publisher_key);
             let method = Method::from_bytes(method_name.as_bytes()).expect("method");
             let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
@@ -177,7 +215,11 @@ async fn every_route_allows_exactly_the_roles_it_should() {
                 let other = host
                     .call(method.clone(), &url, Some(&world.rival_operator), body.as_ref())
                     .await;
-                assert_eq!(other.status, 403, "{method} {url} with rival's key: {}", other.text);
+                assert_eq!(
+                    other.status, 403,
+                    "{method} {url} with rival's key: {}",
+                    other.text
+                );
             }
             let rank = ROLES.iter().position(|r| *r == least).expect("a role");
             for role in &ROLES[..rank] {
@@ -186,7 +228,11 @@ async fn every_route_allows_exactly_the_roles_it_should() {
                     .await;
                 assert_eq!(reply.status, 403, "{method} {url} as {role}: {}", reply.text);
             }
-            assert_eq!(snapshot(host), before, "refusals of {method} {url} changed nothing");
+            assert_eq!(
+                snapshot(host),
+                before,
+                "refusals of {method} {url} changed nothing"
+            );
             // Reading is safe to try with every allowed role.
             if method == Method::GET {
                 for role in &ROLES[rank..] {
@@ -203,13 +249,26 @@ async fn every_route_allows_exactly_the_roles_it_should() {
     // nothing and changes nothing.
     let before = snapshot(host);
     for (method, path) in [
-        (Method::GET, format!("/v1/tenants/acme/proposals/{}", rival.proposal)),
-        (Method::POST, format!("/v1/tenants/acme/proposals/{}/approve", rival.proposal)),
-        (Method::POST, format!("/v1/tenants/acme/proposals/{}/reject", rival.proposal)),
+        (
+            Method::GET,
+            format!("/v1/tenants/acme/proposals/{}", rival.proposal),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/acme/proposals/{}/approve", rival.proposal),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/acme/proposals/{}/reject", rival.proposal),
+        ),
         (Method::GET, format!("/v1/tenants/acme/runs/{}", rival.run)),
         (Method::DELETE, format!("/v1/tenants/acme/jobs/{}", rival.job)),
     ] {
-        let body = if path.ends_with("/reject") { json!({"reason": "not yours"}) } else { json!({}) };
+        let body = if path.ends_with("/reject") {
+            json!({"reason": "not yours"})
+        } else {
+            json!({})
+        };
         let reply = host
             .call(method.clone(), &path, Some(&world.acme_operator), Some(&body))
             .await;

@@ -306,7 +306,8 @@ async fn campaign_actions_change_the_platform_and_are_audited() {
 
     let acts = env.act_entries(CONNECTOR).await;
     assert_acted(&acts, &["pause-campaign", "resume-campaign", "set-daily-budget"]);
-    assert_eq!(acts[2]["details"]["action"]["idempotency_key"], "b1");
+    // The API puts `direct:` before the key of an action invoked directly.
+    assert_eq!(acts[2]["details"]["action"]["idempotency_key"], "direct:b1");
 
     // The change shows in the next sync.
     let run = env.sync(CONNECTOR, &["campaigns"], "full-refresh").await;

@@ -325,7 +325,8 @@ async fn a_refund_changes_the_charge_and_is_audited() {
         writes[0].body,
         json!({"charge": charge, "amount": "1050", "reason": "requested_by_customer"})
     );
-    assert_eq!(writes[0].idempotency_key.as_deref(), Some("refund-1"));
+    // The API puts `direct:` before the key of an action invoked directly.
+    assert_eq!(writes[0].idempotency_key.as_deref(), Some("direct:refund-1"));
     assert!(writes[0].applied);
 
     let audit = env.audit().await;
@@ -382,7 +383,7 @@ async fn the_same_refund_acted_twice_refunds_once() {
     assert!(
         writes
             .iter()
-            .all(|w| w.idempotency_key.as_deref() == Some("retry-me"))
+            .all(|w| w.idempotency_key.as_deref() == Some("direct:retry-me"))
     );
     let world = env.sandbox.world();
     assert_eq!(world.payments.refunds.len(), refunds_before + 1);

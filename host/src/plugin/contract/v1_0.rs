@@ -80,7 +80,9 @@ pub(super) async fn call_connector(
             CallOutput::discover(streams.into_iter().map(stream_spec).collect())?
         }
         Call::Read(request) => {
-            let batch = api.call_read(&mut *store, &read_request(request.to_wit())).await??;
+            let batch = api
+                .call_read(&mut *store, &read_request(request.to_wit()))
+                .await??;
             CallOutput::read(latest_connector::Batch {
                 records: batch.records,
                 state: batch.state,

@@ -115,7 +115,13 @@ impl Connector for PagedSource {
             .send()?
             .error_for_status()?
             .json()?;
-        Ok(Preview::new("source", "level", "level", (now.level, level), "units"))
+        Ok(Preview::new(
+            "source",
+            "level",
+            "level",
+            (now.level, level),
+            "units",
+        ))
     }
 }
 

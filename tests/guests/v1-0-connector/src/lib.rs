@@ -78,13 +78,18 @@ impl Guest for Budgets {
             Some(rest[..end].trim().trim_matches('"').to_string())
         };
         let (Some(campaign), Some(amount)) = (field("campaign"), field("daily_budget")) else {
-            return Err(PluginError::InvalidInput("`campaign` and `daily_budget` are required".into()));
+            return Err(PluginError::InvalidInput(
+                "`campaign` and `daily_budget` are required".into(),
+            ));
         };
         kv::set(&format!("budget/{campaign}"), amount.as_bytes()).map_err(storage)?;
         Ok(format!(r#"{{"campaign":"{campaign}","daily_budget":{amount}}}"#))
     }
 
-    fn verify_webhook(_headers: Vec<(String, String)>, _body: Vec<u8>) -> Result<Vec<WebhookEvent>, PluginError> {
+    fn verify_webhook(
+        _headers: Vec<(String, String)>,
+        _body: Vec<u8>,
+    ) -> Result<Vec<WebhookEvent>, PluginError> {
         Err(PluginError::InvalidInput("no webhooks".into()))
     }
 }

@@ -390,6 +390,9 @@ mod tests {
         assert!(world.set_daily_budget(Platform::Google, &id, 7_700));
         let campaign = world.account(Platform::Google).campaign(&id).cloned();
         assert_eq!(campaign.map(|c| c.daily_budget_cents), Some(7_700));
-        assert!(!world.set_daily_budget(Platform::Meta, &id, 7_700), "another platform's campaign");
+        assert!(
+            !world.set_daily_budget(Platform::Meta, &id, 7_700),
+            "another platform's campaign"
+        );
     }
 }

@@ -514,7 +514,12 @@ impl World {
     /// `daily_budget_cents`, as someone working in the platform's own
     /// interface would (nothing is logged as a connector's write). Returns
     /// whether the campaign exists.
-    pub fn set_daily_budget(&mut self, platform: Platform, campaign_id: &str, daily_budget_cents: i64) -> bool {
+    pub fn set_daily_budget(
+        &mut self,
+        platform: Platform,
+        campaign_id: &str,
+        daily_budget_cents: i64,
+    ) -> bool {
         let now = self.now();
         match self.account_mut(platform).campaign_mut(campaign_id) {
             Some(campaign) => {
