@@ -40,6 +40,9 @@ fn proposals<'a>(run: &'a Value, action: &str) -> Vec<&'a Value> {
 async fn run(env: &PlatformHost, agent: &str, kind: &str, input: Value) -> Value {
     let run = env.run_agent(agent, json!({"kind": kind, "input": input})).await;
     assert_eq!(run["status"], "succeeded", "{agent}: {run}");
+    // A first-party agent proposes only what it is granted, in the shape
+    // each action takes: the host refuses none of it.
+    assert!(run["output"]["refused"].is_null(), "{agent}: {:#}", run["output"]["refused"]);
     run
 }
 
@@ -82,6 +85,10 @@ async fn creative_finds_the_fatigued_ad_and_proposes_pausing_it() {
     assert_eq!(queued.len(), 1, "{}", pending.text);
     assert_eq!(queued[0]["agent"], "creative");
     assert_eq!(queued[0]["connector"], "meta-ads");
+    // Judged by what Meta says of the ad, not by the agent's estimate.
+    assert_eq!(queued[0]["preview"]["target_id"], planted.as_str());
+    assert_eq!(queued[0]["preview"]["metric"], "active");
+    assert_eq!(queued[0]["verified"]["percent"], -100.0);
     let approve = format!(
         "/v1/tenants/{TENANT}/proposals/{}/approve",
         queued[0]["id"].as_str().expect("id")
@@ -198,6 +205,27 @@ async fn analytics_finds_the_anomaly_the_best_campaign_and_the_revenue_lag() {
                 .expect("rationale")
                 .contains("ROAS")
         );
+    }
+    // Stored, the moves carry Google's own figures, which agree with the
+    // agent's, and are linked into one move.
+    let stored = env.get(&format!("/v1/tenants/{TENANT}/proposals")).await.json;
+    let stored: Vec<&Value> = stored
+        .as_array()
+        .expect("proposals")
+        .iter()
+        .filter(|p| p["run"] == review["id"] && p["action"] == "set-daily-budget")
+        .collect();
+    assert_eq!(stored.len(), moves.len());
+    let verified: f64 = stored
+        .iter()
+        .map(|p| p["verified"]["money"].as_f64().expect("verified by a preview"))
+        .sum();
+    assert!(verified.abs() < 0.01, "the verified moves keep the total: {verified}");
+    for proposal in &stored {
+        let claimed = proposal["expected_impact"]["percent"].as_f64().expect("claim");
+        let checked = proposal["verified"]["percent"].as_f64().expect("verified");
+        assert!((claimed - checked).abs() < 0.5, "{proposal:#}");
+        assert_eq!(proposal["linked"].as_array().map(Vec::len), Some(stored.len() - 1));
     }
 }
 
