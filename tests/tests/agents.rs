@@ -42,7 +42,11 @@ async fn run(env: &PlatformHost, agent: &str, kind: &str, input: Value) -> Value
     assert_eq!(run["status"], "succeeded", "{agent}: {run}");
     // A first-party agent proposes only what it is granted, in the shape
     // each action takes: the host refuses none of it.
-    assert!(run["output"]["refused"].is_null(), "{agent}: {:#}", run["output"]["refused"]);
+    assert!(
+        run["output"]["refused"].is_null(),
+        "{agent}: {:#}",
+        run["output"]["refused"]
+    );
     run
 }
 
@@ -220,12 +224,18 @@ async fn analytics_finds_the_anomaly_the_best_campaign_and_the_revenue_lag() {
         .iter()
         .map(|p| p["verified"]["money"].as_f64().expect("verified by a preview"))
         .sum();
-    assert!(verified.abs() < 0.01, "the verified moves keep the total: {verified}");
+    assert!(
+        verified.abs() < 0.01,
+        "the verified moves keep the total: {verified}"
+    );
     for proposal in &stored {
         let claimed = proposal["expected_impact"]["percent"].as_f64().expect("claim");
         let checked = proposal["verified"]["percent"].as_f64().expect("verified");
         assert!((claimed - checked).abs() < 0.5, "{proposal:#}");
-        assert_eq!(proposal["linked"].as_array().map(Vec::len), Some(stored.len() - 1));
+        assert_eq!(
+            proposal["linked"].as_array().map(Vec::len),
+            Some(stored.len() - 1)
+        );
     }
 }
 
