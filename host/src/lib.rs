@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod proposals;
 pub mod runtime;
 pub mod scheduler;
+mod schema;
 pub mod store;
 pub mod sync;
 pub mod tenant;

@@ -128,27 +128,15 @@ pub(crate) fn tenant_and_enablement(
 /// Check `config` against the JSON Schema `schema`, naming every failing
 /// path.
 fn validate_config(schema: &str, config: &Map<String, Value>) -> Result<(), ControlError> {
-    let schema: Value = serde_json::from_str(schema)
-        .map_err(|e| ControlError::Invalid(format!("the plugin's spec is not JSON: {e}")))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|e| ControlError::Invalid(format!("the plugin's spec is not a valid JSON Schema: {e}")))?;
-    let instance = Value::Object(config.clone());
-    let problems: Vec<String> = validator
-        .iter_errors(&instance)
-        .map(|error| {
-            let path = error.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_string() } else { path };
-            format!("at {path}: {error}")
-        })
-        .collect();
+    let problems = crate::schema::problems(schema, &Value::Object(config.clone()))
+        .map_err(|e| ControlError::Invalid(format!("the plugin's spec: {e}")))?;
     if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ControlError::Invalid(format!(
-            "config does not match the plugin's schema: {}",
-            problems.join("; ")
-        )))
+        return Ok(());
     }
+    Err(ControlError::Invalid(format!(
+        "config does not match the plugin's schema: {}",
+        problems.join("; ")
+    )))
 }
 
 impl ControlPlane {

@@ -8,7 +8,7 @@ use super::{Decision, DecisionKind, Execution, Proposal, ProposalStatus, audit_p
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::call::ActionPreview;
-use crate::invoke::{Call, CallOutput};
+use crate::invoke::{Call, CallOutput, Output};
 use crate::store::Storage;
 use crate::store::storage::{Table, scan_json};
 use crate::tenant::{Principal, Role};
@@ -118,6 +118,24 @@ impl ControlPlane {
         Ok(count)
     }
 
+    /// Make `call` on the proposal's connector as `principal`.
+    async fn call_connector(
+        &self,
+        principal: &Principal,
+        proposal: &Proposal,
+        call: Call,
+    ) -> Result<Output, ControlError> {
+        let request_id = format!("proposal-{}", proposal.id);
+        self.invoke_enabled(
+            principal,
+            &proposal.tenant,
+            &proposal.connector,
+            call,
+            &request_id,
+        )
+        .await
+    }
+
     /// Preview `proposal` again and compare with its stored preview.
     async fn recheck(&self, principal: &Principal, proposal: &Proposal) -> Recheck {
         let Some(proposed) = &proposal.preview else {
@@ -127,17 +145,7 @@ impl ControlPlane {
             name: proposal.action.clone(),
             input: proposal.input.clone(),
         };
-        let request_id = format!("proposal-{}", proposal.id);
-        let fresh = self
-            .invoke_enabled(
-                principal,
-                &proposal.tenant,
-                &proposal.connector,
-                call,
-                &request_id,
-            )
-            .await;
-        let now = match fresh {
+        let now = match self.call_connector(principal, proposal, call).await {
             Ok(output) => match output.value {
                 CallOutput::Preview(now) => now,
                 _ => return Recheck::Failed("`preview` returned another export's output".into()),
@@ -206,17 +214,10 @@ impl ControlPlane {
             input: proposal.input.clone(),
             idempotency_key: proposal.id.clone(),
         };
-        let request_id = format!("proposal-{}", proposal.id);
         let result = match failed_recheck {
             Some(error) => Err(error),
             None => self
-                .invoke_enabled(
-                    principal,
-                    &proposal.tenant,
-                    &proposal.connector,
-                    call,
-                    &request_id,
-                )
+                .call_connector(principal, &proposal, call)
                 .await
                 .map_err(|error| error.to_string()),
         };

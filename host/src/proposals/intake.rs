@@ -145,30 +145,6 @@ fn is_probability(value: f64) -> bool {
     value.is_finite() && (0.0..=1.0).contains(&value)
 }
 
-/// Check `instance` against the JSON Schema `schema`, naming every failing
-/// path.
-fn schema_problems(schema: &str, instance: &Value) -> Result<(), String> {
-    let schema: Value =
-        serde_json::from_str(schema).map_err(|e| format!("the action's input schema is not JSON: {e}"))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|e| format!("the action's input schema is not a valid JSON Schema: {e}"))?;
-    let problems: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|error| {
-            let path = error.instance_path().to_string();
-            format!("at {}: {error}", if path.is_empty() { "/" } else { &path })
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the input does not fit the action's schema: {}",
-            problems.join("; ")
-        ))
-    }
-}
-
 impl ControlPlane {
     /// Act on the output of a finished agent run; returns what it refused.
     pub(crate) async fn receive_agent_output(&self, run: &Run) -> Result<Vec<Refusal>, ControlError> {
@@ -288,7 +264,14 @@ impl ControlPlane {
                 .ok_or_else(|| format!("`{}` has no action `{}`", proposed.connector, proposed.action))?,
             Err(why) => return Err(format!("`{}`: {why}", proposed.connector)),
         };
-        schema_problems(spec.input_schema.get(), &proposed.input)?;
+        let problems = crate::schema::problems(spec.input_schema.get(), &proposed.input)
+            .map_err(|e| format!("the action's input schema: {e}"))?;
+        if !problems.is_empty() {
+            return Err(format!(
+                "the input does not fit the action's schema: {}",
+                problems.join("; ")
+            ));
+        }
         let call = Call::Preview {
             name: proposed.action.clone(),
             input: proposed.input.clone(),
