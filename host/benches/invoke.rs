@@ -59,7 +59,7 @@ impl Raw {
             .expect("stub the omnify imports");
         let pre = linker.instantiate_pre(&component).expect("instantiate_pre");
         let (_, api) = component
-            .get_export(None, "omnify:plugin/connector-api@1.0.0")
+            .get_export(None, "omnify:plugin/connector-api@1.1.0")
             .expect("connector export");
         let (_, spec) = component.get_export(Some(&api), "spec").expect("spec export");
         Self {

@@ -147,6 +147,9 @@ fn main() {
         let data = tempfile::tempdir().expect("temp dir");
         let control = ControlPlane::open(ControlConfig {
             dev: true,
+            // The source listens on loopback, which only operator-grantable
+            // hosts may reach.
+            grantable_hosts: vec![omnify_host::invoke::HostPattern::parse("127.0.0.1:*").expect("pattern")],
             ..ControlConfig::new(data.path())
         })
         .expect("control plane")

@@ -3,6 +3,7 @@
 //! their concept: [`crate::tenant`], [`crate::catalog`],
 //! [`crate::enablement`], [`crate::meter`], [`crate::audit`].
 
+use crate::audit::{self, AuditSigner, CheckpointError, Checkpointer};
 use crate::invoke::{HostPattern, InvokeError};
 use crate::meter::Meter;
 use crate::plugin::LoadError;
@@ -25,7 +26,7 @@ pub struct ControlConfig {
     /// Development mode: unsigned packages may be published. Never in
     /// production.
     pub dev: bool,
-    /// Batch size and retries of syncs.
+    /// Batch size, retries, run limits and size caps of syncs.
     pub sync: SyncConfig,
     /// Hosts an admin may grant to any plugin besides those its manifest
     /// names, for example `127.0.0.1` to point connectors at sandboxes or a
@@ -103,6 +104,9 @@ pub enum StartError {
     /// The runtime could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The audit signing key could not be used.
+    #[error(transparent)]
+    Audit(#[from] CheckpointError),
 }
 
 /// Tenants, plugins, enablements, secrets, usage and audit on one store,
@@ -112,6 +116,14 @@ pub struct ControlPlane {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) vault: Vault,
     pub(crate) meter: Meter,
+    /// Signs the audit chains' checkpoints.
+    pub(crate) audit_signer: Arc<AuditSigner>,
+    /// Signs them at intervals; stopped (and joined) when this is dropped.
+    _checkpointer: Checkpointer,
+    /// The bounded, fair pool every run waits in.
+    pub(crate) pool: crate::scheduler::pool::RunPool,
+    /// Webhook budgets and the refusals not yet summarised.
+    pub(crate) webhooks: crate::webhooks::Webhooks,
     dev: bool,
     sync: SyncConfig,
     grantable_hosts: Vec<HostPattern>,
@@ -123,11 +135,22 @@ impl ControlPlane {
     /// so this is the only time it can be shown.
     pub fn open(config: ControlConfig) -> Result<(Self, Option<String>), StartError> {
         let store = Arc::new(RedbStore::open(&config.data_dir)?);
-        let vault = Vault::open_or_create(&config.data_dir.join(MASTER_KEY_FILE))?;
-        let runtime_config = RuntimeConfig {
+        let vault = Vault::open_for_store(&config.data_dir.join(MASTER_KEY_FILE), &*store)?;
+        let audit_signer = Arc::new(AuditSigner::open_or_create(
+            &config.data_dir.join(audit::checkpoint::SIGNING_KEY_FILE),
+        )?);
+        tracing::info!(public_key = %audit_signer.public_key_hex(), "audit checkpoints are signed with this key");
+        let mut runtime_config = RuntimeConfig {
             cache_dir: Some(config.data_dir.join("precompiled")),
+            cache_key: Some(vault.derive_key("precompiled-cache")),
             ..config.runtime
         };
+        // Hosts the operator made grantable are the only ones that may reach
+        // private addresses (see `capability::egress`).
+        runtime_config
+            .egress
+            .private_hosts
+            .extend(config.grantable_hosts.iter().cloned());
         let runtime = Arc::new(Runtime::new(runtime_config, store.clone(), store.clone())?);
         let admin_token = keys::ensure_admin_token(&*store)?;
         if config.dev {
@@ -136,12 +159,20 @@ impl ControlPlane {
             );
         }
         let meter = Meter::start(store.clone())?;
+        let checkpointer = Checkpointer::start(store.clone(), audit_signer.clone())?;
         Ok((
             Self {
                 store,
                 runtime,
                 vault,
                 meter,
+                audit_signer,
+                _checkpointer: checkpointer,
+                pool: {
+                    let size = crate::scheduler::SchedulerConfig::default();
+                    crate::scheduler::pool::RunPool::new(size.workers, size.per_tenant)
+                },
+                webhooks: Default::default(),
                 dev: config.dev,
                 sync: config.sync,
                 grantable_hosts: config.grantable_hosts,

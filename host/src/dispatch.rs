@@ -15,6 +15,17 @@ use crate::tenant::{Principal, TenantStatus};
 /// `:`, so the two can never collide.
 pub const DIRECT_KEY_PREFIX: &str = "direct:";
 
+/// Whose budget admits a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Budget<'a> {
+    /// The tenant's quotas (`calls_per_minute`, `concurrent_calls`,
+    /// `fuel_per_day`).
+    Tenant,
+    /// A webhook delivery's own budget, already taken: the tenant's quotas
+    /// are not charged, so forged deliveries cannot lock its calls out.
+    Webhook(&'a crate::webhooks::WebhookPermit),
+}
+
 impl ControlPlane {
     /// Run `call` on `plugin` for `tenant_id`.
     pub async fn invoke_enabled(
@@ -43,6 +54,21 @@ impl ControlPlane {
         call: Call,
         request_id: &str,
     ) -> Result<(Result<Output, crate::invoke::InvokeError>, CallRecord), ControlError> {
+        self.invoke_within(principal, tenant_id, plugin, call, request_id, Budget::Tenant)
+            .await
+    }
+
+    /// Run `call` like [`ControlPlane::invoke_unrecorded`], admitted by
+    /// `budget`.
+    pub(crate) async fn invoke_within(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        call: Call,
+        request_id: &str,
+        budget: Budget<'_>,
+    ) -> Result<(Result<Output, crate::invoke::InvokeError>, CallRecord), ControlError> {
         principal.require_tenant(tenant_id)?;
         // A read snapshot of a memory-mapped store takes microseconds, so it
         // is taken here rather than on a blocking thread.
@@ -57,7 +83,13 @@ impl ControlPlane {
                 "tenant `{tenant_id}` is suspended"
             )));
         }
-        let admission = self.meter.admit(&tenant)?;
+        let admission = match budget {
+            Budget::Tenant => Some(self.meter.admit(&tenant)?),
+            Budget::Webhook(permit) => {
+                debug_assert!(permit.tenant() == tenant_id && permit.connector() == plugin);
+                None
+            }
+        };
         let loaded = self.loaded_plugin(&enablement.digest).await?;
         let export = call.export_name();
         // A write on a platform is audited with what it was asked to do.

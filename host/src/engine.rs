@@ -22,7 +22,7 @@ impl Default for EngineConfig {
         Self {
             max_instances: 128,
             max_memory_bytes: 256 << 20,
-            epoch_tick: Duration::from_millis(10),
+            epoch_tick: Duration::from_millis(1),
             max_wasm_stack: 512 << 10,
         }
     }

@@ -2,11 +2,13 @@
 //! services capabilities use. Loading is in [`crate::plugin`], calling in
 //! [`crate::invoke`].
 
+use crate::capability::egress::{Egress, EgressConfig};
 use crate::capability::{self, HostState, Services};
 use crate::engine::{self, EngineConfig};
 use crate::invoke::Limits;
 use crate::plugin::{LoadedPlugin, PrecompiledCache};
 use crate::store::{KvStore, MemoryStore, RecordStore};
+use crate::vault::DerivedKey;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -24,6 +26,13 @@ pub struct RuntimeConfig {
     /// Where precompiled components are kept across restarts; none to
     /// compile on every start.
     pub cache_dir: Option<PathBuf>,
+    /// The key that authenticates precompiled files (the host derives it
+    /// from its master key); none to keep a random one in the cache
+    /// directory.
+    pub cache_key: Option<DerivedKey>,
+    /// Which hosts may reach private addresses, and an optional resolver
+    /// override (for tests).
+    pub egress: EgressConfig,
 }
 
 /// Why a runtime could not start.
@@ -69,7 +78,7 @@ impl Runtime {
         let precompiled = config
             .cache_dir
             .as_deref()
-            .map(|dir| PrecompiledCache::new(dir, &engine))
+            .map(|dir| PrecompiledCache::new(dir, &engine, config.cache_key.clone()))
             .transpose()
             .map_err(RuntimeError::Cache)?;
         let max_limits = config.max_limits.unwrap_or_else(Limits::host_maximum);
@@ -85,7 +94,7 @@ impl Runtime {
             services: Services {
                 kv,
                 records,
-                http: capability::http_client().map_err(RuntimeError::Http)?,
+                http: Arc::new(Egress::new(&config.egress).map_err(RuntimeError::Http)?),
             },
             max_limits,
             slots: Arc::new(Semaphore::new(config.engine.max_instances as usize)),

@@ -153,7 +153,50 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
     );
 
     let exported = omnify(&["audit", "export", "--tenant", "acme", "--data-dir", data_dir]);
-    assert_eq!(text(&exported.stdout).lines().count(), 3);
+    let exported = text(&exported.stdout);
+    let checkpoints = exported
+        .lines()
+        .filter(|line| line.starts_with("{\"checkpoint\""))
+        .count();
+    assert_eq!(exported.lines().count() - checkpoints, 3);
+    assert_eq!(checkpoints, 1, "the export signed the head: {exported}");
+    let copy = dir.path().join("acme.jsonl");
+    std::fs::write(&copy, &exported).expect("keep the copy");
+    let copy_arg = copy.to_str().expect("utf-8 path");
+    let printed = omnify(&["audit", "public-key", "--data-dir", data_dir]);
+    assert!(printed.status.success(), "{}", text(&printed.stderr));
+    let public_key = text(&printed.stdout).trim().to_string();
+    assert_eq!(public_key.len(), 64, "{public_key}");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let copy_only = omnify(&[
+        "audit",
+        "verify",
+        "--checkpoints",
+        copy_arg,
+        "--public-key",
+        &public_key,
+        "--data-dir",
+        elsewhere.path().to_str().expect("utf-8 path"),
+    ]);
+    assert!(copy_only.status.success(), "{}", text(&copy_only.stdout));
+    assert_eq!(
+        text(&copy_only.stdout),
+        "acme (exported copy): ok (3 entries, 1 signed checkpoints)\n"
+    );
+    let with_store = omnify(&[
+        "audit",
+        "verify",
+        "--checkpoints",
+        copy_arg,
+        "--data-dir",
+        data_dir,
+    ]);
+    assert!(with_store.status.success(), "{}", text(&with_store.stdout));
+    assert!(
+        text(&with_store.stdout).contains("acme (store): ok (3 entries"),
+        "{}",
+        text(&with_store.stdout)
+    );
 
     {
         let store = omnify_host::store::RedbStore::open(dir.path()).expect("open");

@@ -54,7 +54,9 @@ fn serve(data_dir: &Path, port: u16, guests: &[&str]) -> (Child, Option<String>,
     let mut command = Command::new(env!("CARGO_BIN_EXE_omnify"));
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
+        .arg(data_dir)
+        // The guests' sources listen on loopback.
+        .args(["--grantable-host", "127.0.0.1:*"]);
     for guest in guests {
         let plugin = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/guests")

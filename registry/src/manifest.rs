@@ -69,8 +69,9 @@ impl std::fmt::Display for PluginKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
-    /// Hosts the plugin may call: `api.example.com`, `*.example.com`, or
-    /// `host:port`.
+    /// Hosts the plugin may call: `api.example.com`, `*.example.com`, an IP
+    /// address, each with `:port`, `:*` (any port) or nothing (the scheme's
+    /// default port); see [`is_host_pattern`].
     #[serde(default)]
     pub http_hosts: Vec<String>,
     /// Names of the secrets it reads.
@@ -182,7 +183,9 @@ impl Manifest {
         if let Some(host) = self.capabilities.http_hosts.iter().find(|h| !is_host_pattern(h)) {
             return Err(ManifestError::Invalid {
                 field: "capabilities.http_hosts",
-                problem: format!("has `{host}`, which is not a host name, `*.domain` or `host:port`"),
+                problem: format!(
+                    "has `{host}`, which is not a host name, IP address, `*.domain` (below a public suffix) or `host:port`"
+                ),
             });
         }
         if let Some(name) = self.capabilities.secrets.iter().find(|s| !is_secret_name(s)) {
@@ -252,21 +255,108 @@ fn is_secret_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Whether `pattern` is `host`, `*.domain` or either with `:port`.
+/// The port part of a host pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PatternPort {
+    /// No port: the scheme's default port only (80 for http, 443 for https).
+    Default,
+    /// `:*`: any port, named explicitly.
+    Any,
+    /// `:port`: that port only.
+    Exact(u16),
+}
+
+/// A checked host pattern: the lower-case host (an IPv6 address in
+/// brackets), whether it is `*.domain`, and its port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPatternParts {
+    /// The host, or the domain after `*.`.
+    pub host: String,
+    /// Whether it matches subdomains of `host` (and never `host` itself).
+    pub wildcard: bool,
+    /// Which ports it matches.
+    pub port: PatternPort,
+}
+
+/// Whether `pattern` is a host name, `*.domain`, an IPv4 address or an
+/// `[IPv6]` address, each optionally with `:port` or `:*` (any port).
+/// A wildcard must cover a registrable domain: at least two labels after
+/// `*.`, not an ICANN public suffix (`*.co.uk`), and not numeric (`*.254`).
 pub fn is_host_pattern(pattern: &str) -> bool {
-    let (host, port) = match pattern.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (pattern, None),
+    parse_host_pattern(pattern).is_some()
+}
+
+/// Split and check a host pattern (see [`is_host_pattern`]).
+pub fn parse_host_pattern(pattern: &str) -> Option<HostPatternParts> {
+    let (host, port) = if let Some(rest) = pattern.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let ip: std::net::Ipv6Addr = inside.parse().ok()?;
+        let port = match after {
+            "" => None,
+            other => Some(other.strip_prefix(':')?),
+        };
+        (format!("[{ip}]"), port)
+    } else {
+        let (host, port) = match pattern.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (pattern, None),
+        };
+        (host.to_ascii_lowercase(), port)
     };
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
-        return false;
+    let port = match port {
+        None => PatternPort::Default,
+        Some("*") => PatternPort::Any,
+        Some(port) if port.bytes().all(|b| b.is_ascii_digit()) => PatternPort::Exact(port.parse().ok()?),
+        Some(_) => return None,
+    };
+    if host.starts_with('[') {
+        return Some(HostPatternParts {
+            host,
+            wildcard: false,
+            port,
+        });
     }
-    let host = host.strip_prefix("*.").unwrap_or(host);
-    !host.is_empty()
-        && host.len() <= 253
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    let (domain, wildcard) = match host.strip_prefix("*.") {
+        Some(domain) => (domain, true),
+        None => (host.as_str(), false),
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let valid_labels = !domain.is_empty()
+        && domain.len() <= 253
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !valid_labels {
+        return None;
+    }
+    // A host whose last label is numeric is an IPv4 address to a URL parser:
+    // it must be written as one, and a wildcard never covers addresses.
+    let numeric = labels
+        .last()
+        .is_some_and(|label| label.bytes().all(|b| b.is_ascii_digit()));
+    if numeric && (wildcard || domain.parse::<std::net::Ipv4Addr>().is_err()) {
+        return None;
+    }
+    if wildcard && (labels.len() < 2 || is_public_suffix(domain)) {
+        return None;
+    }
+    Some(HostPatternParts {
+        host: domain.to_string(),
+        wildcard,
+        port,
+    })
+}
+
+/// Whether `domain` is itself a public suffix in the ICANN section of the
+/// Public Suffix List (`com`, `co.uk`, `github.io` is not: it is in the
+/// private section, like `myshopify.com`, whose subdomains one operator
+/// serves).
+fn is_public_suffix(domain: &str) -> bool {
+    psl::suffix(domain.as_bytes()).is_some_and(|suffix| {
+        suffix.is_known() && suffix.typ() == Some(psl::Type::Icann) && suffix.as_bytes() == domain.as_bytes()
+    })
 }
 
 #[cfg(test)]
@@ -312,6 +402,8 @@ mod tests {
                 GOOD.replace("\"api.stripe.com\"", "\"https://api.stripe.com\""),
                 "http_hosts",
             ),
+            (GOOD.replace("\"*.myshopify.com\"", "\"*.com\""), "http_hosts"),
+            (GOOD.replace("\"*.myshopify.com\"", "\"*.co.uk\""), "http_hosts"),
             (GOOD.replace("\"api_key\"", "\"api key\""), "capabilities.secrets"),
             (
                 GOOD.replace("kv = true", "kv = true\ndata_streams = [\"a/b\"]"),
@@ -337,6 +429,67 @@ mod tests {
             let error = Manifest::parse(&text).expect_err(bad).to_string();
             assert!(error.contains("capabilities.proposes"), "`{error}` for `{bad}`");
         }
+    }
+
+    #[test]
+    fn host_patterns_refuse_public_suffix_wildcards_and_bad_ports() {
+        for good in [
+            "api.stripe.com",
+            "*.myshopify.com",
+            "*.example.co.uk",
+            "*.sandbox.test",
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "127.0.0.1:*",
+            "[::1]",
+            "[::1]:9000",
+            "[2001:db8::1]:*",
+            "API.Example.COM:443",
+        ] {
+            assert!(is_host_pattern(good), "`{good}` is a host pattern");
+        }
+        for bad in [
+            "*.com",
+            "*.co.uk",
+            "*.uk",
+            "*.254",
+            "*.169.254",
+            "*.0.0.127",
+            "*",
+            "*.",
+            "1.2.3",
+            "127.000.0.1",
+            "999.0.0.1",
+            "example.com:",
+            "example.com:+80",
+            "example.com:70000",
+            "example.com:**",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "[not-ip]:80",
+            "https://example.com",
+            "",
+        ] {
+            assert!(!is_host_pattern(bad), "`{bad}` is not a host pattern");
+        }
+        let parts = parse_host_pattern("*.Shop.Example.com:*").expect("a pattern");
+        assert_eq!(
+            parts,
+            HostPatternParts {
+                host: "shop.example.com".into(),
+                wildcard: true,
+                port: PatternPort::Any
+            }
+        );
+        assert_eq!(
+            parse_host_pattern("[0:0::1]").map(|p| p.host),
+            Some("[::1]".to_string())
+        );
+        assert_eq!(
+            parse_host_pattern("example.com").map(|p| p.port),
+            Some(PatternPort::Default)
+        );
     }
 
     #[test]

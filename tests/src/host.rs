@@ -63,8 +63,8 @@ impl TestHost {
                 ..Default::default()
             },
             data_dir: data_dir.to_path_buf(),
-            // Connectors are pointed at sandboxes on loopback.
-            grantable_hosts: vec![HostPattern::parse("127.0.0.1").expect("a valid pattern")],
+            // Connectors are pointed at sandboxes on loopback, on any port.
+            grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("a valid pattern")],
             runtime: RuntimeConfig {
                 engine: EngineConfig {
                     max_instances: 32,
@@ -229,6 +229,19 @@ impl TestHost {
         }
     }
 
+    /// Wait until `count` of `tenant`'s calls are running (10 s at most):
+    /// an observable signal instead of a fixed sleep.
+    pub async fn until_running(&self, tenant: &str, count: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.control.meter().running_calls(tenant) < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} calls of {tenant} never ran"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Create a tenant as the admin.
     pub async fn create_tenant(&self, admin: &str, id: &str) -> Reply {
         let body = json!({ "id": id, "name": format!("Tenant {id}") });
@@ -265,7 +278,7 @@ description = "Misbehaves on request"
 publisher = "omnify-tests"
 
 [capabilities]
-http_hosts = ["127.0.0.1"]
+http_hosts = ["127.0.0.1:*"]
 secrets = ["api_token"]
 kv = true
 

@@ -1,8 +1,9 @@
 //! Shared helpers of the end-to-end tests: the guest components (built by
 //! `build.rs`), a runtime sized for tests, and loopback servers.
 
+use omnify_host::capability::egress::EgressConfig;
 use omnify_host::engine::EngineConfig;
-use omnify_host::invoke::{Call, Grants, InvocationContext, InvokeError, Output};
+use omnify_host::invoke::{Call, Grants, HostPattern, InvocationContext, InvokeError, Output};
 use omnify_host::store::MemoryStore;
 use omnify_host::{LoadedPlugin, Runtime, RuntimeConfig};
 use serde_json::Value;
@@ -39,15 +40,26 @@ pub mod guests {
     pub const VERSIONED_NEXT: &str = env!("OMNIFY_GUEST_VERSIONED_NEXT");
 }
 
-/// A runtime with a small pool and in-memory storage.
+/// A runtime with a small pool and in-memory storage, whose plugins may
+/// reach the tests' servers on loopback (see [`loopback_egress`]).
 pub fn runtime() -> (Runtime, Arc<MemoryStore>) {
     runtime_with(RuntimeConfig {
         engine: EngineConfig {
             max_instances: 16,
             ..EngineConfig::default()
         },
+        egress: loopback_egress(),
         ..RuntimeConfig::default()
     })
+}
+
+/// Egress as an operator sets it for sandboxes: `127.0.0.1` on any port
+/// may be reached (when granted).
+pub fn loopback_egress() -> EgressConfig {
+    EgressConfig {
+        private_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("a valid pattern")],
+        resolver: None,
+    }
 }
 
 /// A runtime with the given configuration and in-memory storage.

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
 use serde_json::json;
 use std::collections::HashMap;
@@ -23,6 +23,18 @@ pub struct TestServer {
     /// The port it listens on at 127.0.0.1.
     pub port: u16,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// A request `/echo` received, as it arrived.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Its method.
+    pub method: String,
+    /// Its headers, names in lower case.
+    pub headers: HashMap<String, String>,
+    /// Its body as text.
+    pub body: String,
 }
 
 impl TestServer {
@@ -35,12 +47,15 @@ impl TestServer {
         let server = Self {
             port,
             hits: Arc::default(),
+            received: Arc::default(),
         };
         let app = Router::new()
             .route("/quotes", get(quotes))
             .route("/redirect-away", get(redirect_away))
             .route("/redirect-home", get(redirect_home))
             .route("/landing", get(|| async { "landed" }))
+            .route("/echo", any(echo))
+            .route("/redirect-to", any(redirect_to))
             .route("/flaky", get(flaky))
             .route("/slow-down", get(slow_down))
             .route("/big", get(|| async { "x".repeat(2 << 20) }))
@@ -73,6 +88,17 @@ impl TestServer {
         InvokeErrorKind::Plugin(PluginError::Config {
             message: format!("host `localhost:{}` is not on this plugin's allowlist", self.port),
         })
+    }
+
+    /// The requests `/echo` received, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// A URL of `/redirect-to` that answers `status` with `Location: to`.
+    pub fn redirect_url(&self, status: u16, to: &str) -> String {
+        let to: String = form_urlencoded::byte_serialize(to.as_bytes()).collect();
+        self.url(&format!("/redirect-to?status={status}&to={to}"))
     }
 
     /// How many requests reached `path`.
@@ -119,6 +145,40 @@ async fn quotes(headers: HeaderMap, Query(query): Query<HashMap<String, u64>>) -
 async fn redirect_away(State(server): State<TestServer>) -> Response {
     let location = format!("http://localhost:{}/landing", server.port);
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+async fn echo(State(server): State<TestServer>, request: axum::extract::Request) -> Response {
+    let method = request.method().to_string();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    if let Ok(mut received) = server.received.lock() {
+        received.push(Received {
+            method,
+            headers,
+            body,
+        });
+    }
+    "echoed".into_response()
+}
+
+async fn redirect_to(Query(query): Query<HashMap<String, String>>) -> Response {
+    let status = query
+        .get("status")
+        .and_then(|s| s.parse().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::FOUND);
+    let to = query.get("to").cloned().unwrap_or_default();
+    (status, [(header::LOCATION, to)]).into_response()
 }
 
 async fn redirect_home() -> Response {

@@ -1,6 +1,7 @@
 //! A loopback source for the sync tests: `GET /items?after=&limit=` pages
 //! through items by id, and can be told to fail the next requests with a
-//! rate limit, an outage or a refused token.
+//! rate limit, an outage or a refused token, to answer slowly, to pad its
+//! items, or to be stuck (always an empty page with more to come).
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -10,7 +11,7 @@ use axum::routing::get;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the next request fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,9 @@ struct Inner {
     always: Option<Fault>,
     requests: Vec<(Instant, StatusCode)>,
     items_served: u64,
+    delay: Duration,
+    padding: usize,
+    stuck: bool,
 }
 
 /// A running source.
@@ -90,6 +94,22 @@ impl Source {
         self.inner().requests.clone()
     }
 
+    /// Wait this long before answering each request.
+    pub fn set_delay(&self, delay: Duration) {
+        self.inner().delay = delay;
+    }
+
+    /// Give each item a `pad` field of this many bytes.
+    pub fn set_padding(&self, bytes: usize) {
+        self.inner().padding = bytes;
+    }
+
+    /// Answer every page with no items and the same cursor, saying more
+    /// follow: a connector bug's input.
+    pub fn set_stuck(&self, stuck: bool) {
+        self.inner().stuck = stuck;
+    }
+
     /// Items handed out so far, and reset the count.
     pub fn take_items_served(&self) -> u64 {
         std::mem::take(&mut self.inner().items_served)
@@ -97,6 +117,10 @@ impl Source {
 }
 
 async fn items_page(State(source): State<Source>, Query(query): Query<HashMap<String, u64>>) -> Response {
+    let delay = source.inner().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut inner = source.inner();
     let fault = inner.faults.pop_front().or(inner.always);
     let response = match fault {
@@ -108,12 +132,22 @@ async fn items_page(State(source): State<Source>, Query(query): Query<HashMap<St
             .into_response(),
         Some(Fault::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response(),
         Some(Fault::Unauthorized) => (StatusCode::UNAUTHORIZED, "token expired").into_response(),
+        None if inner.stuck => {
+            let after = query.get("after").copied().unwrap_or(0);
+            axum::Json(json!({"items": [], "next": after})).into_response()
+        }
         None => {
             let after = query.get("after").copied().unwrap_or(0);
             let limit = query.get("limit").copied().unwrap_or(10).max(1);
             let last = (after + limit).min(inner.items);
             let items: Vec<_> = (after + 1..=last)
-                .map(|id| json!({"id": id, "name": format!("item {id}"), "group": id % 3}))
+                .map(|id| {
+                    let mut item = json!({"id": id, "name": format!("item {id}"), "group": id % 3});
+                    if inner.padding > 0 {
+                        item["pad"] = json!("p".repeat(inner.padding));
+                    }
+                    item
+                })
                 .collect();
             inner.items_served += items.len() as u64;
             let next = (last < inner.items).then_some(last);

@@ -268,6 +268,20 @@ async fn a_forecast_of_a_held_back_week_mostly_falls_inside_its_interval() {
         let holdout = &forecast[0]["data"][series]["holdout"];
         let days = holdout["days"].as_array().expect("held-back days");
         assert_eq!(days.len(), 7, "{holdout:#}");
+        // The held-back days are what the platforms served, not the agent's
+        // own reading of them.
+        if series == "spend" {
+            let world = env.sandbox.world();
+            for day in days {
+                let date = day["date"].as_str().expect("date").parse().expect("a date");
+                let served = world.ad_spend_on(date) as f64 / 100.0;
+                let actual = day["actual"].as_f64().expect("actual");
+                assert!(
+                    (actual - served).abs() <= 0.01 * served.max(1.0),
+                    "{date}: {actual} vs {served}"
+                );
+            }
+        }
         let inside = days.iter().filter(|d| d["inside"] == true).count();
         // A 90% interval: most of a week's days fall inside it.
         assert!(inside >= 4, "{series}: {inside} of 7 inside: {holdout:#}");

@@ -486,3 +486,22 @@ async fn contract_1_0_plugins_run_on_the_1_1_host_and_never_act_unattended() {
     let budgets = env.records("v1-0-connector", "budgets").await;
     assert_eq!(budgets, vec![json!({"campaign": "a", "daily_budget": 11})]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_more_proposals_than_the_host_takes_fails_and_stores_none() {
+    let env = start().await;
+    let many: Vec<Value> = (0..201).map(|i| budget_change(&env, i % 3, 1.0, 0.9)).collect();
+    let task = json!({"kind": "propose", "input": {"proposals": many}});
+    let run = env.run_agent("data-agent", task).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 200"),
+        "{run}"
+    );
+    let stored = env.get(&format!("/v1/tenants/{TENANT}/proposals")).await.json;
+    assert_eq!(stored.as_array().map(Vec::len), Some(0), "{stored}");
+    assert!(env.sandbox.meta.writes().is_empty());
+}

@@ -216,8 +216,8 @@ async fn an_upgrade_that_asks_for_more_needs_an_explicit_grant() {
     assert_eq!(enabled.status, 200, "{}", enabled.text);
     let greedy = hostile("1.1.0")
         .replace(
-            "http_hosts = [\"127.0.0.1\"]",
-            "http_hosts = [\"127.0.0.1\", \"evil.example.com\"]",
+            "http_hosts = [\"127.0.0.1:*\"]",
+            "http_hosts = [\"127.0.0.1:*\", \"evil.example.com\"]",
         )
         .replace(
             "secrets = [\"api_token\"]",

@@ -327,8 +327,10 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
 
     let host = Arc::new(host);
     let running = Arc::new(AtomicBool::new(true));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stream = {
-        let (host, admin, running) = (host.clone(), admin.clone(), running.clone());
+        let (host, admin, running, answered) =
+            (host.clone(), admin.clone(), running.clone(), answered.clone());
         tokio::spawn(async move {
             let mut statuses = Vec::new();
             let call = json!({"export": "act", "input": {"name": "ok", "idempotency_key": "k"}});
@@ -337,11 +339,25 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
                     .call(Method::POST, &format!("{path}/invoke"), Some(&admin), Some(&call))
                     .await;
                 statuses.push(reply.status);
+                answered.fetch_add(1, Ordering::SeqCst);
             }
             statuses
         })
     };
-    let pause = || tokio::time::sleep(std::time::Duration::from_millis(300));
+    // Let a few more calls go through after each change (bounded in time).
+    let pause = || {
+        let answered = answered.clone();
+        async move {
+            let (from, deadline) = (
+                answered.load(Ordering::SeqCst),
+                std::time::Instant::now() + std::time::Duration::from_secs(30),
+            );
+            while answered.load(Ordering::SeqCst) < from + 5 {
+                assert!(std::time::Instant::now() < deadline, "the calls stopped");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    };
     pause().await;
     let upgraded = host
         .call(Method::POST, &format!("{path}/upgrade"), Some(&admin), None)

@@ -415,3 +415,103 @@ async fn a_guest_gets_no_ambient_authority_through_wasi() {
     );
     assert_eq!(server.hits("/"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calls_kv_writes_are_its_own_until_it_returns_and_gone_if_it_traps() {
+    let (runtime, store) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let ctx = context("tenant-a", "hostile");
+    let scope = Scope {
+        tenant: "tenant-a".into(),
+        plugin: "hostile".into(),
+    };
+
+    let error = misbehave(&runtime, &plugin, &ctx, "kv-set-then-panic", json!({"key": "k"})).await;
+    assert!(
+        matches!(error.kind, InvokeErrorKind::Panic { .. }),
+        "{:?}",
+        error.kind
+    );
+    assert_eq!(
+        store.get(&scope, "k").expect("get"),
+        None,
+        "a trapped call leaves nothing"
+    );
+    assert_eq!(store.used_bytes(&scope).expect("usage"), 0);
+
+    let output = act(&runtime, &plugin, &ctx, "kv-roundtrip", json!({"key": "k"}))
+        .await
+        .expect("the round trip");
+    assert_eq!(
+        act_result(&output),
+        json!({"seen": "second", "listed": ["k"], "removed": true, "after_delete": false}),
+        "the call sees its own writes"
+    );
+    assert_eq!(store.get(&scope, "k").expect("get"), Some(b"kept".to_vec()));
+    assert_eq!(store.used_bytes(&scope).expect("usage"), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_error_message_is_cut_before_the_host_keeps_it() {
+    let (runtime, _) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let ctx = context("tenant-a", "hostile");
+    let error = misbehave(&runtime, &plugin, &ctx, "huge-error", json!({"bytes": 1 << 20})).await;
+    match &error.kind {
+        InvokeErrorKind::Plugin(PluginError::Internal { message }) => {
+            assert!(message.len() < 4096, "{} bytes kept", message.len());
+            assert!(
+                message.contains("more bytes cut by the host"),
+                "{}",
+                &message[message.len() - 60..]
+            );
+        }
+        other => panic!("expected the guest's error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pure_wasm_loop_with_unlimited_fuel_stops_at_its_deadline() {
+    let (runtime, _) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let ctx = limited(|l| {
+        l.fuel = u64::MAX;
+        l.timeout = std::time::Duration::from_millis(300);
+    });
+    let started = std::time::Instant::now();
+    let error = misbehave(&runtime, &plugin, &ctx, "spin", json!(null)).await;
+    assert!(
+        matches!(error.kind, InvokeErrorKind::Deadline { .. }),
+        "{:?}",
+        error.kind
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped near its deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_keys_and_values_over_their_limits_are_refused_and_nothing_is_stored() {
+    let (runtime, store) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let ctx = limited(|l| {
+        l.kv_key_bytes = 8;
+        l.kv_value_bytes = 16;
+    });
+    let scope = Scope {
+        tenant: "tenant-a".into(),
+        plugin: "hostile".into(),
+    };
+    for (input, expected) in [
+        (json!({"key": "a-key-too-long", "value": "v"}), "8"),
+        (json!({"key": "k", "value": "a value that is too long"}), "16"),
+    ] {
+        let error = act(&runtime, &plugin, &ctx, "kv-set", input)
+            .await
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(text.contains(expected), "{text}");
+    }
+    assert_eq!(store.used_bytes(&scope).expect("usage"), 0);
+}

@@ -253,3 +253,249 @@ async fn an_unknown_stream_is_a_clear_error_and_starts_nothing() {
         .await;
     assert_eq!(bad_filter.status, 422);
 }
+
+impl Setup {
+    /// Enable the source again for `acme` with `run_limits`.
+    async fn limit_runs(&self, run_limits: Value) -> omnify_tests::host::Reply {
+        let enable = json!({ "config": { "base_url": self.source.base_url() }, "run_limits": run_limits });
+        self.host
+            .call(
+                Method::PUT,
+                "/v1/tenants/acme/plugins/paged-source",
+                Some(&self.admin),
+                Some(&enable),
+            )
+            .await
+    }
+
+    async fn audit(&self) -> Vec<Value> {
+        let audit = self
+            .host
+            .call(
+                Method::GET,
+                "/v1/tenants/acme/audit?since=0&limit=1000",
+                Some(&self.admin),
+                None,
+            )
+            .await;
+        audit.json.as_array().cloned().unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_that_makes_no_progress_fails_in_bounded_time_naming_the_bug() {
+    let setup = setup(50).await;
+    setup.source.set_stuck(true);
+    let started = std::time::Instant::now();
+    let run = setup.sync_to_end(json!({})).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("connector bug in `paged-source`")
+            && error.contains("no records and an unchanged state"),
+        "{error}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // The first read moves from no state to 0; three more return the same.
+    assert!(
+        setup.source.requests().len() <= 5,
+        "stopped after a few batches, not thousands: {}",
+        setup.source.requests().len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_run_limit_ends_a_run_and_keeps_what_was_committed() {
+    let setup = setup(237).await;
+    let cases = [
+        (json!({"max_batches": 2}), "run_limits.max_batches", Some(100)),
+        (json!({"max_records": 60}), "run_limits.max_records", Some(100)),
+        (json!({"max_bytes": 1}), "run_limits.max_bytes", Some(50)),
+        (
+            json!({"max_duration_secs": 1}),
+            "run_limits.max_duration_secs",
+            None,
+        ),
+    ];
+    for (limits, field, written) in cases {
+        let slow = field.ends_with("duration_secs");
+        setup.source.set_delay(if slow {
+            Duration::from_millis(400)
+        } else {
+            Duration::ZERO
+        });
+        let enabled = setup.limit_runs(limits.clone()).await;
+        assert_eq!(enabled.status, 200, "{}", enabled.text);
+        assert_eq!(enabled.json["run_limits"], limits.clone());
+        let started = std::time::Instant::now();
+        let run = setup.sync_to_end(json!({"mode": "full-refresh"})).await;
+        assert_eq!(run["status"], "failed", "{limits}: {run}");
+        let error = run["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(field) && error.contains("are kept"), "{error}");
+        let stored = setup.all_records().await.len() as u64;
+        assert_eq!(run["streams"][0]["records_written"].as_u64(), Some(stored));
+        match written {
+            Some(written) => assert_eq!(stored, written, "{limits}"),
+            None => {
+                assert!(stored > 0 && stored < 237, "{stored} records in about a second");
+                assert!(started.elapsed() < Duration::from_secs(10));
+            }
+        }
+    }
+    setup.source.set_delay(Duration::ZERO);
+    for (bad, message) in [
+        (
+            json!({"max_batches": 0}),
+            "run_limits.max_batches must be at least 1",
+        ),
+        (json!({"max_records": u64::MAX}), "above the host's limit"),
+    ] {
+        let refused = setup.limit_runs(bad).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert!(refused.text.contains(message), "{}", refused.text);
+    }
+    let unknown = setup.limit_runs(json!({"max_calls": 3})).await;
+    assert!(unknown.status == 400 || unknown.status == 422, "{}", unknown.text);
+    // Without limits of its own the enablement runs to the end.
+    assert_eq!(setup.limit_runs(Value::Null).await.status, 200);
+    let run = setup.sync_to_end(json!({"mode": "full-refresh"})).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_sync_is_cancelled_at_a_batch_boundary_and_audited_with_its_canceller() {
+    let setup = setup(1000).await;
+    setup.source.set_delay(Duration::from_millis(150));
+    let (operator, operator_id) = setup.host.create_key(&setup.admin, "acme", "operator").await;
+    let (viewer, _) = setup.host.create_key(&setup.admin, "acme", "viewer").await;
+    let started = setup
+        .host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/plugins/paged-source/sync",
+            Some(&operator),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let id = started.json["id"].as_str().expect("run id").to_string();
+    let run_path = format!("/v1/tenants/acme/runs/{id}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = setup
+            .host
+            .call(Method::GET, &run_path, Some(&operator), None)
+            .await;
+        if run.json["streams"][0]["records_written"].as_u64().unwrap_or(0) >= 50 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress: {}", run.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancel_path = format!("{run_path}/cancel");
+    let refused = setup
+        .host
+        .call(Method::POST, &cancel_path, Some(&viewer), None)
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let cancelled = setup
+        .host
+        .call(Method::POST, &cancel_path, Some(&operator), None)
+        .await;
+    assert_eq!(cancelled.status, 202, "{}", cancelled.text);
+    let asked = std::time::Instant::now();
+    let run = setup.host.wait_for_run(&setup.admin, "acme", &id).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "stopped at the next batch"
+    );
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert_eq!(run["cancelled_by"], format!("key:{operator_id}"));
+    let written = run["streams"][0]["records_written"].as_u64().unwrap_or(0);
+    assert!((50..1000).contains(&written), "{run}");
+    assert_eq!(
+        setup.all_records().await.len() as u64,
+        written,
+        "what was committed is kept"
+    );
+    let audit = setup.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "run.cancel" && e["actor"] == format!("key:{operator_id}")),
+        "{audit:#?}"
+    );
+    assert!(audit.iter().any(|e| e["action"] == "sync.cancelled"));
+
+    let again = setup
+        .host
+        .call(Method::POST, &cancel_path, Some(&operator), None)
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    let unknown = setup
+        .host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/runs/0000000000000-nope/cancel",
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_record_is_refused_and_nothing_of_its_batch_is_stored() {
+    let setup = setup(3).await;
+    setup.source.set_padding((1 << 20) + 100);
+    let run = setup.sync_to_end(json!({})).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("record 0 of a batch")
+            && error.contains("more than the 1048576 bytes a record may be"),
+        "{error}"
+    );
+    assert!(setup.all_records().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_a_page_at_a_time_newest_first() {
+    let setup = setup(5).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let run = setup.sync_to_end(json!({})).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert!(
+            run["streams"][0].get("checkpoint").is_none(),
+            "the run's row carries no sync state: {run}"
+        );
+        ids.push(run["id"].as_str().expect("id").to_string());
+    }
+    ids.reverse();
+    let page = |query: String| {
+        let host = &setup.host;
+        let admin = setup.admin.clone();
+        async move {
+            let reply = host
+                .call(
+                    Method::GET,
+                    &format!("/v1/tenants/acme/runs?{query}"),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply
+                .json
+                .as_array()
+                .expect("runs")
+                .iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page("limit=2".into()).await, ids[..2].to_vec());
+    assert_eq!(page(format!("limit=2&after={}", ids[1])).await, ids[2..].to_vec());
+    assert!(page(format!("limit=2&after={}", ids[2])).await.is_empty());
+}

@@ -94,6 +94,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/v1/tenants/{tenant}/jobs/{job}", Least(Operator)),
     ("GET", "/v1/tenants/{tenant}/runs", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/runs/{run}", Least(Viewer)),
+    ("POST", "/v1/tenants/{tenant}/runs/{run}/cancel", Least(Operator)),
     (
         "GET",
         "/v1/tenants/{tenant}/records/{connector}/{stream}",

@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(start_agent_run))
         .routes(routes!(list_runs))
         .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
         .routes(routes!(read_records))
         .routes(routes!(create_job, list_jobs))
         .routes(routes!(delete_job))
@@ -111,13 +112,16 @@ struct RunsQuery {
     /// At most this many runs, newest first (1 to 1000).
     #[serde(default = "default_limit")]
     limit: usize,
+    /// Only runs older than this run (the last id of the previous page).
+    after: Option<String>,
 }
 
 fn default_limit() -> usize {
     100
 }
 
-/// A tenant's sync runs, newest first (admin, or the tenant's keys).
+/// A page of a tenant's runs, newest first; pass the last id as `after`
+/// for the next page (admin, or the tenant's keys).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/runs", tag = "sync", params(("tenant" = String, Path), RunsQuery),
     responses((status = 200, body = Vec<Run>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_runs(
@@ -128,7 +132,12 @@ async fn list_runs(
 ) -> Result<Json<Vec<Run>>, ApiError> {
     Ok(Json(
         api.control
-            .runs(&caller.principal, &tenant, query.limit.clamp(1, 1000))
+            .runs(
+                &caller.principal,
+                &tenant,
+                query.after,
+                query.limit.clamp(1, 1000),
+            )
             .await?,
     ))
 }
@@ -143,6 +152,21 @@ async fn get_run(
     Path((tenant, run)): Path<(String, String)>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(api.control.run(&caller.principal, &tenant, &run).await?))
+}
+
+/// Cancel a run that has not ended (operators): one waiting for a worker
+/// ends at once, a running one at its next batch boundary, as `cancelled`.
+/// 409 when the run has already ended.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/runs/{run}/cancel", tag = "sync",
+    params(("tenant" = String, Path), ("run" = String, Path)),
+    responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn cancel_run(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((tenant, run)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let run = api.control.cancel_run(&caller.principal, &tenant, &run).await?;
+    Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
 /// Paging and filtering records.

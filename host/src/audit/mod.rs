@@ -2,14 +2,22 @@
 //! carries the hash of the one before it and is written in the same
 //! transaction as the change it records, so a change and its entry exist
 //! together or not at all. `verify` finds the first entry that was edited,
-//! removed or reordered.
+//! removed or reordered, entries without a head and a head without
+//! entries. A rewrite that recomputes every hash is caught by the host's
+//! signed checkpoints ([`checkpoint`]) up to the last checkpoint.
 
-mod queries;
+pub mod checkpoint;
+pub mod exported;
+pub(crate) mod queries;
+mod timer;
 
+pub use checkpoint::{AuditSigner, Checkpoint, CheckpointError};
 pub use queries::export;
+pub(crate) use timer::Checkpointer;
 
 use crate::store::StoreError;
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
+use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -62,9 +70,9 @@ pub struct Event<'a> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Head {
-    seq: u64,
-    hash: String,
+pub(crate) struct Head {
+    pub(crate) seq: u64,
+    pub(crate) hash: String,
 }
 
 /// The fields a hash covers, in a fixed order.
@@ -79,6 +87,13 @@ struct Hashed<'a> {
     outcome: &'a str,
     details: &'a Value,
     prev_hash: &'a str,
+}
+
+impl AuditEntry {
+    /// The sha256 this entry's fields hash to; an intact entry's `hash`.
+    pub fn computed_hash(&self) -> String {
+        hash_of(self)
+    }
 }
 
 fn hash_of(entry: &AuditEntry) -> String {
@@ -99,7 +114,7 @@ fn hash_of(entry: &AuditEntry) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn entry_key(tenant: &str, seq: u64) -> Vec<u8> {
+pub(crate) fn entry_key(tenant: &str, seq: u64) -> Vec<u8> {
     key(&[tenant.as_bytes(), &seq.to_be_bytes()])
 }
 
@@ -165,13 +180,37 @@ pub fn list(tx: &dyn ReadTx, tenant: &str, since: u64, limit: usize) -> Result<V
     .collect())
 }
 
-/// The tenants (and the system chain) that have an audit chain.
+/// Every chain the store has a trace of: a head, an entry, a checkpoint or
+/// a tenant (every tenant's chain starts with its creation). A chain whose
+/// head or entries were deleted is still listed, so `verify` reports it.
 pub fn chains(tx: &dyn ReadTx) -> Result<Vec<String>, StoreError> {
-    Ok(tx
-        .scan(Table::AuditHeads, b"", None, usize::MAX)?
-        .into_iter()
-        .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
-        .collect())
+    let mut chains = std::collections::BTreeSet::new();
+    for (key, _) in tx.scan(Table::AuditHeads, b"", None, usize::MAX)? {
+        chains.insert(String::from_utf8_lossy(&key).into_owned());
+    }
+    for (key, _) in tx.scan(Table::Tenants, b"", None, usize::MAX)? {
+        chains.insert(String::from_utf8_lossy(&key).into_owned());
+    }
+    for table in [Table::Audit, Table::AuditCheckpoints] {
+        chains.extend(tenants_in(tx, table)?);
+    }
+    Ok(chains.into_iter().collect())
+}
+
+/// The distinct tenants of a table keyed by `tenant \0 sequence`, with one
+/// short scan per tenant rather than a scan of every entry.
+fn tenants_in(tx: &dyn ReadTx, table: Table) -> Result<Vec<String>, StoreError> {
+    let mut tenants = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some((found, _)) = tx.scan(table, b"", after.as_deref(), 1)?.pop() {
+        let tenant = found.split(|&b| b == 0).next().unwrap_or_default().to_vec();
+        tenants.push(String::from_utf8_lossy(&tenant).into_owned());
+        // Skip the rest of this tenant's keys; a key beyond the usual shape
+        // still moves the scan forward.
+        let skip = key(&[&tenant, &u64::MAX.to_be_bytes()]);
+        after = Some(skip.max(found));
+    }
+    Ok(tenants)
 }
 
 /// The result of checking one chain.
@@ -183,6 +222,8 @@ pub struct Verification {
     pub ok: bool,
     /// Entries checked.
     pub entries: u64,
+    /// Signed checkpoints the chain was checked against.
+    pub checkpoints: u64,
     /// The first problem, if any.
     pub first_bad: Option<Problem>,
 }
@@ -196,87 +237,186 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// Check `tenant`'s chain from its first entry to its head.
-pub fn verify(tx: &dyn ReadTx, tenant: &str) -> Result<Verification, StoreError> {
-    const PAGE: usize = 1000;
-    let chain_prefix = prefix(&[tenant.as_bytes()]);
-    let mut expected_seq = 1;
-    let mut prev_hash = GENESIS_HASH.to_string();
-    let mut after: Option<Vec<u8>> = None;
-    let bad = |seq, reason: String, entries| Verification {
-        tenant: tenant.to_string(),
-        ok: false,
-        entries,
-        first_bad: Some(Problem { seq, reason }),
-    };
-    loop {
-        let page = tx.scan(Table::Audit, &chain_prefix, after.as_deref(), PAGE)?;
-        let Some((last_key, _)) = page.last() else { break };
-        after = Some(last_key.clone());
-        for (_, bytes) in &page {
-            let checked = expected_seq - 1;
-            let Ok(entry) = serde_json::from_slice::<AuditEntry>(bytes) else {
-                return Ok(bad(expected_seq, "the entry is not readable".into(), checked));
-            };
-            if entry.seq > expected_seq {
-                return Ok(bad(
-                    expected_seq,
-                    format!(
-                        "entry {expected_seq} is missing or out of place (entry {} stands in its position)",
-                        entry.seq
-                    ),
-                    checked,
-                ));
-            }
-            if entry.seq != expected_seq || entry.tenant != tenant {
-                return Ok(bad(
-                    expected_seq,
-                    format!(
-                        "the entry in position {expected_seq} is entry {} of `{}`: entries were moved",
-                        entry.seq, entry.tenant
-                    ),
-                    checked,
-                ));
-            }
-            if entry.prev_hash != prev_hash {
-                return Ok(bad(
-                    expected_seq,
-                    "its previous-hash does not match the entry before it: entries were removed or reordered"
-                        .into(),
-                    checked,
-                ));
-            }
-            if hash_of(&entry) != entry.hash {
-                return Ok(bad(
-                    expected_seq,
-                    "its contents do not match its hash: it was edited".into(),
-                    checked,
-                ));
-            }
-            prev_hash = entry.hash;
-            expected_seq += 1;
+impl Verification {
+    fn intact(tenant: &str, entries: u64, checkpoints: u64) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            ok: true,
+            entries,
+            checkpoints,
+            first_bad: None,
         }
     }
-    let entries = expected_seq - 1;
+
+    fn broken(tenant: &str, entries: u64, checkpoints: u64, problem: Problem) -> Self {
+        Self {
+            tenant: tenant.to_string(),
+            ok: false,
+            entries,
+            checkpoints,
+            first_bad: Some(problem),
+        }
+    }
+}
+
+/// Checks a chain's entries one after another, from a known position.
+pub(crate) struct ChainCheck<'a> {
+    tenant: &'a str,
+    expected_seq: u64,
+    prev_hash: String,
+}
+
+impl<'a> ChainCheck<'a> {
+    /// A check starting at the chain's first entry.
+    pub(crate) fn from_genesis(tenant: &'a str) -> Self {
+        Self::after(tenant, 0, GENESIS_HASH.to_string())
+    }
+
+    /// A check starting after entry `seq`, whose hash is `hash`.
+    pub(crate) fn after(tenant: &'a str, seq: u64, hash: String) -> Self {
+        Self {
+            tenant,
+            expected_seq: seq + 1,
+            prev_hash: hash,
+        }
+    }
+
+    /// The last entry accepted and its hash.
+    pub(crate) fn end(&self) -> (u64, &str) {
+        (self.expected_seq - 1, &self.prev_hash)
+    }
+
+    fn problem(&self, reason: String) -> Problem {
+        Problem {
+            seq: self.expected_seq,
+            reason,
+        }
+    }
+
+    /// Accept the next entry, or say what is wrong with it.
+    pub(crate) fn next(&mut self, entry: &AuditEntry) -> Result<(), Problem> {
+        let expected_seq = self.expected_seq;
+        if entry.seq > expected_seq {
+            return Err(self.problem(format!(
+                "entry {expected_seq} is missing or out of place (entry {} stands in its position)",
+                entry.seq
+            )));
+        }
+        if entry.seq != expected_seq || entry.tenant != self.tenant {
+            return Err(self.problem(format!(
+                "the entry in position {expected_seq} is entry {} of `{}`: entries were moved",
+                entry.seq, entry.tenant
+            )));
+        }
+        if entry.prev_hash != self.prev_hash {
+            return Err(self.problem(
+                "its previous-hash does not match the entry before it: entries were removed or reordered"
+                    .into(),
+            ));
+        }
+        if hash_of(entry) != entry.hash {
+            return Err(self.problem("its contents do not match its hash: it was edited".into()));
+        }
+        self.prev_hash = entry.hash.clone();
+        self.expected_seq += 1;
+        Ok(())
+    }
+
+    /// Accept the next entry as stored, or say what is wrong with it.
+    fn next_stored(&mut self, bytes: &[u8]) -> Result<(), Problem> {
+        match serde_json::from_slice::<AuditEntry>(bytes) {
+            Ok(entry) => self.next(&entry),
+            Err(_) => Err(self.problem("the entry is not readable".into())),
+        }
+    }
+}
+
+/// Walk the stored entries of `check`'s chain after its position to the
+/// last one.
+pub(crate) fn walk(tx: &dyn ReadTx, check: &mut ChainCheck<'_>) -> Result<Result<(), Problem>, StoreError> {
+    const PAGE: usize = 1000;
+    let chain_prefix = prefix(&[check.tenant.as_bytes()]);
+    let (start, _) = check.end();
+    let mut after = (start > 0).then(|| entry_key(check.tenant, start));
+    loop {
+        let page = tx.scan(Table::Audit, &chain_prefix, after.as_deref(), PAGE)?;
+        let Some((last_key, _)) = page.last() else {
+            return Ok(Ok(()));
+        };
+        after = Some(last_key.clone());
+        for (_, bytes) in &page {
+            if let Err(problem) = check.next_stored(bytes) {
+                return Ok(Err(problem));
+            }
+        }
+    }
+}
+
+/// Check `tenant`'s chain from its first entry to its head, and against
+/// its stored checkpoints (their signatures too when `key` is given).
+pub fn verify(tx: &dyn ReadTx, tenant: &str) -> Result<Verification, StoreError> {
+    verify_with(tx, tenant, None)
+}
+
+/// [`verify`], checking the checkpoints' signatures with the host's `key`.
+pub fn verify_with(
+    tx: &dyn ReadTx,
+    tenant: &str,
+    key: Option<&VerifyingKey>,
+) -> Result<Verification, StoreError> {
+    let mut check = ChainCheck::from_genesis(tenant);
+    if let Err(problem) = walk(tx, &mut check)? {
+        return Ok(Verification::broken(tenant, problem.seq - 1, 0, problem));
+    }
+    let (entries, last_hash) = check.end();
+    let last_hash = last_hash.to_string();
+    let bad = |reason: String| {
+        Ok(Verification::broken(
+            tenant,
+            entries,
+            0,
+            Problem {
+                seq: entries + 1,
+                reason,
+            },
+        ))
+    };
     let head: Option<Head> = get_json(tx, Table::AuditHeads, tenant.as_bytes())?;
-    if let Some(head) = head
-        && (head.seq != entries || head.hash != prev_hash)
-    {
-        return Ok(bad(
-            entries + 1,
-            format!(
+    match head {
+        Some(head) if head.seq != entries || head.hash != last_hash => {
+            return bad(format!(
                 "the chain ends at entry {entries} but its head is entry {}: entries were removed",
                 head.seq
-            ),
-            entries,
-        ));
+            ));
+        }
+        None if entries > 0 => {
+            return bad(format!(
+                "entries 1 to {entries} have no head record: the head was deleted, and with it \
+                 perhaps the entries after {entries}"
+            ));
+        }
+        None if tx.get(Table::Tenants, tenant.as_bytes())?.is_some() => {
+            return bad("the tenant exists but its chain has no entries: the chain was deleted".into());
+        }
+        _ => {}
     }
-    Ok(Verification {
-        tenant: tenant.to_string(),
-        ok: true,
-        entries,
-        first_bad: None,
-    })
+    let checkpoints = checkpoint::stored(tx, tenant)?;
+    let count = checkpoints.len() as u64;
+    match checkpoint::check_against(tx, tenant, entries, &checkpoints, key)? {
+        Some(problem) => Ok(Verification::broken(tenant, entries, count, problem)),
+        None => Ok(Verification::intact(tenant, entries, count)),
+    }
+}
+
+/// The stored entry `seq` of `tenant`'s chain, if it is there and readable.
+pub(crate) fn stored_entry(
+    tx: &dyn ReadTx,
+    tenant: &str,
+    seq: u64,
+) -> Result<Option<AuditEntry>, StoreError> {
+    Ok(tx
+        .get(Table::Audit, &entry_key(tenant, seq))?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
 #[cfg(test)]
@@ -363,6 +503,94 @@ mod tests {
         let problem = first_bad(&store).expect("broken");
         assert_eq!(problem.seq, 5);
         assert!(problem.reason.contains("removed"), "{}", problem.reason);
+    }
+
+    #[test]
+    fn entries_without_a_head_are_found() {
+        let (_dir, store) = store_with_chain(5);
+        let mut tx = store.write().expect("write");
+        tx.delete(Table::Audit, &entry_key("acme", 5)).expect("delete");
+        tx.delete(Table::AuditHeads, b"acme").expect("delete");
+        tx.commit().expect("commit");
+        let problem = first_bad(&store).expect("broken");
+        assert_eq!(problem.seq, 5);
+        assert!(problem.reason.contains("no head"), "{}", problem.reason);
+        assert_eq!(
+            chains(&*store.read().expect("read")).expect("chains"),
+            vec!["acme"]
+        );
+    }
+
+    #[test]
+    fn a_rehashed_rewrite_before_a_checkpoint_is_found_and_not_signed_over() {
+        let (dir, store) = store_with_chain(3);
+        let signer =
+            AuditSigner::open_or_create(&dir.path().join(checkpoint::SIGNING_KEY_FILE)).expect("key");
+        let mut tx = store.write().expect("write");
+        let signed = checkpoint::checkpoint(&mut *tx, "acme", &signer).expect("checkpoint");
+        tx.commit().expect("commit");
+        assert!(
+            matches!(signed, checkpoint::Checkpointed::Signed(_)),
+            "{signed:?}"
+        );
+
+        let mut entries = list(&*store.read().expect("read"), "acme", 0, 10).expect("list");
+        entries[1].outcome = "denied".into();
+        let mut tx = store.write().expect("write");
+        let mut prev = entries[0].hash.clone();
+        for entry in entries.iter_mut().skip(1) {
+            entry.prev_hash = prev;
+            entry.hash = entry.computed_hash();
+            prev = entry.hash.clone();
+            put_json(&mut *tx, Table::Audit, &entry_key("acme", entry.seq), entry).expect("put");
+        }
+        put_json(&mut *tx, Table::AuditHeads, b"acme", &Head { seq: 3, hash: prev }).expect("put");
+        tx.commit().expect("commit");
+
+        let key = signer.public_key();
+        let result = verify_with(&*store.read().expect("read"), "acme", Some(&key)).expect("verify");
+        let problem = result.first_bad.expect("broken");
+        assert!(
+            problem.reason.contains("rewritten between entries 1 and 3"),
+            "{}",
+            problem.reason
+        );
+        let mut tx = store.write().expect("write");
+        let outcome = checkpoint::checkpoint(&mut *tx, "acme", &signer).expect("checkpoint");
+        assert!(
+            matches!(outcome, checkpoint::Checkpointed::Broken(_)),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_checkpoint_is_refused() {
+        let (dir, store) = store_with_chain(2);
+        let signer =
+            AuditSigner::open_or_create(&dir.path().join(checkpoint::SIGNING_KEY_FILE)).expect("key");
+        let other = AuditSigner::open_or_create(&dir.path().join("other.key")).expect("key");
+        let head: Head = get_json(&*store.read().expect("read"), Table::AuditHeads, b"acme")
+            .expect("get")
+            .expect("head");
+        let forged = other.sign("acme", head.seq, &head.hash);
+        let mut tx = store.write().expect("write");
+        put_json(
+            &mut *tx,
+            Table::AuditCheckpoints,
+            &entry_key("acme", head.seq),
+            &forged,
+        )
+        .expect("put");
+        tx.commit().expect("commit");
+        let tx = store.read().expect("read");
+        assert!(verify(&*tx, "acme").expect("verify").ok, "hashes alone match");
+        let result = verify_with(&*tx, "acme", Some(&signer.public_key())).expect("verify");
+        assert!(
+            result
+                .first_bad
+                .is_some_and(|p| p.reason.contains("not signed by the host's key")),
+            "forged"
+        );
     }
 
     #[test]

@@ -1,12 +1,60 @@
 //! The `kv` capability: a key-value store per (tenant, plugin), with caps
 //! on key length, value size and the total size of the plugin's entries.
+//!
+//! A call's writes are kept in its own [`KvChanges`]: its reads see them at
+//! once, and the host commits them in one transaction when the call returns
+//! (and drops them when it traps), so a guest cannot turn host calls into
+//! durable commits. Reads of the store run on blocking threads.
 
 use super::HostState;
 use crate::plugin::contract::imports::kv::{Host, KvError};
-use crate::store::StoreError;
+use crate::store::{KvChange, KvStore, Scope, StoreError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The most keys one `list-keys` returns.
 const MAX_LIST: u32 = 1000;
+
+/// The writes of one call, not yet committed.
+#[derive(Debug, Default)]
+pub(crate) struct KvChanges {
+    /// The latest value written (or `None` for a removal), by key.
+    changes: BTreeMap<String, Option<Vec<u8>>>,
+    /// The scope's total size with these changes, once known.
+    used: Option<u64>,
+}
+
+impl KvChanges {
+    /// The changes to commit, in key order.
+    pub(crate) fn take(&mut self) -> Vec<KvChange> {
+        self.used = None;
+        std::mem::take(&mut self.changes).into_iter().collect()
+    }
+}
+
+fn store_error(error: StoreError) -> KvError {
+    match error {
+        StoreError::QuotaExceeded { limit } => KvError::QuotaExceeded(limit),
+        other => KvError::Unavailable(other.to_string()),
+    }
+}
+
+/// Run a read of the store on a blocking thread.
+async fn read<T: Send + 'static>(
+    store: &Arc<dyn KvStore>,
+    scope: &Scope,
+    read: impl FnOnce(&dyn KvStore, &Scope) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, KvError> {
+    let (store, scope) = (store.clone(), scope.clone());
+    tokio::task::spawn_blocking(move || read(&*store, &scope))
+        .await
+        .map_err(|e| KvError::Unavailable(e.to_string()))?
+        .map_err(store_error)
+}
+
+fn entry_size(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
 
 impl HostState {
     fn kv_allowed(&mut self, key: &str) -> Result<(), KvError> {
@@ -19,12 +67,45 @@ impl HostState {
         }
         Ok(())
     }
-}
 
-fn store_error(error: StoreError) -> KvError {
-    match error {
-        StoreError::QuotaExceeded { limit } => KvError::QuotaExceeded(limit),
-        other => KvError::Unavailable(other.to_string()),
+    /// The value of `key` as this call sees it: its own write, else the
+    /// store's.
+    async fn kv_value(&mut self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        if let Some(change) = self.kv.changes.get(key) {
+            return Ok(change.clone());
+        }
+        let key = key.to_string();
+        read(&self.services.kv, &self.scope, move |store, scope| {
+            store.get(scope, &key)
+        })
+        .await
+    }
+
+    /// Record that `key` becomes `value`, if the scope stays within its
+    /// total size.
+    async fn kv_change(&mut self, key: String, value: Option<Vec<u8>>) -> Result<(), KvError> {
+        let old = self.kv_value(&key).await?.map_or(0, |v| entry_size(&key, &v));
+        let used = match self.kv.used {
+            Some(used) => used,
+            None => {
+                read(&self.services.kv, &self.scope, |store, scope| {
+                    store.used_bytes(scope)
+                })
+                .await?
+            }
+        };
+        let new = value.as_deref().map_or(0, |v| entry_size(&key, v));
+        let total = used.saturating_sub(old) + new;
+        if new > old && total > self.limits.kv_total_bytes {
+            self.deny(&format!(
+                "kv quota of {} bytes reached",
+                self.limits.kv_total_bytes
+            ));
+            return Err(KvError::QuotaExceeded(self.limits.kv_total_bytes));
+        }
+        self.kv.used = Some(total);
+        self.kv.changes.insert(key, value);
+        Ok(())
     }
 }
 
@@ -34,7 +115,7 @@ impl Host for HostState {
         if let Err(error) = self.kv_allowed(&key) {
             return Ok(Err(error));
         }
-        Ok(self.services.kv.get(&self.scope, &key).map_err(store_error))
+        Ok(self.kv_value(&key).await)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
@@ -45,15 +126,7 @@ impl Host for HostState {
         if value.len() > self.limits.kv_value_bytes as usize {
             return Ok(Err(KvError::ValueTooLarge(self.limits.kv_value_bytes)));
         }
-        let result = self
-            .services
-            .kv
-            .set(&self.scope, &key, &value, self.limits.kv_total_bytes)
-            .map_err(store_error);
-        if let Err(KvError::QuotaExceeded(limit)) = &result {
-            self.deny(&format!("kv quota of {limit} bytes reached"));
-        }
-        Ok(result)
+        Ok(self.kv_change(key, Some(value)).await)
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<bool, KvError>> {
@@ -61,7 +134,14 @@ impl Host for HostState {
         if let Err(error) = self.kv_allowed(&key) {
             return Ok(Err(error));
         }
-        Ok(self.services.kv.delete(&self.scope, &key).map_err(store_error))
+        let existed = match self.kv_value(&key).await {
+            Ok(value) => value.is_some(),
+            Err(error) => return Ok(Err(error)),
+        };
+        if existed && let Err(error) = self.kv_change(key, None).await {
+            return Ok(Err(error));
+        }
+        Ok(Ok(existed))
     }
 
     async fn list_keys(
@@ -76,10 +156,25 @@ impl Host for HostState {
             return Ok(Err(KvError::NotGranted));
         }
         let limit = limit.min(MAX_LIST) as usize;
-        Ok(self
-            .services
-            .kv
-            .list_keys(&self.scope, &prefix, after.as_deref(), limit)
-            .map_err(store_error))
+        // Enough stored keys to fill the page after this call's removals.
+        let removed = self.kv.changes.values().filter(|v| v.is_none()).count();
+        let (wanted, start, from) = (limit + removed, prefix.clone(), after.clone());
+        let stored = read(&self.services.kv, &self.scope, move |store, scope| {
+            store.list_keys(scope, &start, from.as_deref(), wanted)
+        })
+        .await;
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(error) => return Ok(Err(error)),
+        };
+        let in_range = |key: &String| key.starts_with(&prefix) && after.as_ref().is_none_or(|a| key > a);
+        let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
+        for (key, value) in self.kv.changes.iter().filter(|(key, _)| in_range(key)) {
+            match value {
+                Some(_) => keys.insert(key.clone()),
+                None => keys.remove(key),
+            };
+        }
+        Ok(Ok(keys.into_iter().take(limit).collect()))
     }
 }

@@ -2,8 +2,8 @@
 //! guest's stdout and stderr.
 
 use super::HostState;
-use crate::invoke::InvocationContext;
 use crate::invoke::usage::{LogLevel, LogLine, LogSource};
+use crate::invoke::{InvocationContext, Redactor};
 use crate::plugin::contract::imports::log::{Host, Level};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,6 +16,8 @@ const STDERR_TAIL_BYTES: usize = 4096;
 #[derive(Clone)]
 pub(crate) struct GuestLog {
     inner: Arc<Mutex<LogBuffer>>,
+    /// Masks the call's secret values in every line.
+    redactor: Arc<Redactor>,
     tenant: Arc<str>,
     plugin: Arc<str>,
     request_id: Arc<str>,
@@ -39,6 +41,7 @@ impl GuestLog {
                 cap,
                 ..LogBuffer::default()
             })),
+            redactor: Arc::new(Redactor::of(ctx)),
             tenant: ctx.tenant.as_str().into(),
             plugin: ctx.plugin.as_str().into(),
             request_id: ctx.request_id.as_str().into(),
@@ -52,6 +55,7 @@ impl GuestLog {
 
     /// Record one line.
     pub(crate) fn push(&self, level: LogLevel, source: LogSource, message: String) {
+        let message = self.redactor.redact(message);
         let mut buffer = self.buffer();
         if buffer.bytes + message.len() > buffer.cap {
             buffer.dropped += message.len() as u64;
@@ -126,6 +130,7 @@ impl GuestLog {
     }
 
     fn emit(&self, level: LogLevel, message: &str) {
+        let message = escape_controls(message);
         let (tenant, plugin, request_id) = (&*self.tenant, &*self.plugin, &*self.request_id);
         macro_rules! event {
             ($level:expr) => {
@@ -142,6 +147,24 @@ impl GuestLog {
     }
 }
 
+/// `text` with every control character (newlines, carriage returns,
+/// terminal escapes) written as `\u{..}`, so that guest text can never
+/// start a line of the host's own log or restyle a terminal.
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.count_host_call()?;
@@ -154,5 +177,19 @@ impl Host for HostState {
         };
         self.log.push(level, LogSource::Log, message);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn guest_text_cannot_forge_a_host_log_line() {
+        assert_eq!(escape_controls("plain text"), "plain text");
+        assert_eq!(
+            escape_controls("ok\n2026-12-01T00:00:00Z  INFO admin token: x\u{1b}[2J"),
+            "ok\\u{a}2026-12-01T00:00:00Z  INFO admin token: x\\u{1b}[2J"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 mod config;
 mod data;
+pub mod egress;
 mod http;
 mod kv;
 mod log;
@@ -22,7 +23,6 @@ use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use self::http::http_client;
 pub(crate) use self::log::GuestLog;
 
 /// Host services shared by all calls.
@@ -32,9 +32,8 @@ pub struct Services {
     pub kv: Arc<dyn KvStore>,
     /// Backs the `data` capability.
     pub records: Arc<dyn RecordStore>,
-    /// Sends the `http` capability's requests; it must not follow redirects
-    /// itself (see [`http_client`]).
-    pub http: reqwest::Client,
+    /// Sends the `http` capability's requests through the egress guard.
+    pub http: Arc<egress::Egress>,
 }
 
 /// The state of one store: one call of one plugin for one tenant.
@@ -53,6 +52,8 @@ pub struct HostState {
     pub(crate) deadline_hit: bool,
     /// Set when the guest went past its host call limit.
     pub(crate) host_call_limit_hit: bool,
+    /// The call's key-value writes, committed when it returns.
+    pub(crate) kv: kv::KvChanges,
 }
 
 /// A trap raised by a host function when the guest exceeds a limit.
@@ -92,6 +93,7 @@ impl HostState {
             memory: MemoryLimiter::new(limits.memory_bytes),
             deadline_hit: false,
             host_call_limit_hit: false,
+            kv: kv::KvChanges::default(),
         }
     }
 
@@ -106,14 +108,18 @@ impl HostState {
         Ok(())
     }
 
-    /// Count a refused capability call and say so in the plugin's log.
+    /// Count a refused capability call and say so in the plugin's log. The
+    /// reason may quote the guest (a host, a secret name): it is cut and
+    /// escaped first.
     pub(crate) fn deny(&mut self, what: &str) {
         self.usage.denied_calls += 1;
+        let what = crate::invoke::call::bounded_message(what.to_string());
         tracing::warn!(
             tenant = %self.ctx.tenant,
             plugin = %self.ctx.plugin,
             request_id = %self.ctx.request_id,
-            "capability refused: {what}"
+            "capability refused: {}",
+            self::log::escape_controls(&what)
         );
     }
 }

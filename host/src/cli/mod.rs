@@ -82,12 +82,23 @@ impl Cli {
     }
 }
 
+/// The filter `directives` describe, with the one directive the host always
+/// adds: `wasmtime_wasi` logs what guests write to stdout and stderr raw at
+/// `debug`, so it is kept at `info`; the host logs that output itself,
+/// escaped and with the call's secrets masked.
+pub fn log_filter(directives: &str) -> tracing_subscriber::EnvFilter {
+    let filter = tracing_subscriber::EnvFilter::new(directives);
+    match "wasmtime_wasi=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 /// Log to stderr, filtered by `RUST_LOG`, else by `default_filter`.
 pub fn init_tracing(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| default_filter.to_string());
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(&directives))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

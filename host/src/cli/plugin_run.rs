@@ -2,6 +2,7 @@
 //! crate), call one export with the configuration, secrets and grants given
 //! on the command line, and print the result and the usage.
 
+use crate::capability::egress::EgressConfig;
 use crate::invoke::{Call, Grants, HostPattern, InvocationContext, Limits, Output, Secret, Usage};
 use crate::runtime::{Runtime, RuntimeConfig};
 use anyhow::{Context, bail};
@@ -29,7 +30,9 @@ pub struct RunArgs {
     /// A secret the plugin may read; its name counts as declared.
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     secrets: Vec<String>,
-    /// A host the plugin may call (`host`, `*.domain`, `host:port`).
+    /// A host the plugin may call (`host`, `*.domain`, `host:port`,
+    /// `host:*`); unlike the manifest's hosts, it may be a private address
+    /// (`127.0.0.1:*` for a local sandbox).
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_hosts: Vec<String>,
     /// The plugin's manifest; `plugin.toml` next to the crate or component
@@ -61,8 +64,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let call = Call::from_json(&args.export, input)?;
     let ctx = context(&args, manifest.as_ref())?;
 
+    let private_hosts = args
+        .allow_hosts
+        .iter()
+        .map(|h| HostPattern::parse(h))
+        .collect::<Result<_, _>>()?;
     let (runtime, _store) = Runtime::in_memory(RuntimeConfig {
         cache_dir: args.cache_dir.clone(),
+        egress: EgressConfig {
+            private_hosts,
+            resolver: None,
+        },
         ..RuntimeConfig::default()
     })?;
     let plugin = tokio::task::block_in_place(|| runtime.load_file(&component_path))?;

@@ -7,6 +7,7 @@ use crate::invoke::HostPattern;
 use crate::runtime::RuntimeConfig;
 use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
 use crate::tenant::Principal;
+use crate::webhooks::WebhookLimits;
 use anyhow::Context;
 use clap::Args;
 use omnify_registry::PublisherKey;
@@ -38,7 +39,9 @@ pub struct ServeArgs {
     #[arg(long)]
     dev: bool,
     /// A host an admin may grant to any plugin besides those its manifest
-    /// names, such as `127.0.0.1` for sandboxes (repeatable).
+    /// names, such as `127.0.0.1:*` for sandboxes on any loopback port
+    /// (repeatable). These are also the only hosts that may reach private
+    /// and loopback addresses.
     #[arg(long = "grantable-host", env = "OMNIFY_GRANTABLE_HOSTS", value_delimiter = ',', value_parser = HostPattern::parse)]
     grantable_hosts: Vec<HostPattern>,
     /// Demo: publish the first-party plugins in `plugins/`, start the
@@ -46,6 +49,35 @@ pub struct ServeArgs {
     /// them for a `demo` tenant with its syncs scheduled.
     #[arg(long)]
     demo: bool,
+    /// Webhook deliveries admitted per minute per connector of a tenant, on
+    /// average.
+    #[arg(long, env = "OMNIFY_WEBHOOK_PER_MINUTE")]
+    webhook_per_minute: Option<u32>,
+    /// Webhook deliveries admitted at once per connector of a tenant after a
+    /// quiet spell.
+    #[arg(long, env = "OMNIFY_WEBHOOK_BURST")]
+    webhook_burst: Option<u32>,
+    /// Webhook deliveries verified at the same time per connector of a
+    /// tenant.
+    #[arg(long, env = "OMNIFY_WEBHOOK_CONCURRENCY")]
+    webhook_concurrency: Option<u32>,
+    /// The largest webhook body, in bytes.
+    #[arg(long, env = "OMNIFY_WEBHOOK_MAX_BODY")]
+    webhook_max_body: Option<usize>,
+}
+
+impl ServeArgs {
+    /// The webhook limits: the host's defaults, overridden by the flags.
+    fn webhook_limits(&self) -> WebhookLimits {
+        let defaults = WebhookLimits::default();
+        WebhookLimits {
+            per_minute: self.webhook_per_minute.unwrap_or(defaults.per_minute),
+            burst: self.webhook_burst.unwrap_or(defaults.burst),
+            concurrent: self.webhook_concurrency.unwrap_or(defaults.concurrent),
+            max_body_bytes: self.webhook_max_body.unwrap_or(defaults.max_body_bytes),
+            ..defaults
+        }
+    }
 }
 
 /// Run the server until Ctrl-C or SIGTERM, then finish in-flight requests.
@@ -53,8 +85,9 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     if args.demo {
         args.plugins.extend(super::demo::first_party_plugins()?);
         // The sandboxes listen on loopback.
-        args.grantable_hosts.push(HostPattern::parse("127.0.0.1")?);
+        args.grantable_hosts.push(HostPattern::parse("127.0.0.1:*")?);
     }
+    let webhook_limits = args.webhook_limits();
     let (control, admin_token) = ControlPlane::open(ControlConfig {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
@@ -66,7 +99,11 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     if let Some(token) = admin_token {
         println!("Admin token (shown once, stored only as a hash): {token}");
     }
+    control.set_webhook_limits(webhook_limits);
     let control = Arc::new(control);
+    tokio::spawn(crate::webhooks::flush_refusals_periodically(Arc::downgrade(
+        &control,
+    )));
     for plugin in &args.plugins {
         add_plugin(&control, plugin, &args.data_dir.join("dev-keys")).await?;
     }
@@ -96,7 +133,10 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         ..ApiConfig::default()
     };
     println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
-    api::serve(listener, api::app(control, &config), shutdown_signal()).await?;
+    api::serve(listener, api::app(control.clone(), &config), shutdown_signal()).await?;
+    if let Err(error) = control.flush_webhook_refusals(true).await {
+        tracing::error!(%error, "cannot write the last webhook refusal summaries");
+    }
     println!("stopped");
     Ok(())
 }
@@ -113,6 +153,12 @@ async fn add_plugin(control: &ControlPlane, path: &Path, keys_dir: &Path) -> any
         path.display()
     );
     std::fs::create_dir_all(keys_dir)?;
+    // Inside the data directory, which is private: so is this.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        keys_dir,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700),
+    )?;
     let key_path = keys_dir.join(format!("{publisher}.key"));
     let key = if key_path.exists() {
         PublisherKey::load(&key_path)?

@@ -1,6 +1,6 @@
 //! `omnify sync <tenant> <plugin> [--follow]`: start a sync through a
 //! server's API and, with `--follow`, show each stream's progress until the
-//! run ends.
+//! run ends; `omnify sync <tenant> --cancel <run>` cancels a run.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -15,8 +15,13 @@ use std::time::Duration;
 pub struct SyncArgs {
     /// The tenant.
     tenant: String,
-    /// The connector.
-    plugin: String,
+    /// The connector (not with `--cancel`).
+    #[arg(required_unless_present = "cancel")]
+    plugin: Option<String>,
+    /// Cancel this run (a sync or an agent run) instead of starting one;
+    /// with `--follow`, wait until it has stopped.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["streams", "full_refresh"])]
+    cancel: Option<String>,
     /// Only these streams (repeatable); every stream when absent.
     #[arg(long = "stream")]
     streams: Vec<String>,
@@ -63,6 +68,23 @@ async fn request(
 /// Run the command; fails when the run fails.
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let client = reqwest::Client::new();
+    if let Some(id) = &args.cancel {
+        let path = format!("/tenants/{}/runs/{id}/cancel", args.tenant);
+        let run = request(&client, &args, reqwest::Method::POST, &path, None).await?;
+        println!(
+            "run {id}: {}",
+            if run["status"] == "cancelled" {
+                "cancelled"
+            } else {
+                "cancelling"
+            }
+        );
+        if !args.follow {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return follow(&client, &args, id).await;
+    }
+    let plugin = args.plugin.as_deref().context("name the connector to sync")?;
     let mut body = json!({});
     if !args.streams.is_empty() {
         body["streams"] = json!(args.streams);
@@ -70,7 +92,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if args.full_refresh {
         body["mode"] = json!("full-refresh");
     }
-    let path = format!("/tenants/{}/plugins/{}/sync", args.tenant, args.plugin);
+    let path = format!("/tenants/{}/plugins/{plugin}/sync", args.tenant);
     let run = request(&client, &args, reqwest::Method::POST, &path, Some(body)).await?;
     let id = run["id"]
         .as_str()
@@ -80,13 +102,19 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if !args.follow {
         return Ok(ExitCode::SUCCESS);
     }
+    follow(&client, &args, &id).await
+}
+
+/// Show the run's progress until it ends; fails unless it succeeded (or,
+/// when cancelling it, was cancelled).
+async fn follow(client: &reqwest::Client, args: &SyncArgs, id: &str) -> anyhow::Result<ExitCode> {
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:>16} {spinner} {pos} records ({msg})")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut by_stream: HashMap<String, ProgressBar> = HashMap::new();
     let run_path = format!("/tenants/{}/runs/{id}", args.tenant);
     loop {
-        let run = request(&client, &args, reqwest::Method::GET, &run_path, None).await?;
+        let run = request(client, args, reqwest::Method::GET, &run_path, None).await?;
         for stream in run["streams"].as_array().into_iter().flatten() {
             let name = stream["stream"].as_str().unwrap_or("?").to_string();
             let bar = by_stream.entry(name.clone()).or_insert_with(|| {
@@ -96,7 +124,11 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                 bar
             });
             bar.set_position(stream["records_written"].as_u64().unwrap_or(0));
-            let state = if stream["done"] == true { "done" } else { "reading" };
+            let state = match (stream["done"] == true, run["queued"] == true) {
+                (true, _) => "done",
+                (false, true) => "queued",
+                (false, false) => "reading",
+            };
             bar.set_message(format!("{} batches, {state}", stream["batches"]));
             bar.tick();
         }
@@ -108,6 +140,21 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                 }
                 println!("run {id} succeeded after {} read calls", run["attempts"]);
                 return Ok(ExitCode::SUCCESS);
+            }
+            Some("cancelled") => {
+                for bar in by_stream.values() {
+                    bar.abandon();
+                }
+                println!(
+                    "run {id} was cancelled by {}",
+                    run["cancelled_by"].as_str().unwrap_or("someone")
+                );
+                let asked = args.cancel.is_some();
+                return Ok(if asked {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
             }
             _ => {
                 for bar in by_stream.values() {

@@ -39,6 +39,9 @@ pub struct EnableRequest {
     /// Limits per call; the manifest's when absent. The host caps them.
     #[schema(value_type = Option<Object>)]
     pub limits: Option<RequestedLimits>,
+    /// Limits per sync or agent run, within the host's; the host's when
+    /// absent.
+    pub run_limits: Option<crate::sync::RunLimits>,
 }
 
 /// A change of the version pinned for a tenant.
@@ -78,6 +81,9 @@ pub struct Enablement {
     /// Limits per call.
     #[schema(value_type = Object)]
     pub limits: RequestedLimits,
+    /// Limits per run, tightening the host's; none: the host's.
+    #[serde(default)]
+    pub run_limits: Option<crate::sync::RunLimits>,
     /// When it was last changed.
     pub updated_at: String,
     /// Whether the key that signed the pinned version was revoked since
@@ -174,6 +180,9 @@ impl ControlPlane {
                 grants.secrets
             )));
         }
+        if let Some(run_limits) = &request.run_limits {
+            run_limits.validate_within(&self.sync_config().run_limits)?;
+        }
         self.check_config(&found, &tenant_id, &request.config).await?;
         let previous_version = current
             .map(|c| c.version)
@@ -190,6 +199,7 @@ impl ControlPlane {
             secret_names: request.secrets.keys().cloned().collect(),
             grants,
             limits: request.limits.unwrap_or(manifest.limits),
+            run_limits: request.run_limits,
             updated_at: audit::now(),
             signer_revoked: false,
         };

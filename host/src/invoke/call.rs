@@ -260,10 +260,63 @@ pub enum PluginError {
     },
 }
 
+/// The longest plugin message the host keeps, in bytes: plugin errors end
+/// up in logs, runs, proposals and the audit chain.
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] (on a character boundary), saying
+/// how much was cut.
+pub fn bounded_message(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = message.len() - end;
+    message.truncate(end);
+    message.push_str(&format!("… ({cut} more bytes cut by the host)"));
+    message
+}
+
+impl PluginError {
+    /// The same error with its message changed by `change`.
+    pub(crate) fn map_message(self, change: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Config { message } => Self::Config {
+                message: change(message),
+            },
+            Self::Auth { message } => Self::Auth {
+                message: change(message),
+            },
+            Self::RateLimited {
+                retry_after_ms,
+                message,
+            } => Self::RateLimited {
+                retry_after_ms,
+                message: change(message),
+            },
+            Self::Transient { message } => Self::Transient {
+                message: change(message),
+            },
+            Self::NotFound { message } => Self::NotFound {
+                message: change(message),
+            },
+            Self::InvalidInput { message } => Self::InvalidInput {
+                message: change(message),
+            },
+            Self::Internal { message } => Self::Internal {
+                message: change(message),
+            },
+        }
+    }
+}
+
 impl From<types_wit::PluginError> for PluginError {
     fn from(error: types_wit::PluginError) -> Self {
         use types_wit::PluginError as W;
-        match error {
+        let error = match error {
             W::Config(message) => Self::Config { message },
             W::Auth(message) => Self::Auth { message },
             W::RateLimited(limit) => Self::RateLimited {
@@ -274,7 +327,8 @@ impl From<types_wit::PluginError> for PluginError {
             W::NotFound(message) => Self::NotFound { message },
             W::InvalidInput(message) => Self::InvalidInput { message },
             W::Internal(message) => Self::Internal { message },
-        }
+        };
+        error.map_message(bounded_message)
     }
 }
 
@@ -451,7 +505,24 @@ pub enum InvalidJson {
     /// A number that must be finite.
     #[error("the plugin returned a number that is not finite in {0}")]
     NotFinite(&'static str),
+    /// More items than the contract's host allows.
+    #[error("the plugin returned {count} {what}; at most {limit} are allowed")]
+    TooMany {
+        /// What.
+        what: &'static str,
+        /// How many it returned.
+        count: usize,
+        /// The most allowed.
+        limit: usize,
+    },
 }
+
+/// The most insights one agent run may return.
+pub const MAX_INSIGHTS_PER_RUN: usize = 500;
+
+/// The most proposals one agent run may return: each is checked and
+/// previewed by the host.
+pub const MAX_PROPOSALS_PER_RUN: usize = 200;
 
 fn json(field: &'static str, text: String) -> Result<Box<RawValue>, InvalidJson> {
     RawValue::from_string(text).map_err(|error| InvalidJson::Json { field, error })
@@ -579,6 +650,14 @@ impl CallOutput {
     }
 
     pub(crate) fn run(output: agent_wit::RunOutput) -> Result<Self, InvalidJson> {
+        for (what, count, limit) in [
+            ("insights", output.insights.len(), MAX_INSIGHTS_PER_RUN),
+            ("proposals", output.proposals.len(), MAX_PROPOSALS_PER_RUN),
+        ] {
+            if count > limit {
+                return Err(InvalidJson::TooMany { what, count, limit });
+            }
+        }
         let insights = output
             .insights
             .into_iter()

@@ -112,6 +112,18 @@ fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S:
 }
 
 impl InvokeErrorKind {
+    /// The same error with the call's secret values masked in what the
+    /// plugin said (its error message, its panic message).
+    pub(crate) fn redacted(self, redactor: &super::Redactor) -> Self {
+        match self {
+            Self::Plugin(error) => Self::Plugin(error.map_message(|m| redactor.redact(m))),
+            Self::Panic { message } => Self::Panic {
+                message: redactor.redact(message),
+            },
+            other => other,
+        }
+    }
+
     /// A short stable name for metrics and logs.
     pub fn code(&self) -> &'static str {
         match self {

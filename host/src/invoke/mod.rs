@@ -6,18 +6,21 @@ pub mod call;
 mod context;
 mod error;
 pub mod limits;
+mod redact;
 pub mod usage;
 
 pub use call::{Batch, Call, CallError, CallOutput, PluginError, ReadRequest, SyncMode, Task};
 pub use context::{Grants, HostPattern, InvalidHostPattern, InvocationContext, Secret};
 pub use error::{InvokeError, InvokeErrorKind};
 pub use limits::Limits;
+pub(crate) use redact::Redactor;
 pub use usage::{LogLevel, LogLine, LogSource, Usage};
 
 use crate::capability::HostState;
 use crate::plugin::LoadedPlugin;
 use crate::plugin::contract::Ended;
 use crate::runtime::Runtime;
+use crate::store::{KvChange, Scope};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -81,6 +84,7 @@ impl Runtime {
 
         let started = Instant::now();
         let deadline = started + limits.timeout;
+        let redactor = Redactor::of(&ctx);
         let state = HostState::new(ctx, self.services.clone(), limits, deadline);
         let mut store = Store::new(self.engine(), state);
         store.limiter(|state| &mut state.memory);
@@ -117,16 +121,48 @@ impl Runtime {
             log_bytes_dropped,
             ..state.usage.clone()
         };
+        // A call that returned (with a result or with one of the contract's
+        // errors) keeps its key-value writes, in one commit off the async
+        // workers; one that trapped or hit a limit leaves no trace.
+        let returned = match &result {
+            Ok(value) => value.size_bytes() <= limits.output_bytes,
+            Err(ended) => matches!(ended, Ended::Plugin(_)),
+        };
+        let changes = state.kv.take();
+        if returned
+            && !changes.is_empty()
+            && let Err(message) = self.commit_kv(&state.scope, changes, limits.kv_total_bytes).await
+        {
+            let kind = InvokeErrorKind::Host { message };
+            return Err(InvokeError { kind, usage, logs });
+        }
         let kind = match result {
             Ok(value) if value.size_bytes() > limits.output_bytes => InvokeErrorKind::OutputTooLarge {
                 size: value.size_bytes(),
                 limit: limits.output_bytes,
             },
             Ok(value) => return Ok(Output { value, usage, logs }),
-            Err(ended) => classify(ended, state, &limits),
+            Err(ended) => classify(ended, state, &limits).redacted(&redactor),
         };
         tracing::debug!(error = %kind, "call failed");
         Err(InvokeError { kind, usage, logs })
+    }
+}
+
+impl Runtime {
+    /// Commit a call's key-value writes in one transaction on a blocking
+    /// thread; why not, for the call's error.
+    async fn commit_kv(
+        &self,
+        scope: &Scope,
+        changes: Vec<KvChange>,
+        max_total_bytes: u64,
+    ) -> Result<(), String> {
+        let (store, scope) = (self.services.kv.clone(), scope.clone());
+        tokio::task::spawn_blocking(move || store.apply(&scope, &changes, max_total_bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the call's key-value writes could not be saved: {e}"))
     }
 }
 

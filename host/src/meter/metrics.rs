@@ -20,6 +20,13 @@ struct ErrorLabels {
     kind: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    tenant: String,
+    connector: String,
+    reason: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs to about 100 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 21))
@@ -32,6 +39,7 @@ pub struct Metrics {
     errors: Family<ErrorLabels, Counter>,
     fuel: Family<PluginLabels, Counter>,
     latency: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    webhook_refusals: Family<RefusalLabels, Counter>,
 }
 
 impl Metrics {
@@ -54,13 +62,32 @@ impl Metrics {
             "Wall time of plugin calls",
             latency.clone(),
         );
+        let webhook_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "webhook_refusals",
+            "Webhook deliveries refused, by reason",
+            webhook_refusals.clone(),
+        );
         Self {
             registry,
             invocations,
             errors,
             fuel,
             latency,
+            webhook_refusals,
         }
+    }
+
+    /// Count a webhook delivery to `connector` of `tenant` refused for
+    /// `reason`.
+    pub fn webhook_refused(&self, tenant: &str, connector: &str, reason: &str) {
+        self.webhook_refusals
+            .get_or_create(&RefusalLabels {
+                tenant: tenant.to_string(),
+                connector: connector.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     pub(super) fn observe(&self, record: &CallRecord) {

@@ -47,6 +47,13 @@ pub struct DailyUsage {
     pub http_bytes_sent: u64,
     /// HTTP bytes received.
     pub http_bytes_received: u64,
+    /// Calls that verified webhook deliveries, among `calls`: they are not
+    /// charged to the tenant's quotas.
+    #[serde(default)]
+    pub webhook_calls: u64,
+    /// Fuel those used, among `fuel`.
+    #[serde(default)]
+    pub webhook_fuel: u64,
 }
 
 /// A finished call, as the meter records it.
@@ -133,6 +140,11 @@ impl Meter {
         &self.metrics
     }
 
+    /// How many of `tenant`'s calls are running now.
+    pub fn running_calls(&self, tenant: &str) -> u64 {
+        lock(&self.counters).get(tenant).map_or(0, |c| c.running)
+    }
+
     fn fuel_used_on(&self, tenant: &str, day: &str) -> Result<u64, StoreError> {
         let tx = self.store.read()?;
         let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(
@@ -145,7 +157,8 @@ impl Meter {
         Ok(usage
             .iter()
             .filter(|(_, u)| u.day == day)
-            .map(|(_, u)| u.fuel)
+            // Webhook deliveries have a budget of their own.
+            .map(|(_, u)| u.fuel.saturating_sub(u.webhook_fuel))
             .sum())
     }
 
@@ -219,7 +232,15 @@ impl Meter {
     /// this returns.
     pub async fn record(&self, record: CallRecord) -> Result<(), ControlError> {
         self.observe(&record);
-        self.writer.write(record).await
+        self.writer.write(record, true).await
+    }
+
+    /// Record a finished call's usage and metrics without an audit entry of
+    /// its own: for refused webhook deliveries, which the audit chain only
+    /// summarises.
+    pub async fn record_unaudited(&self, record: CallRecord) -> Result<(), ControlError> {
+        self.observe(&record);
+        self.writer.write(record, false).await
     }
 
     /// Count a finished call in the metrics and the quotas; its usage and
@@ -227,6 +248,9 @@ impl Meter {
     /// transaction of their own.
     pub(crate) fn observe(&self, record: &CallRecord) {
         self.metrics.observe(record);
+        if record.actor == crate::webhooks::WEBHOOK_ACTOR {
+            return;
+        }
         if let Some(counters) = lock(&self.counters).get_mut(&record.tenant)
             && let Some(fuel) = counters.fuel_today.as_mut()
         {

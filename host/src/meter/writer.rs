@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 /// The most records one commit takes.
 const MAX_BATCH: usize = 512;
 
-type Job = (CallRecord, oneshot::Sender<Result<(), String>>);
+/// A record, whether it gets an audit entry, and who waits for the commit.
+type Job = (CallRecord, bool, oneshot::Sender<Result<(), String>>);
 
 /// The handle to the writer thread. Dropping it lets the thread finish what
 /// is queued and waits for it, so the store is closed when the meter is.
@@ -51,12 +52,13 @@ impl UsageWriter {
         })
     }
 
-    pub(super) async fn write(&self, record: CallRecord) -> Result<(), ControlError> {
+    /// Write `record`'s usage, and its audit entry when `audited`.
+    pub(super) async fn write(&self, record: CallRecord, audited: bool) -> Result<(), ControlError> {
         let (reply, done) = oneshot::channel();
         self.jobs
             .as_ref()
             .ok_or_else(|| ControlError::Internal("the usage writer has stopped".into()))?
-            .send((record, reply))
+            .send((record, audited, reply))
             .map_err(|_| ControlError::Internal("the usage writer has stopped".into()))?;
         done.await
             .map_err(|_| ControlError::Internal("the usage writer has stopped".into()))?
@@ -73,21 +75,29 @@ fn run(store: &RedbStore, queue: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let outcome = commit(store, batch.iter().map(|(record, _)| record)).map_err(|e| e.to_string());
+        let outcome = commit(store, batch.iter().map(|(record, audited, _)| (record, *audited)))
+            .map_err(|e| e.to_string());
         if let Err(error) = &outcome {
             tracing::error!(%error, records = batch.len(), "cannot record usage");
         }
-        for (_, reply) in batch {
+        for (_, _, reply) in batch {
             // A caller that went away no longer needs the answer.
             let _ = reply.send(outcome.clone());
         }
     }
 }
 
-fn commit<'a>(store: &RedbStore, records: impl Iterator<Item = &'a CallRecord>) -> Result<(), StoreError> {
+fn commit<'a>(
+    store: &RedbStore,
+    records: impl Iterator<Item = (&'a CallRecord, bool)>,
+) -> Result<(), StoreError> {
     let mut tx = store.write()?;
-    for record in records {
-        write_record(&mut *tx, record)?;
+    for (record, audited) in records {
+        if audited {
+            write_record(&mut *tx, record)?;
+        } else {
+            add_usage(&mut *tx, record, &day_of(SystemTime::now()))?;
+        }
     }
     tx.commit()
 }
@@ -144,5 +154,9 @@ fn add_usage(tx: &mut dyn WriteTx, record: &CallRecord, day: &str) -> Result<(),
     row.http_requests += u64::from(usage.http_requests);
     row.http_bytes_sent += usage.http_bytes_sent;
     row.http_bytes_received += usage.http_bytes_received;
+    if record.actor == crate::webhooks::WEBHOOK_ACTOR {
+        row.webhook_calls += 1;
+        row.webhook_fuel += usage.fuel;
+    }
     put_json(tx, Table::Usage, &row_key, &row)
 }

@@ -3,57 +3,138 @@
 //!
 //! A file is named by the component's digest and the engine's compatibility
 //! hash (wasmtime version, settings, CPU features), so an engine never reads
-//! code compiled for another. Each file starts with the sha256 of the rest,
-//! so a truncated or damaged file is recompiled rather than loaded.
+//! code compiled for another. Deserializing is loading native code, so each
+//! file starts with an HMAC-SHA256, under a key only the host knows, of the
+//! file's name (digest and engine hash) and the code: a truncated, damaged
+//! or planted file, or one copied from another component's name, fails the
+//! check and is recompiled, never deserialized. The host derives the key
+//! from its master key; a runtime given none (`omnify plugin run
+//! --cache-dir`) keeps a random one in the cache directory. The directory is
+//! 0700 and its files 0600.
 
-use sha2::{Digest, Sha256};
+use crate::vault::DerivedKey;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-const CHECKSUM_LEN: usize = 32;
+const TAG_LEN: usize = 32;
+
+/// The key file of a cache that was given no key.
+pub const CACHE_KEY_FILE: &str = "cache.key";
 
 /// A directory of precompiled components for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct PrecompiledCache {
     dir: PathBuf,
     engine_hash: String,
+    key: DerivedKey,
+}
+
+/// Create `dir` if needed and make it private to its owner (0700).
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to a new file at `path` readable only by its owner (0600).
+fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The key in `dir`'s key file, made at random on first use.
+fn key_in(dir: &Path) -> std::io::Result<DerivedKey> {
+    let path = dir.join(CACHE_KEY_FILE);
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(bytes) = <[u8; TAG_LEN]>::try_from(bytes.as_slice())
+    {
+        return Ok(DerivedKey::from_bytes(bytes));
+    }
+    let key = DerivedKey::random().map_err(std::io::Error::other)?;
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    write_private_file(&partial, key.as_bytes())?;
+    std::fs::rename(&partial, &path)?;
+    Ok(key)
 }
 
 impl PrecompiledCache {
-    /// Use (and create) `dir` for `engine`'s compiled code.
-    pub fn new(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+    /// Use (and create, 0700) `dir` for `engine`'s compiled code, with
+    /// files authenticated under `key` (or the key kept in `dir` if none).
+    pub fn new(dir: &Path, engine: &Engine, key: Option<DerivedKey>) -> std::io::Result<Self> {
+        private_dir(dir)?;
+        let key = match key {
+            Some(key) => key,
+            None => key_in(dir)?,
+        };
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(Self {
             dir: dir.to_path_buf(),
             engine_hash: format!("{:016x}", hasher.finish()),
+            key,
         })
     }
 
-    fn path(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}-{}.cwasm", self.engine_hash))
+    fn file_name(&self, digest: &str) -> String {
+        format!("{digest}-{}.cwasm", self.engine_hash)
     }
 
-    /// The precompiled component with this digest, if the cache has a sound
-    /// copy for this engine.
+    fn path(&self, digest: &str) -> PathBuf {
+        self.dir.join(self.file_name(digest))
+    }
+
+    fn mac(&self, digest: &str, code: &[u8]) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"omnify-precompiled-v1\0");
+        mac.update(self.file_name(digest).as_bytes());
+        mac.update(b"\0");
+        mac.update(code);
+        mac
+    }
+
+    /// The precompiled component with this digest, if the cache has a copy
+    /// for this engine that this host wrote for this digest.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path(digest);
         let bytes = std::fs::read(&path).ok()?;
-        if bytes.len() < CHECKSUM_LEN
-            || Sha256::digest(&bytes[CHECKSUM_LEN..]).as_slice() != &bytes[..CHECKSUM_LEN]
-        {
-            tracing::warn!(path = %path.display(), "damaged precompiled component; recompiling");
+        let authentic = bytes.len() >= TAG_LEN && {
+            let (tag, code) = bytes.split_at(TAG_LEN);
+            self.mac(digest, code).verify_slice(tag).is_ok()
+        };
+        if !authentic {
+            tracing::warn!(
+                path = %path.display(),
+                "precompiled component not written by this host for this digest (damaged, planted or \
+                 copied); recompiling"
+            );
             let _ = std::fs::remove_file(&path);
             return None;
         }
-        // SAFETY: the bytes were produced by `Component::serialize` of an
-        // engine with the same compatibility hash (it is in the file name),
-        // written by this cache into its own directory, and are intact (the
-        // checksum above matches).
-        match unsafe { Component::deserialize(engine, &bytes[CHECKSUM_LEN..]) } {
+        // SAFETY: the bytes carry a valid HMAC under a key only this host
+        // knows, over this file's name (the digest and the engine's
+        // compatibility hash) and the code, so they are exactly what this
+        // host's `Component::serialize` produced for this component on an
+        // engine with the same compatibility hash.
+        match unsafe { Component::deserialize(engine, &bytes[TAG_LEN..]) } {
             Ok(component) => Some(component),
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "unusable precompiled component; recompiling");
@@ -73,14 +154,71 @@ impl PrecompiledCache {
 
     fn try_store(&self, digest: &str, component: &Component) -> wasmtime::Result<()> {
         let code = component.serialize()?;
-        let mut contents = Vec::with_capacity(CHECKSUM_LEN + code.len());
-        contents.extend_from_slice(&Sha256::digest(&code));
+        let mut contents = Vec::with_capacity(TAG_LEN + code.len());
+        contents.extend_from_slice(&self.mac(digest, &code).finalize().into_bytes());
         contents.extend_from_slice(&code);
         // Write then rename, so a reader never sees half a file.
         let path = self.path(digest);
         let partial = path.with_extension(format!("partial-{}", std::process::id()));
-        std::fs::write(&partial, &contents)?;
+        write_private_file(&partial, &contents)?;
         std::fs::rename(&partial, &path)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(engine: &Engine) -> Component {
+        // The binary of an empty component: the preamble alone.
+        Component::new(engine, b"\0asm\x0d\0\x01\0").expect("an empty component")
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn only_files_this_host_wrote_for_the_digest_are_loaded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Engine::default();
+        let key = DerivedKey::from_bytes([7; 32]);
+        let cache = PrecompiledCache::new(dir.path(), &engine, Some(key.clone())).expect("cache");
+        cache.store("aaaa", &component(&engine));
+        assert!(cache.load(&engine, "aaaa").is_some(), "its own file loads");
+
+        // A valid file copied to another digest's name is refused.
+        std::fs::copy(cache.path("aaaa"), cache.path("bbbb")).expect("copy");
+        assert!(cache.load(&engine, "bbbb").is_none());
+        assert!(!cache.path("bbbb").exists(), "and removed");
+
+        // A file written under another key (another host) is refused.
+        let other =
+            PrecompiledCache::new(dir.path(), &engine, Some(DerivedKey::from_bytes([8; 32]))).expect("cache");
+        other.store("cccc", &component(&engine));
+        assert!(cache.load(&engine, "cccc").is_none());
+
+        // Garbage with the right name is refused.
+        std::fs::write(cache.path("dddd"), vec![0u8; 100]).expect("plant");
+        assert!(cache.load(&engine, "dddd").is_none());
+        assert!(cache.load(&engine, "aaaa").is_some(), "the good file still loads");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_its_files_are_private() {
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("precompiled");
+        let engine = Engine::default();
+        let cache = PrecompiledCache::new(&dir, &engine, None).expect("cache");
+        cache.store("aaaa", &component(&engine));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&cache.path("aaaa")), 0o600);
+        assert_eq!(mode(&dir.join(CACHE_KEY_FILE)), 0o600);
+        let again = PrecompiledCache::new(&dir, &engine, None).expect("cache");
+        assert!(again.load(&engine, "aaaa").is_some(), "the kept key is reused");
     }
 }

@@ -32,10 +32,6 @@ const BUDGET_ACTION: &str = "set-daily-budget";
 /// The insight kind the client-learning agent reports thresholds with.
 const THRESHOLDS_INSIGHT: &str = "confidence-thresholds";
 
-/// The most proposals one run may make; the rest are refused, so that an
-/// agent cannot make the host preview without end.
-pub const MAX_PROPOSALS_PER_RUN: usize = 200;
-
 /// A proposal (or a thresholds insight) the host refused, as the run
 /// records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -173,25 +169,18 @@ impl ControlPlane {
         let system = Principal::system("system", &run.tenant);
         let mut actions: BTreeMap<String, Result<Vec<ActionSpec>, String>> = BTreeMap::new();
         let mut checked = Vec::new();
-        for (index, raw) in output["proposals"].as_array().into_iter().flatten().enumerate() {
-            let name = |field: &str| raw[field].as_str().unwrap_or_default().to_string();
-            let refuse = |reason: String| Refusal {
-                connector: name("connector"),
-                action: name("action"),
-                reason,
-            };
-            if index >= MAX_PROPOSALS_PER_RUN {
-                refusals.push(refuse(format!(
-                    "a run may make at most {MAX_PROPOSALS_PER_RUN} proposals"
-                )));
-                continue;
-            }
+        // At most `MAX_PROPOSALS_PER_RUN`: the host refuses a longer output.
+        for raw in output["proposals"].as_array().into_iter().flatten() {
             match self
                 .check_proposal(&system, run, &grants, raw, &mut actions)
                 .await
             {
                 Ok(proposal) => checked.push(proposal),
-                Err(reason) => refusals.push(refuse(reason)),
+                Err(reason) => refusals.push(Refusal {
+                    connector: raw["connector"].as_str().unwrap_or_default().to_string(),
+                    action: raw["action"].as_str().unwrap_or_default().to_string(),
+                    reason,
+                }),
             }
         }
         let to_execute = self.record_proposals(run, checked, &refusals).await?;

@@ -1,7 +1,7 @@
 //! An in-memory store: for `omnify plugin run` and for tests. Nothing is
 //! kept after the process ends.
 
-use super::{KvStore, RecordPage, RecordStore, Scope, StoreError};
+use super::{KvChange, KvStore, RecordPage, RecordStore, Scope, StoreError};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
@@ -48,24 +48,23 @@ impl KvStore for MemoryStore {
             .and_then(|entries| entries.get(key).cloned()))
     }
 
-    fn set(&self, scope: &Scope, key: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError> {
+    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError> {
         let mut kv = lock(&self.kv);
         let entries = kv.entry(scope.clone()).or_default();
-        let used: u64 = entries.iter().map(|(k, v)| entry_size(k, v)).sum();
-        let replaced = entries.get(key).map_or(0, |old| entry_size(key, old));
-        if used - replaced + entry_size(key, value) > max_total_bytes {
+        let mut after = entries.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => after.insert(key.clone(), value.clone()),
+                None => after.remove(key),
+            };
+        }
+        if after.iter().map(|(k, v)| entry_size(k, v)).sum::<u64>() > max_total_bytes {
             return Err(StoreError::QuotaExceeded {
                 limit: max_total_bytes,
             });
         }
-        entries.insert(key.to_string(), value.to_vec());
+        *entries = after;
         Ok(())
-    }
-
-    fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StoreError> {
-        Ok(lock(&self.kv)
-            .get_mut(scope)
-            .is_some_and(|entries| entries.remove(key).is_some()))
     }
 
     fn list_keys(
@@ -107,6 +106,7 @@ impl RecordStore for MemoryStore {
         stream: &str,
         after: Option<&str>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<RecordPage, StoreError> {
         let records = lock(&self.records);
         let key = (tenant.to_string(), connector.to_string(), stream.to_string());
@@ -118,8 +118,9 @@ impl RecordStore for MemoryStore {
             .range((start, Bound::Unbounded))
             .take(limit + 1)
             .collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
+        let fits = super::page_length(page.iter().map(|(_, value)| value.len()), limit, max_bytes);
+        let more = page.len() > fits;
+        page.truncate(fits);
         Ok(RecordPage {
             next: if more {
                 page.last().map(|(k, _)| (*k).clone())
@@ -179,10 +180,10 @@ mod tests {
         for i in 0..5 {
             store.put_record("t", "c", "s", &format!("{i:03}"), &format!("{{\"i\":{i}}}"));
         }
-        let first = store.read_page("t", "c", "s", None, 3).expect("page");
+        let first = store.read_page("t", "c", "s", None, 3, usize::MAX).expect("page");
         assert_eq!(first.records.len(), 3);
         let second = store
-            .read_page("t", "c", "s", first.next.as_deref(), 3)
+            .read_page("t", "c", "s", first.next.as_deref(), 3, usize::MAX)
             .expect("page");
         assert_eq!(second.records, ["{\"i\":3}", "{\"i\":4}"]);
         assert_eq!(second.next, None);

@@ -50,17 +50,32 @@ pub enum StoreError {
     },
 }
 
+/// One change of a plugin's key-value entries: the value to store under a
+/// key, or `None` to remove it.
+pub type KvChange = (String, Option<Vec<u8>>);
+
 /// The key-value store behind the `kv` capability.
 pub trait KvStore: Send + Sync {
     /// The value under `key`.
     fn get(&self, scope: &Scope, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Store `value` under `key`, unless the scope's entries (keys and values)
-    /// would then exceed `max_total_bytes`; the check and the write are atomic.
-    fn set(&self, scope: &Scope, key: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError>;
+    /// Apply `changes` in one transaction, unless the scope's entries (keys
+    /// and values) would then exceed `max_total_bytes`: all of them or none.
+    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError>;
+
+    /// Store `value` under `key` (one change; see [`KvStore::apply`]).
+    fn set(&self, scope: &Scope, key: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError> {
+        self.apply(scope, &[(key.to_string(), Some(value.to_vec()))], max_total_bytes)
+    }
 
     /// Remove `key`; whether it existed.
-    fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StoreError>;
+    fn delete(&self, scope: &Scope, key: &str) -> Result<bool, StoreError> {
+        if self.get(scope, key)?.is_none() {
+            return Ok(false);
+        }
+        self.apply(scope, &[(key.to_string(), None)], u64::MAX)?;
+        Ok(true)
+    }
 
     /// Up to `limit` keys starting with `prefix`, in byte order, after `after`.
     fn list_keys(
@@ -84,10 +99,26 @@ pub struct RecordPage {
     pub next: Option<String>,
 }
 
+/// How many of the records of `sizes` (in order) a page of at most `limit`
+/// records and `max_bytes` takes: at least one, when there is one.
+pub(crate) fn page_length(sizes: impl Iterator<Item = usize>, limit: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut count = 0;
+    for size in sizes.take(limit) {
+        bytes = bytes.saturating_add(size);
+        if bytes > max_bytes && count > 0 {
+            break;
+        }
+        count += 1;
+    }
+    count
+}
+
 /// The tenant's synced records, read by the `data` capability.
 pub trait RecordStore: Send + Sync {
     /// Up to `limit` records of `connector`'s `stream` in `tenant`, after the
-    /// record key `after`.
+    /// record key `after`, stopping before `max_bytes` of records (a page
+    /// holds at least one record).
     fn read_page(
         &self,
         tenant: &str,
@@ -95,5 +126,6 @@ pub trait RecordStore: Send + Sync {
         stream: &str,
         after: Option<&str>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<RecordPage, StoreError>;
 }

@@ -3,7 +3,7 @@
 //! records under `tenant \0 connector \0 stream \0 key`.
 
 use super::storage::{Storage, Table, key, prefix};
-use super::{KvStore, RecordPage, RecordStore, RedbStore, Scope, StoreError};
+use super::{KvChange, KvStore, RecordPage, RecordStore, RedbStore, Scope, StoreError};
 
 fn scope_key(scope: &Scope) -> Vec<u8> {
     key(&[scope.tenant.as_bytes(), scope.plugin.as_bytes()])
@@ -28,34 +28,31 @@ impl KvStore for RedbStore {
         self.read()?.get(Table::Kv, &entry_key(scope, name))
     }
 
-    fn set(&self, scope: &Scope, name: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError> {
+    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError> {
         let mut tx = self.write()?;
-        let entry = entry_key(scope, name);
-        let total = decode_total(tx.get(Table::KvUsage, &scope_key(scope))?);
-        let replaced = tx.get(Table::Kv, &entry)?.map_or(0, |old| entry_size(name, &old));
-        let new_total = total - replaced.min(total) + entry_size(name, value);
-        if new_total > max_total_bytes {
+        let mut total = decode_total(tx.get(Table::KvUsage, &scope_key(scope))?);
+        for (name, value) in changes {
+            let entry = entry_key(scope, name);
+            let replaced = tx.get(Table::Kv, &entry)?.map_or(0, |old| entry_size(name, &old));
+            total = total.saturating_sub(replaced);
+            match value {
+                Some(value) => {
+                    total += entry_size(name, value);
+                    tx.put(Table::Kv, &entry, value)?;
+                }
+                None => {
+                    tx.delete(Table::Kv, &entry)?;
+                }
+            }
+        }
+        // Only the end state counts: a call may replace before it adds.
+        if total > max_total_bytes {
             return Err(StoreError::QuotaExceeded {
                 limit: max_total_bytes,
             });
         }
-        tx.put(Table::Kv, &entry, value)?;
-        tx.put(Table::KvUsage, &scope_key(scope), &new_total.to_be_bytes())?;
+        tx.put(Table::KvUsage, &scope_key(scope), &total.to_be_bytes())?;
         tx.commit()
-    }
-
-    fn delete(&self, scope: &Scope, name: &str) -> Result<bool, StoreError> {
-        let mut tx = self.write()?;
-        let entry = entry_key(scope, name);
-        let Some(old) = tx.get(Table::Kv, &entry)? else {
-            return Ok(false);
-        };
-        let total = decode_total(tx.get(Table::KvUsage, &scope_key(scope))?);
-        let new_total = total.saturating_sub(entry_size(name, &old));
-        tx.delete(Table::Kv, &entry)?;
-        tx.put(Table::KvUsage, &scope_key(scope), &new_total.to_be_bytes())?;
-        tx.commit()?;
-        Ok(true)
     }
 
     fn list_keys(
@@ -92,6 +89,7 @@ impl RecordStore for RedbStore {
         stream: &str,
         after: Option<&str>,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<RecordPage, StoreError> {
         let stream_prefix = prefix(&[tenant.as_bytes(), connector.as_bytes(), stream.as_bytes()]);
         let after = after.map(|a| {
@@ -102,8 +100,9 @@ impl RecordStore for RedbStore {
         let mut entries = self
             .read()?
             .scan(Table::Records, &stream_prefix, after.as_deref(), limit + 1)?;
-        let more = entries.len() > limit;
-        entries.truncate(limit);
+        let fits = super::page_length(entries.iter().map(|(_, value)| value.len()), limit, max_bytes);
+        let more = entries.len() > fits;
+        entries.truncate(fits);
         let next = if more {
             entries
                 .last()

@@ -1,5 +1,6 @@
 //! The embedded store: one redb file in the data directory. Commits are
-//! durable (fsynced) when `commit` returns.
+//! durable (fsynced) when `commit` returns. The directory is 0700 and the
+//! file 0600.
 
 use super::StoreError;
 use super::storage::{Entry, ReadTx, Storage, Table, WriteTx};
@@ -32,10 +33,17 @@ pub struct RedbStore {
 impl RedbStore {
     /// Open (or create) the store in `data_dir`, creating every table and
     /// checking the schema version.
+    /// The data directory is made private to its owner (0700) and the file
+    /// readable only by it (0600), also when they already existed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
+        restrict(data_dir, 0o700)?;
         let path = data_dir.join(DATABASE_FILE);
+        if !path.exists() {
+            create_private(&path)?;
+        }
+        restrict(&path, 0o600)?;
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let store = Self { db };
@@ -57,6 +65,46 @@ impl RedbStore {
         tx.commit()?;
         Ok(store)
     }
+}
+
+/// Set `path`'s permission bits to `mode` (Unix only).
+fn restrict(path: &Path, mode: u32) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = std::fs::metadata(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot read {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if current & 0o777 != mode {
+            tracing::info!(path = %path.display(), mode = format!("{mode:o}"), "restricting permissions");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "cannot restrict the permissions of {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Create an empty file at `path` that only its owner can read (0600), so
+/// the store is never readable by others, not even for a moment.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", path.display())))
 }
 
 impl Storage for RedbStore {
@@ -254,6 +302,26 @@ mod tests {
                 .expect("get"),
             None
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_the_store_file_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+        let parent = tempfile::tempdir().expect("temp dir");
+        let dir = parent.path().join("data");
+        drop(RedbStore::open(&dir).expect("open"));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(DATABASE_FILE)), 0o600);
+
+        // A directory and file left readable by an older build are fixed.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(dir.join(DATABASE_FILE), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        drop(RedbStore::open(&dir).expect("open"));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(DATABASE_FILE)), 0o600);
     }
 
     #[test]

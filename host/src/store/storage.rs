@@ -48,6 +48,8 @@ pub enum Table {
     Audit,
     /// The last audit entry of each tenant's chain.
     AuditHeads,
+    /// Signed checkpoints of the audit chains, by `tenant \0 sequence`.
+    AuditCheckpoints,
     /// Agents' proposed actions by `tenant \0 proposal id`.
     Proposals,
     /// Each tenant's autonomy level, guardrails and learned thresholds, by
@@ -59,7 +61,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 23] = [
+    pub const ALL: [Table; 24] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -80,6 +82,7 @@ impl Table {
         Table::Usage,
         Table::Audit,
         Table::AuditHeads,
+        Table::AuditCheckpoints,
         Table::Proposals,
         Table::Autonomy,
         Table::PluginOwners,
@@ -108,6 +111,7 @@ impl Table {
             Table::Usage => "usage",
             Table::Audit => "audit",
             Table::AuditHeads => "audit_heads",
+            Table::AuditCheckpoints => "audit_checkpoints",
             Table::Proposals => "proposals",
             Table::Autonomy => "autonomy",
             Table::PluginOwners => "plugin_owners",

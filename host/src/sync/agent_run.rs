@@ -3,20 +3,19 @@
 //! proposals.
 
 use super::engine::{Next, after_failure};
+use super::limits::{Budget, CancelToken, RunError};
 use super::{Run, RunStatus, new_run_id};
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, Task};
-use crate::store::Storage;
 use crate::tenant::Principal;
 use omnify_registry::PluginKind;
 use serde_json::Value;
 use std::sync::Arc;
 
 impl ControlPlane {
-    /// Start a task of the agent `plugin` for `tenant_id`; the run goes on
-    /// in the background.
+    /// Start a task of the agent `plugin` for `tenant_id`; the run waits
+    /// for a slot in the host's run pool and goes on in the background.
     pub async fn start_agent_run(
         self: &Arc<Self>,
         principal: &Principal,
@@ -25,7 +24,7 @@ impl ControlPlane {
         task: Task,
     ) -> Result<Run, ControlError> {
         let run = self.prepare_agent_run(principal, tenant_id, plugin, task).await?;
-        self.spawn_execution(principal, &run);
+        self.queue_run(&run);
         Ok(run)
     }
 
@@ -38,7 +37,7 @@ impl ControlPlane {
         task: Task,
     ) -> Result<Run, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let (_, enablement) = tenant_and_enablement(&*self.store.read()?, tenant_id, plugin)?;
+        let enablement = self.enablement_of(tenant_id, plugin).await?;
         if enablement.kind != PluginKind::Agent {
             return Err(ControlError::Invalid(format!(
                 "`{plugin}` is a {}, not an agent",
@@ -51,6 +50,8 @@ impl ControlPlane {
             plugin: plugin.to_string(),
             version: enablement.version,
             status: RunStatus::Running,
+            queued: true,
+            cancelled_by: None,
             requested_by: principal.actor(),
             started_at: audit::now(),
             ended_at: None,
@@ -67,29 +68,36 @@ impl ControlPlane {
         Ok(run)
     }
 
-    /// Call the agent's `run` with retries; its output on success.
+    /// Call the agent's `run` with retries; its output on success. A
+    /// cancellation stops it between attempts; one that arrives during the
+    /// call discards its output (nothing it proposed is recorded).
     pub(super) async fn drive_agent_run(
         &self,
         principal: &Principal,
         run: Run,
-    ) -> Result<Option<Value>, String> {
-        let mut task = run.task.clone().ok_or("the run has no task")?;
+        cancel: &CancelToken,
+    ) -> Result<Option<Value>, RunError> {
+        let failed = |e: serde_json::Error| RunError::Failed(e.to_string());
+        let mut task = run
+            .task
+            .clone()
+            .ok_or_else(|| RunError::Failed("the run has no task".into()))?;
+        let limits = self.run_limits(&run.tenant, &run.plugin).await?;
+        let budget = Budget::new(limits, cancel.clone(), (0, 0, 0));
         // Agents keep their proposals within the tenant's guardrails.
-        let autonomy = self
-            .autonomy(&Principal::admin(), &run.tenant)
-            .await
-            .map_err(|e| e.to_string())?;
+        let autonomy = self.autonomy(&Principal::admin(), &run.tenant).await?;
         if task.input.is_null() {
             task.input = Value::Object(Default::default());
         }
         if let Some(input) = task.input.as_object_mut() {
-            let guardrails = serde_json::to_value(&autonomy.guardrails).map_err(|e| e.to_string())?;
+            let guardrails = serde_json::to_value(&autonomy.guardrails).map_err(failed)?;
             input.insert("guardrails".into(), guardrails);
         }
         let config = self.sync_config();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            budget.check()?;
             let result = self
                 .invoke_enabled(
                     principal,
@@ -108,7 +116,10 @@ impl ControlPlane {
             self.count_attempt(&run, fuel, error).await;
             let error = match result {
                 Ok(output) => {
-                    let output = serde_json::to_value(&output.value).map_err(|e| e.to_string())?;
+                    if let Some(by) = cancel.cancelled_by() {
+                        return Err(RunError::Cancelled(by));
+                    }
+                    let output = serde_json::to_value(&output.value).map_err(failed)?;
                     let mut ended = Run {
                         output: Some(output["result"].clone()),
                         ..run
@@ -119,7 +130,7 @@ impl ControlPlane {
                     match self.receive_agent_output(&ended).await {
                         Ok(refused) if !refused.is_empty() => {
                             if let Some(Value::Object(output)) = &mut ended.output {
-                                let refused = serde_json::to_value(refused).map_err(|e| e.to_string())?;
+                                let refused = serde_json::to_value(refused).map_err(failed)?;
                                 output.insert("refused".into(), refused);
                             }
                         }
@@ -133,11 +144,13 @@ impl ControlPlane {
                 Err(error) => error,
             };
             match after_failure(&config, &error, attempt) {
-                Next::RetryAfter(wait) if attempt < config.max_attempts => tokio::time::sleep(wait).await,
+                Next::RetryAfter(wait) if attempt < config.max_attempts => budget.sleep(wait).await?,
                 Next::RetryAfter(_) => {
-                    return Err(format!("gave up after {attempt} attempts; last error: {error}"));
+                    return Err(RunError::Failed(format!(
+                        "gave up after {attempt} attempts; last error: {error}"
+                    )));
                 }
-                Next::Fail(message) => return Err(message),
+                Next::Fail(message) => return Err(RunError::Failed(message)),
             }
         }
     }

@@ -8,9 +8,11 @@
 //! `retry-after`; `auth`, `config` and the other errors fail the run at once
 //! with the plugin's message.
 
-use super::{Run, RunStatus, StreamRun, run_key};
+use super::limits::{Budget, CancelToken, ProgressWatch, RunError, RunLimits, check_sizes};
+use super::{Run, RunStatus, StreamRun, index, run_key};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
+use crate::enablement::require_enablement;
 use crate::invoke::{Batch, Call, CallOutput, InvokeErrorKind, PluginError, ReadRequest, SyncMode};
 use crate::meter::{CallRecord, write_record};
 use crate::store::Storage;
@@ -30,6 +32,16 @@ pub struct SyncConfig {
     pub base_delay: Duration,
     /// The longest backoff.
     pub max_delay: Duration,
+    /// Every run's limits, and the most an enablement's `run_limits` may
+    /// ask for.
+    pub run_limits: RunLimits,
+    /// The largest state (its JSON text) a stream may save.
+    pub max_state_bytes: usize,
+    /// The largest record (its JSON text) the record store takes.
+    pub max_record_bytes: usize,
+    /// Batches in a row with no records, an unchanged state and `has_more`
+    /// after which the connector is taken to be stuck and the run fails.
+    pub stalled_batches: u32,
 }
 
 impl Default for SyncConfig {
@@ -39,6 +51,10 @@ impl Default for SyncConfig {
             max_attempts: 5,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
+            run_limits: RunLimits::host_default(),
+            max_state_bytes: 64 << 10,
+            max_record_bytes: 1 << 20,
+            stalled_batches: 3,
         }
     }
 }
@@ -96,88 +112,178 @@ fn record_key(record: &Value, primary_key: &[String]) -> Result<String, String> 
     Ok(parts.join("\u{1f}"))
 }
 
+/// Where a stream's state is kept between batches, in the sync-state table
+/// (never in the run's row): an incremental stream's under the stream, for
+/// the next run to go on from; a full refresh's under the run, only until
+/// the stream or the run ends.
+pub(super) fn state_key(tenant: &str, plugin: &str, stream: &StreamRun, run_id: &str) -> Vec<u8> {
+    let (tenant, plugin, name) = (tenant.as_bytes(), plugin.as_bytes(), stream.stream.as_bytes());
+    match stream.mode {
+        SyncMode::Incremental => key(&[tenant, plugin, name]),
+        SyncMode::FullRefresh => key(&[tenant, plugin, name, b"", run_id.as_bytes()]),
+    }
+}
+
+fn parse_state(batch: &Batch) -> Result<Option<Value>, RunError> {
+    batch
+        .state
+        .as_ref()
+        .map(|s| serde_json::from_str(s.get()))
+        .transpose()
+        .map_err(|e| RunError::Failed(format!("the connector's state is not JSON: {e}")))
+}
+
 impl ControlPlane {
-    /// Run (or resume) the run `run_id` to its end, recording its outcome.
-    pub(crate) async fn execute_run(&self, principal: &Principal, tenant_id: &str, run_id: &str) {
-        let run = self.run(&Principal::admin(), tenant_id, run_id).await;
-        let is_agent_run = run.as_ref().is_ok_and(|run| run.task.is_some());
-        let outcome = match run {
-            Ok(run) if run.task.is_some() => self.drive_agent_run(principal, run).await,
-            Ok(run) => self.drive_run(principal, run).await,
-            Err(error) => Err(error.to_string()),
+    /// Run (or resume) the run `run_id` to its end, recording its outcome;
+    /// `cancel` stops it at its next batch boundary.
+    pub(crate) async fn execute_run(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        run_id: &str,
+        cancel: CancelToken,
+    ) {
+        let outcome = match self.start_execution(tenant_id, run_id).await {
+            Ok(None) => return,
+            Ok(Some(run)) => match (run.cancelled_by.clone(), run.task.is_some()) {
+                (Some(by), _) => Err(RunError::Cancelled(by)),
+                (None, true) => self.drive_agent_run(principal, run, &cancel).await,
+                (None, false) => self.drive_run(principal, run, &cancel).await,
+            },
+            Err(error) => Err(error.into()),
         };
-        let finished = self
-            .blocking({
-                let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
-                move |store| {
-                    let mut tx = store.write()?;
-                    let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
-                        .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
-                    run.ended_at = Some(audit::now());
-                    let (action, outcome_text) = match (&outcome, is_agent_run) {
-                        (Ok(output), agent) => {
-                            run.status = RunStatus::Succeeded;
-                            run.output = output.clone();
-                            (if agent { "agent.end" } else { "sync.end" }, "ok".to_string())
-                        }
-                        (Err(error), agent) => {
-                            run.status = RunStatus::Failed;
-                            run.last_error = Some(error.clone());
-                            (
-                                if agent { "agent.fail" } else { "sync.fail" },
-                                format!("error: {error}"),
-                            )
-                        }
-                    };
-                    put_json(&mut *tx, Table::Runs, &run_key(&tenant_id, &run_id), &run)?;
-                    let details = serde_json::json!({
-                        "run": run.id,
-                        "records_written": run.streams.iter().map(|s| s.records_written).sum::<u64>(),
-                        "attempts": run.attempts,
-                    });
-                    let event = Event {
-                        actor: "system",
-                        action,
-                        target: &run.plugin,
-                        outcome: &outcome_text,
-                        details,
-                    };
-                    audit::append(&mut *tx, &tenant_id, event)?;
-                    tx.commit()?;
-                    Ok(())
-                }
-            })
-            .await;
-        if let Err(error) = finished {
+        if let Err(error) = &outcome {
+            tracing::info!(tenant = tenant_id, run = run_id, %error, "a run ended early");
+        }
+        if let Err(error) = self.finish_run(tenant_id, run_id, outcome).await {
             tracing::error!(%error, run = run_id, "cannot record the end of a run");
         }
     }
 
-    /// Read every stream of the run to its end. The next batch is read
-    /// while the previous one commits (its state is known as soon as it is
-    /// read); commits stay in order, so a crash still resumes after the last
-    /// committed batch.
-    async fn drive_run(&self, principal: &Principal, run: Run) -> Result<Option<Value>, String> {
-        fn text(error: impl std::fmt::Display) -> String {
-            error.to_string()
-        }
+    /// The run as a worker takes it (no longer queued); none when it has
+    /// already ended (cancelled while it waited).
+    async fn start_execution(&self, tenant_id: &str, run_id: &str) -> Result<Option<Run>, ControlError> {
+        let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let Some(mut run) = get_json::<Run>(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))? else {
+                return Err(ControlError::Internal(format!("run {run_id} disappeared")));
+            };
+            if run.status != RunStatus::Running {
+                return Ok(None);
+            }
+            if run.queued {
+                run.queued = false;
+                index::update(&mut *tx, &run)?;
+                tx.commit()?;
+            }
+            Ok(Some(run))
+        })
+        .await
+    }
+
+    /// Record how a run ended, unless it already has: its status, output or
+    /// error, and an audit entry.
+    pub(crate) async fn finish_run(
+        &self,
+        tenant_id: &str,
+        run_id: &str,
+        outcome: Result<Option<Value>, RunError>,
+    ) -> Result<(), ControlError> {
+        let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
+                .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
+            if run.status != RunStatus::Running {
+                return Ok(());
+            }
+            run.ended_at = Some(audit::now());
+            run.queued = false;
+            let kind = if run.task.is_some() { "agent" } else { "sync" };
+            let (status, action, outcome_text) = match outcome {
+                Ok(output) => {
+                    run.output = output;
+                    (RunStatus::Succeeded, "end", "ok".to_string())
+                }
+                Err(RunError::Cancelled(by)) => {
+                    run.cancelled_by = Some(by);
+                    (RunStatus::Cancelled, "cancelled", "cancelled".to_string())
+                }
+                Err(error) => {
+                    run.last_error = Some(error.to_string());
+                    (RunStatus::Failed, "fail", format!("error: {error}"))
+                }
+            };
+            run.status = status;
+            for stream in run.streams.iter().filter(|s| s.mode == SyncMode::FullRefresh) {
+                tx.delete(
+                    Table::SyncState,
+                    &state_key(&tenant_id, &run.plugin, stream, &run_id),
+                )?;
+            }
+            index::update(&mut *tx, &run)?;
+            let details = serde_json::json!({
+                "run": run.id,
+                "records_written": run.streams.iter().map(|s| s.records_written).sum::<u64>(),
+                "attempts": run.attempts,
+                "cancelled_by": run.cancelled_by,
+            });
+            let action = format!("{kind}.{action}");
+            let event = Event {
+                actor: "system",
+                action: &action,
+                target: &run.plugin,
+                outcome: &outcome_text,
+                details,
+            };
+            audit::append(&mut *tx, &tenant_id, event)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The limits of a run of `plugin` for `tenant_id`: the host's,
+    /// tightened by the enablement's.
+    pub(super) async fn run_limits(&self, tenant_id: &str, plugin: &str) -> Result<RunLimits, ControlError> {
+        let host = self.sync_config().run_limits;
+        let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
+        self.blocking(move |store| {
+            let enablement = require_enablement(&*store.read()?, &tenant_id, &plugin)?;
+            Ok(host.tightened_by(enablement.run_limits.as_ref()))
+        })
+        .await
+    }
+
+    /// Read every stream of the run to its end, or until a limit, a stuck
+    /// connector, an oversize record or state, or a cancellation stops it.
+    /// The next batch is read while the previous one commits (its state is
+    /// known as soon as it is read); commits stay in order, so a crash still
+    /// resumes after the last committed batch.
+    async fn drive_run(
+        &self,
+        principal: &Principal,
+        run: Run,
+        cancel: &CancelToken,
+    ) -> Result<Option<Value>, RunError> {
+        let config = self.sync_config();
         let (tenant_id, run_id) = (run.tenant.as_str(), run.id.as_str());
+        let limits = self.run_limits(tenant_id, &run.plugin).await?;
+        let totals = run.streams.iter().fold((0, 0, 0), |(b, r, y), s| {
+            (b + s.batches, r + s.records_read, y + s.bytes_read)
+        });
+        let mut budget = Budget::new(limits, cancel.clone(), totals);
         for (index, stream) in run.streams.iter().enumerate() {
             if stream.done {
                 continue;
             }
-            let mut state = match (stream.batches, stream.mode) {
-                (0, SyncMode::FullRefresh) => None,
-                (0, SyncMode::Incremental) => {
-                    let state_key = key(&[
-                        tenant_id.as_bytes(),
-                        run.plugin.as_bytes(),
-                        stream.stream.as_bytes(),
-                    ]);
-                    get_json(&*self.store.read().map_err(text)?, Table::SyncState, &state_key)
-                        .map_err(text)?
-                }
-                _ => stream.checkpoint.clone(),
+            let state: Option<Value> = if stream.batches == 0 && stream.mode == SyncMode::FullRefresh {
+                None
+            } else {
+                let state_key = state_key(tenant_id, &run.plugin, stream, run_id);
+                self.blocking(move |store| Ok(get_json(&*store.read()?, Table::SyncState, &state_key)?))
+                    .await?
             };
             let request = |state: Option<Value>| ReadRequest {
                 stream: stream.stream.clone(),
@@ -185,28 +291,41 @@ impl ControlPlane {
                 state,
                 limit: run.batch_size,
             };
+            let mut progress = ProgressWatch::new(state.clone(), config.stalled_batches);
+            budget.check()?;
             let mut batch = self
-                .read_with_retries(principal, &run, request(state.take()))
+                .read_with_retries(principal, &run, request(state), &budget)
                 .await?;
             loop {
+                check_sizes(
+                    &stream.stream,
+                    &batch.0,
+                    config.max_record_bytes,
+                    config.max_state_bytes,
+                )?;
+                let next_state = parse_state(&batch.0)?;
+                progress.note(
+                    &run.plugin,
+                    &stream.stream,
+                    batch.0.records.len(),
+                    &next_state,
+                    batch.0.has_more,
+                )?;
+                budget.add(&batch.0);
                 if !batch.0.has_more {
-                    self.commit_batch(tenant_id, run_id, index, batch)
-                        .await
-                        .map_err(text)?;
+                    self.commit_batch(&run, index, batch, next_state).await?;
                     break;
                 }
-                let next_state = batch
-                    .0
-                    .state
-                    .as_ref()
-                    .map(|s| serde_json::from_str(s.get()))
-                    .transpose()
-                    .map_err(|e| e.to_string())?;
+                if let Err(stop) = budget.check() {
+                    // What was read within the limits is kept.
+                    self.commit_batch(&run, index, batch, next_state.clone()).await?;
+                    return Err(stop);
+                }
                 let (committed, next) = tokio::join!(
-                    self.commit_batch(tenant_id, run_id, index, batch),
-                    self.read_with_retries(principal, &run, request(next_state)),
+                    self.commit_batch(&run, index, batch, next_state.clone()),
+                    self.read_with_retries(principal, &run, request(next_state), &budget),
                 );
-                committed.map_err(text)?;
+                committed?;
                 batch = next?;
             }
         }
@@ -221,7 +340,8 @@ impl ControlPlane {
         principal: &Principal,
         run: &Run,
         request: ReadRequest,
-    ) -> Result<(Batch, CallRecord), String> {
+        budget: &Budget,
+    ) -> Result<(Batch, CallRecord), RunError> {
         let config = self.sync_config();
         let mut attempt = 0;
         loop {
@@ -237,12 +357,12 @@ impl ControlPlane {
                         return Ok((batch, record));
                     }
                     other => {
-                        self.meter.record(record).await.map_err(|e| e.to_string())?;
+                        self.meter.record(record).await?;
                         ControlError::Internal(format!("`read` returned {other:?}"))
                     }
                 },
                 Ok((Err(failure), record)) => {
-                    self.meter.record(record).await.map_err(|e| e.to_string())?;
+                    self.meter.record(record).await?;
                     ControlError::Invoke(Box::new(failure))
                 }
                 Err(error) => error,
@@ -255,12 +375,14 @@ impl ControlPlane {
             match after_failure(&config, &error, attempt) {
                 Next::RetryAfter(wait) if attempt < config.max_attempts => {
                     tracing::info!(run = %run.id, attempt, wait_ms = wait.as_millis() as u64, %error, "retrying a read");
-                    tokio::time::sleep(wait).await;
+                    budget.sleep(wait).await?;
                 }
                 Next::RetryAfter(_) => {
-                    return Err(format!("gave up after {attempt} attempts; last error: {error}"));
+                    return Err(RunError::Failed(format!(
+                        "gave up after {attempt} attempts; last error: {error}"
+                    )));
                 }
-                Next::Fail(message) => return Err(message),
+                Next::Fail(message) => return Err(RunError::Failed(message)),
             }
         }
     }
@@ -278,7 +400,7 @@ impl ControlPlane {
                 if error.is_some() {
                     run.last_error = error;
                 }
-                put_json(&mut *tx, Table::Runs, &run_key(&tenant_id, &run_id), &run)?;
+                index::update(&mut *tx, &run)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -289,71 +411,81 @@ impl ControlPlane {
     }
 
     /// Write one batch: its records, the stream's state and the run's
-    /// progress, in one transaction.
+    /// progress, in one transaction. A run cancelled meanwhile keeps only
+    /// the read's usage, and the batch is not stored.
     async fn commit_batch(
         &self,
-        tenant_id: &str,
-        run_id: &str,
+        run: &Run,
         index: usize,
         (batch, record): (Batch, CallRecord),
-    ) -> Result<(), ControlError> {
-        let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
-        self.blocking(move |store| {
-            let mut tx = store.write()?;
-            let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
-                .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
-            let stream: &mut StreamRun = &mut run.streams[index];
-            let stream_prefix = prefix(&[
-                tenant_id.as_bytes(),
-                run.plugin.as_bytes(),
-                stream.stream.as_bytes(),
-            ]);
-            if stream.batches == 0 && stream.mode == SyncMode::FullRefresh {
-                // A full refresh replaces the stream; deleting in the first
-                // batch's transaction keeps a crash from losing both copies.
-                tx.delete_prefix(Table::Records, &stream_prefix)?;
-            }
-            for record in &batch.records {
-                let value: Value =
-                    serde_json::from_str(record.get()).map_err(|e| ControlError::Internal(e.to_string()))?;
-                let id = record_key(&value, &stream.primary_key).map_err(ControlError::Invalid)?;
-                tx.put(
-                    Table::Records,
-                    &[stream_prefix.as_slice(), id.as_bytes()].concat(),
-                    record.get().as_bytes(),
-                )?;
-            }
-            let state: Option<Value> = batch
-                .state
-                .as_ref()
-                .map(|s| serde_json::from_str(s.get()))
-                .transpose()
-                .map_err(|e| ControlError::Internal(e.to_string()))?;
-            if stream.mode == SyncMode::Incremental
-                && let Some(state) = &state
-            {
-                let state_key = key(&[
+        state: Option<Value>,
+    ) -> Result<(), RunError> {
+        let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
+        let cancelled = self
+            .blocking(move |store| {
+                let mut tx = store.write()?;
+                let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
+                    .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
+                run.attempts += 1;
+                run.fuel += record.usage.fuel;
+                // The read's usage and audit entry, with the records it produced.
+                write_record(&mut *tx, &record)?;
+                if run.cancelled_by.is_some() || run.status != RunStatus::Running {
+                    index::update(&mut *tx, &run)?;
+                    tx.commit()?;
+                    return Ok(Some(run.cancelled_by.unwrap_or_else(|| "another request".into())));
+                }
+                let stream: &StreamRun = run
+                    .streams
+                    .get(index)
+                    .ok_or_else(|| ControlError::Internal(format!("run {run_id} has no stream {index}")))?;
+                let stream_prefix = prefix(&[
                     tenant_id.as_bytes(),
                     run.plugin.as_bytes(),
                     stream.stream.as_bytes(),
                 ]);
-                put_json(&mut *tx, Table::SyncState, &state_key, state)?;
-            }
-            let count = batch.records.len() as u64;
-            run.attempts += 1;
-            run.fuel += record.usage.fuel;
-            // The read's usage and audit entry, with the records it produced.
-            write_record(&mut *tx, &record)?;
-            let stream: &mut StreamRun = &mut run.streams[index];
-            stream.records_read += count;
-            stream.records_written += count;
-            stream.batches += 1;
-            stream.checkpoint = state;
-            stream.done = !batch.has_more;
-            put_json(&mut *tx, Table::Runs, &run_key(&tenant_id, &run_id), &run)?;
-            Ok(tx.commit()?)
-        })
-        .await
+                if stream.batches == 0 && stream.mode == SyncMode::FullRefresh {
+                    // A full refresh replaces the stream; deleting in the first
+                    // batch's transaction keeps a crash from losing both copies.
+                    tx.delete_prefix(Table::Records, &stream_prefix)?;
+                }
+                let mut bytes = 0u64;
+                for record in &batch.records {
+                    let value: Value = serde_json::from_str(record.get())
+                        .map_err(|e| ControlError::Internal(e.to_string()))?;
+                    let id = record_key(&value, &stream.primary_key).map_err(ControlError::Invalid)?;
+                    tx.put(
+                        Table::Records,
+                        &[stream_prefix.as_slice(), id.as_bytes()].concat(),
+                        record.get().as_bytes(),
+                    )?;
+                    bytes += record.get().len() as u64;
+                }
+                let state_key = state_key(&tenant_id, &run.plugin, stream, &run_id);
+                match (&state, stream.mode, batch.has_more) {
+                    // A finished full refresh needs no state any more.
+                    (_, SyncMode::FullRefresh, false) => {
+                        tx.delete(Table::SyncState, &state_key)?;
+                    }
+                    (Some(state), _, _) => put_json(&mut *tx, Table::SyncState, &state_key, state)?,
+                    (None, _, _) => {}
+                }
+                let count = batch.records.len() as u64;
+                let stream: &mut StreamRun = &mut run.streams[index];
+                stream.records_read += count;
+                stream.records_written += count;
+                stream.bytes_read += bytes;
+                stream.batches += 1;
+                stream.done = !batch.has_more;
+                index::update(&mut *tx, &run)?;
+                tx.commit()?;
+                Ok(None)
+            })
+            .await?;
+        match cancelled {
+            Some(by) => Err(RunError::Cancelled(by)),
+            None => Ok(()),
+        }
     }
 }
 

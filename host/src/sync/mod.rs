@@ -1,18 +1,23 @@
 //! Syncing a connector into the tenant's record store: runs, their history,
-//! and reading the synced records. The engine that drives a run is in
-//! [`engine`].
+//! cancelling them, and reading the synced records. The engine that drives
+//! a run is in [`engine`], what stops one early in [`limits`], the run
+//! indexes in [`index`].
 
 mod agent_run;
 mod engine;
+mod index;
+mod limits;
 
 pub use engine::SyncConfig;
+pub use limits::{CancelHandle, CancelToken, RunError, RunLimits, cancel_pair};
 
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, CallOutput, SyncMode};
+use crate::scheduler::pool::{Found, Pending, Work};
 use crate::store::Storage;
-use crate::store::storage::{Table, get_json, key, prefix, put_json, scan_json};
-use crate::tenant::{self, Principal, Role};
+use crate::store::storage::{Table, get_json, key, prefix};
+use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -25,8 +30,10 @@ pub enum RunStatus {
     Running,
     /// Every stream was read to its end.
     Succeeded,
-    /// Stopped by an error; `last_error` says which.
+    /// Stopped by an error or a limit; `last_error` says which.
     Failed,
+    /// Stopped on request; `cancelled_by` says whose.
+    Cancelled,
 }
 
 /// One stream of a run.
@@ -45,9 +52,9 @@ pub struct StreamRun {
     pub records_written: u64,
     /// Batches committed.
     pub batches: u64,
-    /// The state after the last committed batch: where a resumed run goes on.
-    #[schema(value_type = Option<Object>)]
-    pub checkpoint: Option<Value>,
+    /// Bytes of the records read (their JSON text).
+    #[serde(default)]
+    pub bytes_read: u64,
     /// Whether the stream was read to its end.
     pub done: bool,
 }
@@ -65,6 +72,13 @@ pub struct Run {
     pub version: String,
     /// Where it is.
     pub status: RunStatus,
+    /// Still waiting in the host's run pool for a slot (its status reads
+    /// `running`; it can be cancelled).
+    #[serde(default)]
+    pub queued: bool,
+    /// Who asked to cancel it, once someone did.
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
     /// Who started it.
     pub requested_by: String,
     /// When it started.
@@ -145,7 +159,8 @@ pub(crate) fn new_run_id() -> Result<String, ControlError> {
 
 impl ControlPlane {
     /// Start a sync of `plugin` for `tenant_id` and return its run; the run
-    /// goes on in the background.
+    /// waits for a slot in the host's run pool and goes on in the
+    /// background.
     pub async fn start_sync(
         self: &Arc<Self>,
         principal: &Principal,
@@ -154,15 +169,17 @@ impl ControlPlane {
         request: SyncRequest,
     ) -> Result<Run, ControlError> {
         let run = self.prepare_run(principal, tenant_id, plugin, request).await?;
-        self.spawn_execution(principal, &run);
+        self.queue_run(&run);
         Ok(run)
     }
 
-    /// Drive `run` to its end in the background.
-    pub(crate) fn spawn_execution(self: &Arc<Self>, principal: &Principal, run: &Run) {
-        let this = self.clone();
-        let (tenant_id, run_id, principal) = (run.tenant.clone(), run.id.clone(), principal.clone());
-        tokio::spawn(async move { this.execute_run(&principal, &tenant_id, &run_id).await });
+    /// Queue a recorded run in the host's run pool.
+    pub(crate) fn queue_run(self: &Arc<Self>, run: &Run) {
+        self.submit(Pending {
+            tenant: run.tenant.clone(),
+            actor: run.requested_by.clone(),
+            work: Work::Run(run.id.clone()),
+        });
     }
 
     /// Store a new run with its start in the audit log.
@@ -175,12 +192,7 @@ impl ControlPlane {
         let stored = run.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
-            put_json(
-                &mut *tx,
-                Table::Runs,
-                &run_key(&stored.tenant, &stored.id),
-                &stored,
-            )?;
+            index::insert(&mut *tx, &stored)?;
             let event = crate::audit::Event {
                 actor: &stored.requested_by,
                 action,
@@ -195,6 +207,18 @@ impl ControlPlane {
         .await
     }
 
+    /// The enablement of `plugin` for `tenant_id` (read off the async
+    /// threads).
+    pub(crate) async fn enablement_of(
+        &self,
+        tenant_id: &str,
+        plugin: &str,
+    ) -> Result<crate::enablement::Enablement, ControlError> {
+        let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
+        self.blocking(move |store| Ok(tenant_and_enablement(&*store.read()?, &tenant_id, &plugin)?.1))
+            .await
+    }
+
     /// Check a sync request against the connector's streams and record a new
     /// run; [`ControlPlane::execute_run`] then drives it.
     pub(crate) async fn prepare_run(
@@ -205,7 +229,7 @@ impl ControlPlane {
         request: SyncRequest,
     ) -> Result<Run, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let (_, enablement) = tenant_and_enablement(&*self.store.read()?, tenant_id, plugin)?;
+        let enablement = self.enablement_of(tenant_id, plugin).await?;
         let discovered = self
             .invoke_enabled(principal, tenant_id, plugin, Call::Discover, "sync-discover")
             .await?;
@@ -246,7 +270,7 @@ impl ControlPlane {
                 records_read: 0,
                 records_written: 0,
                 batches: 0,
-                checkpoint: None,
+                bytes_read: 0,
                 done: false,
             });
         }
@@ -263,6 +287,8 @@ impl ControlPlane {
             plugin: plugin.to_string(),
             version: enablement.version,
             status: RunStatus::Running,
+            queued: true,
+            cancelled_by: None,
             requested_by: principal.actor(),
             started_at: crate::audit::now(),
             ended_at: None,
@@ -280,45 +306,126 @@ impl ControlPlane {
         Ok(run)
     }
 
-    /// Resume every run that was running when the host stopped, from its
-    /// last committed batch.
+    /// Queue again every run that had not ended when the host stopped; it
+    /// resumes from its last committed batch. Reads only the index of open
+    /// runs (indexing, once, the runs of a store from before the index).
     pub async fn resume_interrupted_runs(self: &Arc<Self>) -> Result<usize, ControlError> {
-        let interrupted: Vec<Run> = self
+        let indexed = self
             .blocking(|store| {
-                Ok(
-                    scan_json::<Run>(&*store.read()?, Table::Runs, b"", None, usize::MAX)?
-                        .into_iter()
-                        .map(|(_, run)| run)
-                        .filter(|run| run.status == RunStatus::Running)
-                        .collect(),
-                )
+                let mut tx = store.write()?;
+                let count = index::migrate(&mut *tx)?;
+                tx.commit()?;
+                Ok(count)
             })
             .await?;
-        for run in &interrupted {
-            tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted run");
-            // Resumed work stays whoever started it.
-            let principal = Principal::on_behalf_of(&run.requested_by, Role::Operator, &run.tenant);
-            self.spawn_execution(&principal, run);
+        if indexed > 0 {
+            tracing::info!(runs = indexed, "indexed the runs of an older store");
         }
-        Ok(interrupted.len())
+        let mut resumed = 0;
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let cursor = after.clone();
+            let (open, page): (Vec<(String, String)>, Vec<Run>) = self
+                .blocking(move |store| {
+                    let mut tx = store.write()?;
+                    let open = index::open_runs(&*tx, cursor.as_ref(), 256)?;
+                    let mut runs = Vec::new();
+                    for (tenant, id) in &open {
+                        match get_json::<Run>(&*tx, Table::Runs, &run_key(tenant, id))? {
+                            Some(run) => runs.push(run),
+                            // Its tenant was deleted.
+                            None => index::forget_open(&mut *tx, tenant, id)?,
+                        }
+                    }
+                    tx.commit()?;
+                    Ok((open, runs))
+                })
+                .await?;
+            let Some(last) = open.last() else { break };
+            after = Some(last.clone());
+            for run in page.iter().filter(|run| run.status == RunStatus::Running) {
+                tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted run");
+                // Resumed work stays whoever started it.
+                self.queue_run(run);
+                resumed += 1;
+            }
+        }
+        Ok(resumed)
     }
 
-    /// The runs of `tenant_id`, newest first.
+    /// Up to `limit` runs of `tenant_id`, newest first, older than the run
+    /// `after` when given (the last id of the previous page). Reads only
+    /// the page from the store.
     pub async fn runs(
         &self,
         principal: &Principal,
         tenant_id: &str,
+        after: Option<String>,
         limit: usize,
     ) -> Result<Vec<Run>, ControlError> {
         principal.require_tenant(tenant_id)?;
         let tenant_id = tenant_id.to_string();
         self.blocking(move |store| {
-            let mut runs: Vec<Run> = tenant::rows_of(&*store.read()?, Table::Runs, &tenant_id)?;
-            runs.reverse();
-            runs.truncate(limit);
-            Ok(runs)
+            let tx = store.read()?;
+            tenant::require_existing(&*tx, &tenant_id)?;
+            index::page(&*tx, &tenant_id, after.as_deref(), limit)
         })
         .await
+    }
+
+    /// Cancel a run that has not ended, as `principal`: a run waiting in
+    /// the pool ends at once, a running one at its next batch boundary.
+    /// The request is in the audit log as `run.cancel`, with its caller.
+    pub async fn cancel_run(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        run_id: &str,
+    ) -> Result<Run, ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let actor = principal.actor();
+        let (tenant, id, by) = (tenant_id.to_string(), run_id.to_string(), actor.clone());
+        let run = self
+            .blocking(move |store| {
+                let mut tx = store.write()?;
+                let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant, &id))?
+                    .ok_or_else(|| ControlError::NotFound(format!("tenant `{tenant}` has no run `{id}`")))?;
+                if run.status != RunStatus::Running {
+                    return Err(ControlError::Conflict(format!(
+                        "run `{id}` has already ended ({})",
+                        serde_json::to_value(run.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    )));
+                }
+                if run.cancelled_by.is_some() {
+                    return Ok(run);
+                }
+                run.cancelled_by = Some(by.clone());
+                index::update(&mut *tx, &run)?;
+                let event = crate::audit::Event {
+                    actor: &by,
+                    action: "run.cancel",
+                    target: &run.plugin,
+                    outcome: "ok",
+                    details: serde_json::json!({ "run": run.id, "queued": run.queued }),
+                };
+                crate::audit::append(&mut *tx, &tenant, event)?;
+                tx.commit()?;
+                Ok(run)
+            })
+            .await?;
+        match self.pool.cancel(tenant_id, run_id, &actor) {
+            Found::Signalled => {
+                tracing::info!(tenant = tenant_id, run = run_id, by = %actor, "cancelling a running run");
+            }
+            Found::Dequeued | Found::Absent => {
+                let cancelled = Err(RunError::Cancelled(run.cancelled_by.clone().unwrap_or(actor)));
+                self.finish_run(tenant_id, run_id, cancelled).await?;
+            }
+        }
+        self.run(principal, tenant_id, run_id).await
     }
 
     /// One run.

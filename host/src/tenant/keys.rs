@@ -1,12 +1,14 @@
 //! Credentials: the admin token and per-tenant API keys. Both are random
 //! tokens shown once and stored only as their sha256 (they carry 192 bits
 //! of randomness, so a fast hash is enough to make the stored form useless).
+//! A key's id is 64 random bits; an id already taken is drawn again, never
+//! overwritten.
 
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::store::StoreError;
-use crate::store::storage::{Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
-use crate::vault::random_hex;
+use crate::store::storage::{ReadTx, Storage, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
+use crate::vault::{VaultError, random_hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -185,6 +187,35 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
     Ok(Principal::key(&key.id, &key.tenant, key.role))
 }
 
+/// Random bytes in a key id: 64 bits, so ids practically never repeat.
+const KEY_ID_BYTES: usize = 8;
+
+/// How many fresh ids are drawn before giving up on finding an unused one.
+const KEY_ID_ATTEMPTS: usize = 8;
+
+/// An id that no key of `tenant` has (revoked keys included), drawn from
+/// `generate`; a drawn id that is taken is refused and another drawn, so a
+/// collision never overwrites an existing key.
+fn fresh_key_id(
+    tx: &dyn ReadTx,
+    tenant: &str,
+    mut generate: impl FnMut() -> Result<String, VaultError>,
+) -> Result<String, ControlError> {
+    for _ in 0..KEY_ID_ATTEMPTS {
+        let id = generate()?;
+        if tx.get(Table::ApiKeys, &key_record_key(tenant, &id))?.is_none() {
+            return Ok(id);
+        }
+        tracing::warn!(
+            tenant,
+            "a new API key id collided with an existing key; drawing another"
+        );
+    }
+    Err(ControlError::Internal(format!(
+        "no unused API key id after {KEY_ID_ATTEMPTS} attempts"
+    )))
+}
+
 fn key_record_key(tenant: &str, id: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), id.as_bytes()])
 }
@@ -239,8 +270,15 @@ impl ControlPlane {
         self.blocking(move |store| {
             let mut tx = store.write()?;
             super::require_existing(&*tx, &tenant)?;
-            let id = random_hex(4)?;
+            let id = fresh_key_id(&*tx, &tenant, || random_hex(KEY_ID_BYTES))?;
             let token = format!("omk_{id}_{}", random_hex(24)?);
+            if tx.get(Table::ApiKeyHashes, &token_hash(&token))?.is_some() {
+                // 192 random bits never repeat in practice; refuse rather
+                // than let one key's hash point at another's record.
+                return Err(ControlError::Internal(
+                    "a freshly generated key collided with an existing one; try again".into(),
+                ));
+            }
             let api_key = ApiKey {
                 id: id.clone(),
                 tenant: tenant.clone(),
@@ -315,5 +353,66 @@ impl ControlPlane {
             Ok(api_key)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RedbStore;
+
+    fn store_with_key(id: &str) -> (tempfile::TempDir, RedbStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        let mut tx = store.write().expect("write");
+        let existing = ApiKey {
+            id: id.into(),
+            tenant: "acme".into(),
+            role: Role::Viewer,
+            label: "the older key".into(),
+            prefix: format!("omk_{id}"),
+            created_at: audit::now(),
+            revoked_at: None,
+        };
+        put_json(&mut *tx, Table::ApiKeys, &key_record_key("acme", id), &existing).expect("put");
+        tx.commit().expect("commit");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_colliding_key_id_is_refused_and_another_drawn() {
+        let (_dir, store) = store_with_key("00000000000000aa");
+        let mut drawn = ["00000000000000aa", "00000000000000bb"].into_iter();
+        let tx = store.read().expect("read");
+        let id = fresh_key_id(&*tx, "acme", || Ok(drawn.next().expect("drawn").to_string())).expect("an id");
+        assert_eq!(id, "00000000000000bb", "the taken id is not reused");
+        assert_eq!(drawn.next(), None, "exactly one retry");
+        // The same id in another tenant is not a collision.
+        let id = fresh_key_id(&*tx, "rival", || Ok("00000000000000aa".to_string())).expect("an id");
+        assert_eq!(id, "00000000000000aa");
+    }
+
+    #[test]
+    fn only_collisions_give_up_without_overwriting() {
+        let (_dir, store) = store_with_key("00000000000000aa");
+        let tx = store.read().expect("read");
+        let mut draws = 0;
+        let error = fresh_key_id(&*tx, "acme", || {
+            draws += 1;
+            Ok("00000000000000aa".to_string())
+        })
+        .expect_err("every draw collides");
+        assert!(error.to_string().contains("no unused API key id"), "{error}");
+        assert_eq!(draws, KEY_ID_ATTEMPTS);
+        let kept: ApiKey = get_json(&*tx, Table::ApiKeys, &key_record_key("acme", "00000000000000aa"))
+            .expect("get")
+            .expect("still there");
+        assert_eq!(kept.label, "the older key");
+    }
+
+    #[test]
+    fn key_ids_carry_64_random_bits() {
+        let id = random_hex(KEY_ID_BYTES).expect("random");
+        assert_eq!(id.len(), 16);
     }
 }

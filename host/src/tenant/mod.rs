@@ -3,10 +3,11 @@
 
 pub mod keys;
 
+use crate::audit::checkpoint::{self, Checkpointed};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::store::Storage;
-use crate::store::storage::{ReadTx, Table, get_json, prefix, put_json, scan_json};
+use crate::store::storage::{ReadTx, Table, WriteTx, get_json, prefix, put_json, scan_json};
 use omnify_registry::manifest::is_plugin_name;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +78,27 @@ pub(crate) fn rows_of<T: serde::de::DeserializeOwned>(
             .map(|(_, row)| row)
             .collect(),
     )
+}
+
+/// Remove the runs of `tenant`'s due jobs that no worker has started (the
+/// queue is keyed by queue id, so each queued job is read for its tenant).
+fn delete_queued(tx: &mut dyn WriteTx, tenant: &str) -> Result<u64, ControlError> {
+    let queued: Vec<Vec<u8>> = tx
+        .scan(Table::Queue, b"", None, usize::MAX)?
+        .into_iter()
+        .filter(|(_, job)| serde_json::from_slice::<QueuedTenant>(job).is_ok_and(|job| job.tenant == tenant))
+        .map(|(queue_id, _)| queue_id)
+        .collect();
+    for queue_id in &queued {
+        tx.delete(Table::Queue, queue_id)?;
+    }
+    Ok(queued.len() as u64)
+}
+
+/// The one field of a queued job that deletion needs.
+#[derive(Deserialize)]
+struct QueuedTenant {
+    tenant: String,
 }
 
 /// The tenant `id`, or a not-found error.
@@ -233,12 +255,14 @@ impl ControlPlane {
         .await
     }
 
-    /// Delete a tenant: its keys, enablements, secrets, KV entries and
-    /// records are erased; its audit chain is kept and ends with the
-    /// deletion.
+    /// Delete a tenant: its keys, enablements, secrets, KV entries, records,
+    /// runs, jobs, queued runs and sync state are erased in one transaction,
+    /// so none of its jobs fires again; its audit chain is kept, ends with
+    /// the deletion, and gets a signed checkpoint of that last entry.
     pub async fn delete_tenant(&self, principal: &Principal, id: &str) -> Result<(), ControlError> {
         principal.require_admin()?;
         let (actor, id) = (principal.actor(), id.to_string());
+        let signer = self.audit_signer.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             require_existing(&*tx, &id)?;
@@ -253,10 +277,15 @@ impl ControlPlane {
                 Table::Usage,
                 Table::Proposals,
                 Table::Autonomy,
+                Table::SyncState,
+                Table::Runs,
+                Table::Jobs,
             ] {
                 let count = tx.delete_prefix(table, &under)?;
                 erased.insert(table.name().to_string(), count.into());
             }
+            let queued = delete_queued(&mut *tx, &id)?;
+            erased.insert(Table::Queue.name().to_string(), queued.into());
             keys::delete_all(&mut *tx, &id)?;
             tx.delete(Table::Tenants, id.as_bytes())?;
             let details = serde_json::json!({ "erased": erased });
@@ -271,6 +300,11 @@ impl ControlPlane {
                     details,
                 },
             )?;
+            // The chain ends here: sign its last entry with the deletion.
+            if let Checkpointed::Broken(problem) = checkpoint::checkpoint(&mut *tx, &id, &signer)? {
+                tracing::error!(tenant = %id, seq = problem.seq, reason = %problem.reason,
+                    "the deleted tenant's audit chain does not verify; its end is not signed");
+            }
             tx.commit()?;
             Ok(())
         })

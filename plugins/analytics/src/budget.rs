@@ -237,9 +237,12 @@ mod tests {
         assert_eq!(campaigns[plan.from].id, "a");
         // Within 15% of each campaign's budget: 15% of the smaller, 90.
         assert!((plan.amount - 13.5).abs() < 1e-9, "{}", plan.amount);
-        let before: f64 = campaigns.iter().filter_map(|c| c.daily_budget).sum();
-        let after = before - plan.amount + plan.amount;
-        assert!((before - after).abs() < 1e-9);
+        // A move takes from one campaign and gives to another, and leaves
+        // the giver a budget (the total is checked end to end, on the
+        // proposals, in tests/tests/agents.rs).
+        assert_ne!(plan.from, plan.to);
+        assert!(plan.amount > 0.0);
+        assert!(campaigns[plan.from].daily_budget.expect("budget") - plan.amount > 0.0);
         for (i, sign) in [(plan.from, -1.0), (plan.to, 1.0)] {
             let budget = campaigns[i].daily_budget.expect("budget");
             assert!(sign * plan.amount / budget * 100.0 <= 15.0 + 1e-9);

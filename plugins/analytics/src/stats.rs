@@ -165,6 +165,12 @@ mod tests {
         let b = [2.0, 2.1, 1.9, 2.05, 1.95];
         let test = welch(&a, &b).expect("test");
         assert!(test.t > 10.0 && test.p < 1e-4, "{test:?}");
+        // Unequal sizes and variances, worked by hand: t = -4 / √(0.5 + 14/6),
+        // df = 2.8333² / (0.5²/4 + 2.3333²/5); t(7) at 5% two-sided is 2.365.
+        let test = welch(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 6.0, 8.0, 10.0, 12.0]).expect("test");
+        assert!((test.t + 2.376_354).abs() < 1e-5, "{test:?}");
+        assert!((test.df - 6.972_256).abs() < 1e-5, "{test:?}");
+        assert!(test.p > 0.045 && test.p < 0.05, "{test:?}");
         let line = ols(&[1.0, 2.0, 3.0, 4.0], &[3.0, 5.0, 7.0, 9.0]).expect("line");
         assert!((line.slope - 2.0).abs() < 1e-12 && (line.intercept - 1.0).abs() < 1e-12);
         assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).expect("r") + 1.0).abs() < 1e-12);

@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/tenants/{tenant}/jobs/{job}", "operator"),
     ("GET", "/v1/tenants/{tenant}/runs", "viewer"),
     ("GET", "/v1/tenants/{tenant}/runs/{run}", "viewer"),
+    ("POST", "/v1/tenants/{tenant}/runs/{run}/cancel", "operator"),
     (
         "GET",
         "/v1/tenants/{tenant}/records/{connector}/{stream}",

@@ -58,7 +58,12 @@ async fn tampering_with_the_audit_log_is_detected() {
         .call(Method::GET, "/v1/tenants/acme/audit/export", Some(admin), None)
         .await;
     assert_eq!(export.headers["content-type"], "application/x-ndjson");
-    assert_eq!(export.text.lines().count() as u64, entries - 1);
+    let exported_entries = export
+        .text
+        .lines()
+        .filter(|line| !line.starts_with("{\"checkpoint\""))
+        .count();
+    assert_eq!(exported_entries as u64, entries - 1, "checkpoint lines aside");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,6 +306,24 @@ async fn secrets_never_appear_in_responses_logs_or_the_audit_log() {
         )
         .await,
     );
+    // A connector that logs its token and returns it in an error: the host
+    // masks it before it logs, stores, audits or answers with it.
+    let leak = json!({"export": "act", "input": {"name": "leak-secret", "idempotency_key": "l"}});
+    let leaked = host
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/plugins/hostile/invoke",
+            Some(admin),
+            Some(&leak),
+        )
+        .await;
+    assert_eq!(leaked.status, 502, "{}", leaked.text);
+    assert!(
+        !leaked.text.contains(SECRET),
+        "the error leaked the secret: {}",
+        leaked.text
+    );
+    assert!(leaked.text.contains("[secret]"), "{}", leaked.text);
     seen.push(
         host.call(Method::GET, "/v1/tenants/acme/audit/export", Some(admin), None)
             .await,
@@ -335,10 +358,12 @@ async fn secrets_never_appear_in_responses_logs_or_the_audit_log() {
     }
     let logs = captured_logs().lock().expect("logs").clone();
     assert!(!logs.is_empty(), "logs were captured");
-    assert!(
-        !logs.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-        "a log line leaked the secret"
-    );
+    let leaked: Vec<String> = String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|line| line.contains(SECRET))
+        .map(|line| line.chars().take(300).collect())
+        .collect();
+    assert!(leaked.is_empty(), "log lines leaked the secret: {leaked:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +384,7 @@ async fn shutting_down_finishes_the_calls_in_flight() {
             .await
             .map(|response| response.status().as_u16())
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    host.until_running("acme", 1).await;
     host.stop().await;
     let status = in_flight
         .await

@@ -24,7 +24,8 @@ pub(crate) fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            // The host's own filter, at its most verbose.
+            .with_env_filter(omnify_host::cli::log_filter("trace"))
             .with_ansi(false)
             .with_writer(move || SharedWriter(sink.clone()))
             .finish();

@@ -66,7 +66,7 @@ async fn invocations_are_metered_audited_and_held_to_quotas() {
         .await
     };
     let second_call = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        host.until_running("acme", 1).await;
         invoke(world.acme_operator.clone(), read.clone()).await
     };
     let (slow_reply, concurrent) = tokio::join!(slow_call, second_call);

@@ -83,6 +83,29 @@ impl Connector for Hostile {
                 kv::set(&text(&input, "key")?, text(&input, "value")?.as_bytes())?;
                 Ok(json!({"stored": true}))
             }
+            "leak-secret" => {
+                // What a careless connector does with a platform's answer.
+                let secret = omnify_sdk::secrets::get("api_token")?;
+                println!("calling with {secret}");
+                omnify_sdk::info!("token is {secret}");
+                Err(Error::Auth(format!("the platform refused token {secret}")))
+            }
+            "huge-error" => Err(Error::internal("e".repeat(number(&input, "bytes", 1 << 20) as usize))),
+            "kv-set-then-panic" => {
+                kv::set(&text(&input, "key")?, b"never kept")?;
+                panic!("after a write the host must drop")
+            }
+            "kv-roundtrip" => {
+                let key = text(&input, "key")?;
+                kv::set(&key, b"first")?;
+                kv::set(&key, b"second")?;
+                let seen = kv::get(&key)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+                let listed = kv::list_keys(&key, None, 10)?;
+                let removed = kv::delete(&key)?;
+                let after_delete = kv::get(&key)?.is_some();
+                kv::set(&key, b"kept")?;
+                Ok(json!({"seen": seen, "listed": listed, "removed": removed, "after_delete": after_delete}))
+            }
             "kv-get" => {
                 let value = kv::get(&text(&input, "key")?)?;
                 Ok(json!({"value": value.map(|v| String::from_utf8_lossy(&v).into_owned())}))
@@ -92,6 +115,25 @@ impl Connector for Hostile {
                 let response = http::get(text(&input, "url")?)
                     .retry(http::RetryPolicy::none())
                     .send()?;
+                Ok(json!({"status": response.status, "body": response.text()}))
+            }
+            "http-send" => {
+                // {"method": "POST", "url": …, "headers": {name: value}, "body": text}
+                let url = text(&input, "url")?;
+                let mut request = match input["method"].as_str().unwrap_or("GET") {
+                    "POST" => http::post(url),
+                    "PUT" => http::put(url),
+                    _ => http::get(url),
+                };
+                if let Some(headers) = input["headers"].as_object() {
+                    for (name, value) in headers {
+                        request = request.header(name, value.as_str().unwrap_or_default());
+                    }
+                }
+                if let Some(body) = input["body"].as_str() {
+                    request = request.body(body.as_bytes().to_vec());
+                }
+                let response = request.retry(http::RetryPolicy::none()).send()?;
                 Ok(json!({"status": response.status, "body": response.text()}))
             }
             "secret" => {

@@ -1,0 +1,230 @@
+//! Noisy neighbours: how much one tenant's hostile plugin slows another
+//! tenant's calls. Tenant B's four clients call a trivial export of its own
+//! plugin (the hello connector's `spec`, metered and audited like every
+//! call) for a few seconds, first alone, then while tenant A's hostile
+//! plugin runs, in two concurrent callers, one misbehaviour at a time and
+//! then all at once: an endless loop, a KV flood, a log flood and memory
+//! churn. It prints B's p50, p99 and calls per second for each, and B's p99
+//! against B alone (goal: at most 1.5×).
+//!
+//! Run with `cargo bench -p omnify --bench neighbours`.
+
+use omnify_host::control::{ControlConfig, ControlPlane};
+use omnify_host::enablement::EnableRequest;
+use omnify_host::invoke::Call;
+use omnify_host::tenant::{NewTenant, Principal};
+use omnify_registry::{Builder, Package};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long each measurement lasts.
+const WINDOW: Duration = Duration::from_secs(4);
+
+/// B's concurrent clients.
+const B_CLIENTS: usize = 4;
+
+/// The hostile plugin's manifest: what it needs for its misbehaviours.
+const HOSTILE_MANIFEST: &str = r#"
+[plugin]
+name = "hostile"
+version = "1.0.0"
+kind = "connector"
+contract = "1.1.0"
+publisher = "bench"
+
+[capabilities]
+http_hosts = ["127.0.0.1"]
+secrets = ["api_token"]
+kv = true
+
+[limits]
+timeout_ms = 2000
+"#;
+
+/// What tenant A's plugin does in a loop: the action and its input.
+const MISBEHAVIOURS: [(&str, &str, &str); 4] = [
+    ("an endless loop", "spin", "{}"),
+    ("a KV flood", "kv-flood", "{}"),
+    ("a log flood", "print", r#"{"lines": 50000}"#),
+    ("memory churn", "grow", "{}"),
+];
+
+/// B's latencies over one window.
+struct Measured {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+async fn measure_b(control: &Arc<ControlPlane>) -> Measured {
+    let clients: Vec<_> = (0..B_CLIENTS)
+        .map(|i| {
+            let control = control.clone();
+            tokio::spawn(async move {
+                let (start, mut latencies) = (Instant::now(), Vec::new());
+                while start.elapsed() < WINDOW {
+                    let call_started = Instant::now();
+                    control
+                        .invoke_enabled(
+                            &Principal::admin(),
+                            "b",
+                            "hello-connector",
+                            Call::Spec,
+                            &format!("b-{i}"),
+                        )
+                        .await
+                        .expect("B's call succeeds");
+                    latencies.push(call_started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.expect("client"));
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Measured {
+        p50: at(0.50),
+        p99: at(0.99),
+        per_second: latencies.len() as f64 / WINDOW.as_secs_f64(),
+    }
+}
+
+/// Run `actions` of A's plugin in a loop, `callers` at a time, until
+/// `running` is cleared.
+fn start_a(
+    control: &Arc<ControlPlane>,
+    actions: Vec<(&'static str, &'static str)>,
+    running: &Arc<AtomicBool>,
+) {
+    for (index, (name, input)) in actions.into_iter().enumerate() {
+        for caller in 0..2 {
+            let (control, running) = (control.clone(), running.clone());
+            tokio::spawn(async move {
+                let mut round = 0u64;
+                while running.load(Ordering::Relaxed) {
+                    round += 1;
+                    let call = Call::Act {
+                        name: name.into(),
+                        input: serde_json::from_str(input).expect("input"),
+                        idempotency_key: format!("{index}-{caller}-{round}"),
+                    };
+                    // Each call ends at a limit; that is the point.
+                    let _ = control
+                        .invoke_enabled(&Principal::admin(), "a", "hostile", call, "a")
+                        .await;
+                }
+            });
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = Builder::new(root.join("target/wasm"))
+        .build_packages(&root.join("Cargo.toml"), &["hello-connector", "hostile"])
+        .expect("build the plugins");
+    let component = |package: &str| {
+        let path = &built.iter().find(|c| c.package == package).expect("built").path;
+        std::fs::read(path).expect("read the component")
+    };
+    let hello_manifest =
+        std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async move {
+        let data = tempfile::tempdir().expect("temp dir");
+        let control = ControlPlane::open(ControlConfig {
+            dev: true,
+            ..ControlConfig::new(data.path())
+        })
+        .expect("control plane")
+        .0;
+        let control = Arc::new(control);
+        let admin = Principal::admin();
+        for (manifest, bytes) in [
+            (hello_manifest.as_str(), component("hello-connector")),
+            (HOSTILE_MANIFEST, component("hostile")),
+        ] {
+            let package = Package::new(manifest, bytes).expect("package");
+            control
+                .publish(&admin, &package.to_bytes().expect("bytes"))
+                .await
+                .expect("publish");
+        }
+        for tenant in ["a", "b"] {
+            let new = NewTenant {
+                id: tenant.into(),
+                name: tenant.into(),
+                quotas: Default::default(),
+            };
+            control.create_tenant(&admin, new).await.expect("tenant");
+        }
+        let mut hello = EnableRequest::default();
+        hello.config.insert("names".into(), json!(["Ada"]));
+        control
+            .enable(&admin, "b", "hello-connector", hello)
+            .await
+            .expect("enable B");
+        let mut hostile = EnableRequest::default();
+        hostile.secrets.insert("api_token".into(), "t".into());
+        control
+            .enable(&admin, "a", "hostile", hostile)
+            .await
+            .expect("enable A");
+
+        let alone = measure_b(&control).await;
+        let mut rows = vec![("B alone".to_string(), alone.p50, alone.p99, alone.per_second)];
+        let mut scenarios: Vec<(String, Vec<(&str, &str)>)> = MISBEHAVIOURS
+            .iter()
+            .map(|(label, name, input)| (format!("A: {label}"), vec![(*name, *input)]))
+            .collect();
+        scenarios.push((
+            "A: all at once".into(),
+            MISBEHAVIOURS
+                .iter()
+                .map(|(_, name, input)| (*name, *input))
+                .collect(),
+        ));
+        for (label, actions) in scenarios {
+            let running = Arc::new(AtomicBool::new(true));
+            start_a(&control, actions, &running);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let measured = measure_b(&control).await;
+            running.store(false, Ordering::Relaxed);
+            // Let A's calls end before the next scenario.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            rows.push((label, measured.p50, measured.p99, measured.per_second));
+        }
+
+        println!(
+            "\ntenant B, {B_CLIENTS} clients calling `spec`, {} s per row:",
+            WINDOW.as_secs()
+        );
+        println!(
+            "  {:<22} {:>10} {:>10} {:>10} {:>12}",
+            "", "p50 ms", "p99 ms", "calls/s", "p99 ratio"
+        );
+        let base = alone.p99.as_secs_f64();
+        for (label, p50, p99, per_second) in rows {
+            println!(
+                "  {label:<22} {:>10.2} {:>10.2} {:>10.0} {:>11.2}×",
+                p50.as_secs_f64() * 1e3,
+                p99.as_secs_f64() * 1e3,
+                per_second,
+                p99.as_secs_f64() / base
+            );
+        }
+        println!("  (goal: a p99 ratio of at most 1.5× in every row)");
+    });
+}
