@@ -3,15 +3,17 @@
 //! plugin (the hello connector's `spec`, metered and audited like every
 //! call) for a few seconds, first alone, then while tenant A's hostile
 //! plugin runs, in two concurrent callers, one misbehaviour at a time and
-//! then all at once: an endless loop, a KV flood, a log flood and memory
-//! churn. It prints B's p50, p99 and calls per second for each, and B's p99
+//! then all at once: an endless loop, a KV flood, a log flood, memory churn,
+//! a flood of forged webhook deliveries to A's connector, and syncs of a
+//! connector that makes no progress. It prints B's p50, p99 and calls per second for each, and B's p99
 //! against B alone (goal: at most 1.5×).
 //!
 //! Run with `cargo bench -p omnify --bench neighbours`.
 
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::enablement::EnableRequest;
-use omnify_host::invoke::Call;
+use omnify_host::invoke::{Call, HostPattern};
+use omnify_host::sync::{RunStatus, SyncRequest};
 use omnify_host::tenant::{NewTenant, Principal};
 use omnify_registry::{Builder, Package};
 use serde_json::json;
@@ -44,13 +46,22 @@ kv = true
 timeout_ms = 2000
 "#;
 
-/// What tenant A's plugin does in a loop: the action and its input.
-const MISBEHAVIOURS: [(&str, &str, &str); 4] = [
+/// What tenant A's plugin does in a loop: the action and its input; a
+/// webhook flood posts forged deliveries instead.
+const MISBEHAVIOURS: [(&str, &str, &str); 6] = [
     ("an endless loop", "spin", "{}"),
     ("a KV flood", "kv-flood", "{}"),
     ("a log flood", "print", r#"{"lines": 50000}"#),
     ("memory churn", "grow", "{}"),
+    ("a webhook flood", WEBHOOK_FLOOD, ""),
+    ("a no-progress sync", STUCK_SYNC, ""),
 ];
+
+/// The misbehaviour that syncs a connector whose source never moves on.
+const STUCK_SYNC: &str = "stuck-sync";
+
+/// The misbehaviour that posts to A's webhook endpoint.
+const WEBHOOK_FLOOD: &str = "webhook-flood";
 
 /// B's latencies over one window.
 struct Measured {
@@ -96,16 +107,56 @@ async fn measure_b(control: &Arc<ControlPlane>) -> Measured {
     }
 }
 
-/// Run `actions` of A's plugin in a loop, `callers` at a time, until
-/// `running` is cleared.
+/// Post unsigned 100 KB deliveries to A's webhook endpoint until `running`
+/// is cleared.
+async fn flood_webhooks(url: String, running: Arc<AtomicBool>) {
+    let (client, body) = (reqwest::Client::new(), vec![b'x'; 100 << 10]);
+    while running.load(Ordering::Relaxed) {
+        let _ = client.post(&url).body(body.clone()).send().await;
+    }
+}
+
+/// Sync A's paged source, whose server never moves on, until `running` is
+/// cleared: each run ends when the host sees no progress.
+async fn stuck_syncs(control: Arc<ControlPlane>, running: Arc<AtomicBool>) {
+    let admin = Principal::admin();
+    while running.load(Ordering::Relaxed) {
+        let Ok(run) = control
+            .start_sync(&admin, "a", "paged-source", SyncRequest::default())
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        while control
+            .run(&admin, "a", &run.id)
+            .await
+            .is_ok_and(|run| run.status == RunStatus::Running)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Run `actions` of A's plugin in a loop, two callers each, until `running`
+/// is cleared; `hooks` is A's webhook URL.
 fn start_a(
     control: &Arc<ControlPlane>,
     actions: Vec<(&'static str, &'static str)>,
+    hooks: &str,
     running: &Arc<AtomicBool>,
 ) {
     for (index, (name, input)) in actions.into_iter().enumerate() {
         for caller in 0..2 {
             let (control, running) = (control.clone(), running.clone());
+            if name == WEBHOOK_FLOOD {
+                tokio::spawn(flood_webhooks(hooks.to_string(), running));
+                continue;
+            }
+            if name == STUCK_SYNC {
+                tokio::spawn(stuck_syncs(control, running));
+                continue;
+            }
             tokio::spawn(async move {
                 let mut round = 0u64;
                 while running.load(Ordering::Relaxed) {
@@ -128,14 +179,20 @@ fn start_a(
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let built = Builder::new(root.join("target/wasm"))
-        .build_packages(&root.join("Cargo.toml"), &["hello-connector", "hostile"])
+        .build_packages(
+            &root.join("Cargo.toml"),
+            &["hello-connector", "hostile", "paged-source"],
+        )
         .expect("build the plugins");
     let component = |package: &str| {
         let path = &built.iter().find(|c| c.package == package).expect("built").path;
         std::fs::read(path).expect("read the component")
     };
-    let hello_manifest =
-        std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
+    let manifest = |path: &str| std::fs::read_to_string(root.join(path)).expect("manifest");
+    let (hello_manifest, paged_manifest) = (
+        manifest("examples/hello-connector/plugin.toml"),
+        manifest("tests/guests/paged-source/plugin.toml"),
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -146,6 +203,7 @@ fn main() {
         let data = tempfile::tempdir().expect("temp dir");
         let control = ControlPlane::open(ControlConfig {
             dev: true,
+            grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("pattern")],
             ..ControlConfig::new(data.path())
         })
         .expect("control plane")
@@ -155,6 +213,7 @@ fn main() {
         for (manifest, bytes) in [
             (hello_manifest.as_str(), component("hello-connector")),
             (HOSTILE_MANIFEST, component("hostile")),
+            (paged_manifest.as_str(), component("paged-source")),
         ] {
             let package = Package::new(manifest, bytes).expect("package");
             control
@@ -183,6 +242,14 @@ fn main() {
             .await
             .expect("enable A");
 
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let hooks = format!(
+            "http://{}/v1/hooks/a/hostile",
+            listener.local_addr().expect("address")
+        );
+        let app = omnify_host::api::app(control.clone(), &omnify_host::api::ApiConfig::default());
+        tokio::spawn(omnify_host::api::serve(listener, app, std::future::pending()));
+
         let alone = measure_b(&control).await;
         let mut rows = vec![("B alone".to_string(), alone.p50, alone.p99, alone.per_second)];
         let mut scenarios: Vec<(String, Vec<(&str, &str)>)> = MISBEHAVIOURS
@@ -198,7 +265,7 @@ fn main() {
         ));
         for (label, actions) in scenarios {
             let running = Arc::new(AtomicBool::new(true));
-            start_a(&control, actions, &running);
+            start_a(&control, actions, &hooks, &running);
             tokio::time::sleep(Duration::from_millis(300)).await;
             let measured = measure_b(&control).await;
             running.store(false, Ordering::Relaxed);

@@ -58,6 +58,14 @@ impl TestServer {
             .route("/redirect-to", any(redirect_to))
             .route("/flaky", get(flaky))
             .route("/slow-down", get(slow_down))
+            .route(
+                "/hang",
+                get(|| async {
+                    // Longer than any call may wait; bounded all the same.
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    "late"
+                }),
+            )
             .route("/big", get(|| async { "x".repeat(2 << 20) }))
             .layer(axum::middleware::from_fn_with_state(server.clone(), count))
             .with_state(server.clone());

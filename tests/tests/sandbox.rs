@@ -515,3 +515,63 @@ async fn kv_keys_and_values_over_their_limits_are_refused_and_nothing_is_stored(
     }
     assert_eq!(store.used_bytes(&scope).expect("usage"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_makes_no_more_http_requests_than_its_limit() {
+    let server = TestServer::start().await;
+    let (runtime, _) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let mut ctx = limited(|l| l.http_requests = 3);
+    server.allow(&mut ctx);
+    let output = act(
+        &runtime,
+        &plugin,
+        &ctx,
+        "http-many",
+        json!({"url": server.url("/landing"), "times": 10}),
+    )
+    .await
+    .expect("the guest sees the refusal");
+    let result = act_result(&output);
+    assert_eq!(result["done"], 3, "{result}");
+    assert!(
+        result["error"].as_str().unwrap_or_default().contains('3'),
+        "{result}"
+    );
+    assert_eq!(
+        server.hits("/landing"),
+        3,
+        "the fourth request never left the host"
+    );
+    assert_eq!(output.usage.http_requests, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_slower_than_the_http_timeout_is_given_up() {
+    let server = TestServer::start().await;
+    let (runtime, _) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let mut ctx = limited(|l| l.http_timeout = std::time::Duration::from_millis(300));
+    server.allow(&mut ctx);
+    let started = std::time::Instant::now();
+    let error = misbehave(
+        &runtime,
+        &plugin,
+        &ctx,
+        "http-get",
+        json!({"url": server.url("/hang")}),
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = error.to_string();
+    assert!(text.contains("time"), "{text}");
+    assert!(
+        matches!(error.kind, InvokeErrorKind::Plugin(_)),
+        "{:?}",
+        error.kind
+    );
+}

@@ -499,3 +499,30 @@ async fn runs_are_listed_a_page_at_a_time_newest_first() {
     assert_eq!(page(format!("limit=2&after={}", ids[1])).await, ids[2..].to_vec());
     assert!(page(format!("limit=2&after={}", ids[2])).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_paged_by_bytes_as_well_as_by_count() {
+    // 12 records of 900 KB: more than a page's 8 MiB, far fewer than 1000.
+    let setup = setup(12).await;
+    setup.source.set_padding(900_000);
+    let run = setup.sync_to_end(json!({"batch_size": 4})).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let path = "/v1/tenants/acme/records/paged-source/items?limit=1000";
+    let first = setup.host.call(Method::GET, path, Some(&setup.admin), None).await;
+    assert_eq!(first.status, 200, "{}", &first.text[..200.min(first.text.len())]);
+    let shown = first.json["records"].as_array().map_or(0, Vec::len);
+    assert!(shown > 0 && shown < 12, "{shown} records on the first page");
+    assert!(first.text.len() <= 8 << 20, "{} bytes", first.text.len());
+    let next = first.json["next"].as_str().expect("a next page");
+    let rest = setup
+        .host
+        .call(
+            Method::GET,
+            &format!("{path}&after={next}"),
+            Some(&setup.admin),
+            None,
+        )
+        .await;
+    let more = rest.json["records"].as_array().map_or(0, Vec::len);
+    assert_eq!(shown + more, 12, "two pages hold them all");
+}

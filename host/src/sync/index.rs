@@ -30,6 +30,13 @@ fn open_key(tenant: &str, id: &str) -> Vec<u8> {
     [open_prefix(), key(&[tenant.as_bytes(), id.as_bytes()])].concat()
 }
 
+/// Remove `tenant`'s entries from both indexes (when the tenant is
+/// deleted); how many there were.
+pub(crate) fn erase_tenant(tx: &mut dyn WriteTx, tenant: &str) -> Result<u64, ControlError> {
+    let open = [open_prefix(), prefix(&[tenant.as_bytes()])].concat();
+    Ok(tx.delete_prefix(Table::Runs, &newest_prefix(tenant))? + tx.delete_prefix(Table::Runs, &open)?)
+}
+
 /// Set once every stored run is in both indexes.
 const MIGRATED: &[u8] = b"\0migrated";
 

@@ -6,6 +6,11 @@
 mod agent_run;
 mod engine;
 mod index;
+
+pub(crate) use index::erase_tenant as erase_tenant_runs_index;
+
+/// The most bytes of records one page of the records API holds.
+pub const MAX_RECORD_PAGE_BYTES: usize = 8 << 20;
 mod limits;
 
 pub use engine::SyncConfig;
@@ -444,7 +449,9 @@ impl ControlPlane {
         .await
     }
 
-    /// A page of synced records of `tenant_id`, as `query` says.
+    /// A page of synced records of `tenant_id`, as `query` says: at most
+    /// `limit` records and [`MAX_RECORD_PAGE_BYTES`] (a page holds at least
+    /// one record).
     pub async fn records(
         &self,
         principal: &Principal,
@@ -465,7 +472,7 @@ impl ControlPlane {
             tenant::require_existing(&*tx, &tenant_id)?;
             let stream_prefix = prefix(&[tenant_id.as_bytes(), connector.as_bytes(), stream.as_bytes()]);
             let mut cursor = after.map(|a| [stream_prefix.as_slice(), a.as_bytes()].concat());
-            let mut records = Vec::new();
+            let (mut records, mut page_bytes) = (Vec::new(), 0usize);
             let mut last_shown: Option<Vec<u8>> = None;
             let mut next = None;
             'pages: loop {
@@ -481,13 +488,16 @@ impl ControlPlane {
                             continue;
                         }
                     }
-                    if records.len() == limit {
+                    if records.len() == limit
+                        || (!records.is_empty() && page_bytes + text.len() > MAX_RECORD_PAGE_BYTES)
+                    {
                         // Another match exists: the next page starts after the last one shown.
                         next = last_shown
                             .as_ref()
                             .map(|k| String::from_utf8_lossy(&k[stream_prefix.len()..]).into_owned());
                         break 'pages;
                     }
+                    page_bytes += text.len();
                     records.push(
                         serde_json::value::RawValue::from_string(text)
                             .map_err(|e| ControlError::Internal(e.to_string()))?,

@@ -284,6 +284,7 @@ impl ControlPlane {
                 let count = tx.delete_prefix(table, &under)?;
                 erased.insert(table.name().to_string(), count.into());
             }
+            crate::sync::erase_tenant_runs_index(&mut *tx, &id)?;
             let queued = delete_queued(&mut *tx, &id)?;
             erased.insert(Table::Queue.name().to_string(), queued.into());
             keys::delete_all(&mut *tx, &id)?;

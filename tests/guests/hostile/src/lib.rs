@@ -90,7 +90,9 @@ impl Connector for Hostile {
                 omnify_sdk::info!("token is {secret}");
                 Err(Error::Auth(format!("the platform refused token {secret}")))
             }
-            "huge-error" => Err(Error::internal("e".repeat(number(&input, "bytes", 1 << 20) as usize))),
+            "huge-error" => Err(Error::internal(
+                "e".repeat(number(&input, "bytes", 1 << 20) as usize),
+            )),
             "kv-set-then-panic" => {
                 kv::set(&text(&input, "key")?, b"never kept")?;
                 panic!("after a write the host must drop")
@@ -116,6 +118,15 @@ impl Connector for Hostile {
                     .retry(http::RetryPolicy::none())
                     .send()?;
                 Ok(json!({"status": response.status, "body": response.text()}))
+            }
+            "http-many" => {
+                let (url, times) = (text(&input, "url")?, number(&input, "times", 10));
+                for done in 0..times {
+                    if let Err(error) = http::get(&url).retry(http::RetryPolicy::none()).send() {
+                        return Ok(json!({"done": done, "error": error.to_string()}));
+                    }
+                }
+                Ok(json!({"done": times}))
             }
             "http-send" => {
                 // {"method": "POST", "url": …, "headers": {name: value}, "body": text}
