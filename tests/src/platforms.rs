@@ -64,7 +64,13 @@ impl PlatformHost {
 
     /// As [`PlatformHost::start`], with the data of `scenario`.
     pub async fn start_with(plugins: &[&str], scenario: Scenario) -> Self {
+        Self::start_seeded(plugins, scenario, SandboxConfig::default().seed).await
+    }
+
+    /// As [`PlatformHost::start_with`], with the world of `seed`.
+    pub async fn start_seeded(plugins: &[&str], scenario: Scenario, seed: u64) -> Self {
         let sandbox = Sandbox::start(SandboxConfig {
+            seed,
             scenario,
             last_day: "2026-06-30".parse().ok(),
             ..SandboxConfig::default()

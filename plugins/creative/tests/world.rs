@@ -83,7 +83,7 @@ fn fatigued(output: &RunOutput) -> Vec<String> {
 fn the_planted_fatigued_ad_is_found_and_paused() {
     for seed in [1, 7, 42, 2026] {
         let (world, output) = review(seed, Scenario::Planted);
-        let (_, planted) = world.facts.fatigued_ad.clone().expect("planted");
+        let (platform, planted) = world.facts.fatigued_ad.clone().expect("planted");
         assert_eq!(
             fatigued(&output),
             vec![planted.clone()],
@@ -103,12 +103,18 @@ fn the_planted_fatigued_ad_is_found_and_paused() {
             output.proposals
         );
         let pause = &output.proposals[0];
-        assert_eq!(pause.connector, "meta-ads");
+        assert_eq!(pause.connector, platform.connector(), "seed {seed}");
         assert_eq!(pause.expected_impact.metric, "daily_spend");
         assert_eq!(pause.expected_impact.percent, -100.0);
         assert!(pause.expected_impact.absolute < -10.0);
-        assert!(pause.confidence > 0.8, "{}", pause.confidence);
-        assert!(pause.rationale.contains("frequency rose"), "{}", pause.rationale);
+        // Google reports no frequency: its ads fatigue by click-through
+        // alone, which the agent trusts less.
+        if platform == Platform::Google {
+            assert!(pause.confidence > 0.6, "seed {seed}: {}", pause.confidence);
+        } else {
+            assert!(pause.confidence > 0.8, "seed {seed}: {}", pause.confidence);
+            assert!(pause.rationale.contains("frequency rose"), "{}", pause.rationale);
+        }
         // Its sibling is no winner just because the fatigued ad wore out.
         assert!(
             output.proposals.iter().all(|p| p.action != "set-daily-budget"),

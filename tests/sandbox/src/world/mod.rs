@@ -422,6 +422,8 @@ impl Payments {
 }
 
 /// The facts planted in a world, which the agents are expected to find.
+/// Their platforms, objects, day and lag derive from the world's seed (seed
+/// 42 keeps the placement the seed-42 tests were written against).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Facts {
     /// A campaign whose spend jumps on one day: (platform, campaign id, day).
@@ -442,7 +444,7 @@ pub const FATIGUE_DAYS: i64 = 21;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// A spend anomaly, a fatigued creative, a best-ROAS campaign and revenue
-    /// that lags spend by two days.
+    /// that lags spend by two to four days, placed by the seed.
     Planted,
     /// Steady delivery with none of those facts.
     Control,
