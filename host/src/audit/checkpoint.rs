@@ -234,17 +234,32 @@ pub fn last(tx: &dyn ReadTx, tenant: &str) -> Result<Option<Checkpoint>, StoreEr
     Ok(found.and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok()))
 }
 
-/// Check a chain whose stored entries `1..=entries` already verified against
-/// `checkpoints` (stored, or from an exported copy): each must be signed by
-/// `key` when given, and name an entry of the chain with its hash. The
-/// first problem, if any.
-pub fn check_against(
-    tx: &dyn ReadTx,
+/// Where the entries checked against checkpoints come from, as the
+/// problems name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainSource {
+    /// The host's store.
+    Store,
+    /// An exported copy.
+    Copy,
+}
+
+/// Check a chain of `entries` entries that already verified against
+/// `checkpoints`: each must be signed by `key` when given, and name an entry
+/// whose hash `hash_at` gives (by sequence number). The first problem, if
+/// any.
+pub fn check_checkpoints<E>(
     tenant: &str,
     entries: u64,
     checkpoints: &[Checkpoint],
     key: Option<&VerifyingKey>,
-) -> Result<Option<Problem>, StoreError> {
+    source: ChainSource,
+    mut hash_at: impl FnMut(u64) -> Result<Option<String>, E>,
+) -> Result<Option<Problem>, E> {
+    let (signer, chain) = match source {
+        ChainSource::Store => ("the host's key for this chain", "chain"),
+        ChainSource::Copy => ("this key", "copy"),
+    };
     let mut matched = 0;
     for checkpoint in checkpoints {
         let problem = |seq, reason| Ok(Some(Problem { seq, reason }));
@@ -252,8 +267,7 @@ pub fn check_against(
             return problem(
                 checkpoint.seq,
                 format!(
-                    "the checkpoint of entry {} is not signed by the host's key for this chain: it was \
-                     forged or altered",
+                    "the checkpoint of entry {} is not signed by {signer}: it was forged or altered",
                     checkpoint.seq
                 ),
             );
@@ -262,18 +276,17 @@ pub fn check_against(
             return problem(
                 entries + 1,
                 format!(
-                    "the checkpoint signed at {} covers entry {} but the chain ends at entry {entries}: \
+                    "the checkpoint signed at {} covers entry {} but the {chain} ends at entry {entries}: \
                      entries were removed",
                     checkpoint.time, checkpoint.seq
                 ),
             );
         }
-        let entry = stored_entry(tx, tenant, checkpoint.seq)?;
-        if entry.is_none_or(|entry| entry.hash != checkpoint.hash) {
+        if hash_at(checkpoint.seq)?.is_none_or(|hash| hash != checkpoint.hash) {
             return problem(
                 matched + 1,
                 format!(
-                    "entry {} does not match the checkpoint signed at {}: the chain was rewritten \
+                    "entry {} does not match the checkpoint signed at {}: the {chain} was rewritten \
                      between entries {} and {}",
                     checkpoint.seq,
                     checkpoint.time,
@@ -285,6 +298,20 @@ pub fn check_against(
         matched = matched.max(checkpoint.seq);
     }
     Ok(None)
+}
+
+/// [`check_checkpoints`] of the stored chain of `tenant`, whose entries
+/// `1..=entries` already verified.
+pub fn check_against(
+    tx: &dyn ReadTx,
+    tenant: &str,
+    entries: u64,
+    checkpoints: &[Checkpoint],
+    key: Option<&VerifyingKey>,
+) -> Result<Option<Problem>, StoreError> {
+    check_checkpoints(tenant, entries, checkpoints, key, ChainSource::Store, |seq| {
+        Ok(stored_entry(tx, tenant, seq)?.map(|entry| entry.hash))
+    })
 }
 
 /// What [`checkpoint`] did.

@@ -2,7 +2,7 @@
 //! checkpoints) with the host's public key alone, and the store against the
 //! checkpoints of such a copy kept elsewhere.
 
-use super::checkpoint::{CheckpointError, check_against};
+use super::checkpoint::{ChainSource, CheckpointError, check_against, check_checkpoints};
 use super::{AuditEntry, ChainCheck, Checkpoint, Problem, Verification, verify_with};
 use crate::store::ReadTx;
 use ed25519_dalek::VerifyingKey;
@@ -81,48 +81,23 @@ pub fn verify_copy(tenant: &str, chain: &ExportedChain, key: &VerifyingKey) -> V
             },
         );
     }
-    let mut matched = 0;
-    for checkpoint in &chain.checkpoints {
-        let bad = |seq, reason| Verification::broken(tenant, entries, checkpoints, Problem { seq, reason });
-        if checkpoint.tenant != tenant || !checkpoint.is_signed_by(key) {
-            return bad(
-                checkpoint.seq,
-                format!(
-                    "the checkpoint of entry {} is not signed by this key: it was forged or altered",
-                    checkpoint.seq
-                ),
-            );
-        }
-        let entry = usize::try_from(checkpoint.seq)
+    let hash_at = |seq: u64| {
+        let entry = usize::try_from(seq)
             .ok()
             .and_then(|seq| seq.checked_sub(1))
             .and_then(|index| chain.entries.get(index));
-        match entry {
-            None => {
-                return bad(
-                    entries + 1,
-                    format!(
-                        "the checkpoint signed at {} covers entry {} but the copy ends at entry \
-                         {entries}: entries were removed",
-                        checkpoint.time, checkpoint.seq
-                    ),
-                );
-            }
-            Some(entry) if entry.hash != checkpoint.hash => {
-                return bad(
-                    matched + 1,
-                    format!(
-                        "entry {} does not match the checkpoint signed at {}: the copy was rewritten \
-                         between entries {} and {}",
-                        checkpoint.seq,
-                        checkpoint.time,
-                        matched + 1,
-                        checkpoint.seq
-                    ),
-                );
-            }
-            Some(_) => matched = matched.max(checkpoint.seq),
-        }
+        Ok::<_, std::convert::Infallible>(entry.map(|entry| entry.hash.clone()))
+    };
+    let Ok(found) = check_checkpoints(
+        tenant,
+        entries,
+        &chain.checkpoints,
+        Some(key),
+        ChainSource::Copy,
+        hash_at,
+    );
+    if let Some(problem) = found {
+        return Verification::broken(tenant, entries, checkpoints, problem);
     }
     Verification::intact(tenant, entries, checkpoints)
 }
