@@ -15,6 +15,8 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// The most stack WebAssembly may use, in bytes.
     pub max_wasm_stack: usize,
+    /// The cores guests share, divided fairly between busy tenants.
+    pub cores: usize,
 }
 
 impl Default for EngineConfig {
@@ -24,6 +26,7 @@ impl Default for EngineConfig {
             max_memory_bytes: 256 << 20,
             epoch_tick: Duration::from_millis(1),
             max_wasm_stack: 512 << 10,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::capability::egress::{Egress, EgressConfig};
 use crate::capability::{self, HostState, Services};
 use crate::engine::{self, EngineConfig};
 use crate::invoke::Limits;
+use crate::invoke::cpu_share::CpuShare;
 use crate::plugin::{LoadedPlugin, PrecompiledCache};
 use crate::store::{KvStore, MemoryStore, RecordStore};
 use crate::vault::DerivedKey;
@@ -63,6 +64,8 @@ pub struct Runtime {
     /// One permit per pool slot, so calls past the pool's size wait instead
     /// of failing.
     pub(crate) slots: Arc<Semaphore>,
+    /// The cores, shared between tenants.
+    pub(crate) cpu: Arc<CpuShare>,
 }
 
 impl Runtime {
@@ -98,6 +101,7 @@ impl Runtime {
             },
             max_limits,
             slots: Arc::new(Semaphore::new(config.engine.max_instances as usize)),
+            cpu: CpuShare::new(config.engine.cores),
         })
     }
 

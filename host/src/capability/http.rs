@@ -282,6 +282,9 @@ impl HostState {
                 self.usage.http_bytes_sent += body.len() as u64;
                 outgoing = outgoing.body(body.clone());
             }
+            // Waiting on the network leaves the tenant's share of the cores
+            // to its other calls.
+            let waiting = self.cpu.waiting();
             let mut response = match outgoing.send().await {
                 Ok(response) => response,
                 Err(error) => return Err(self.transport_error(error, &target)),
@@ -336,6 +339,7 @@ impl HostState {
                 }
                 received.extend_from_slice(&chunk);
             }
+            drop(waiting);
             self.usage.http_bytes_received += received.len() as u64;
             return Ok(Response {
                 status: status.as_u16(),

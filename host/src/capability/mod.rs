@@ -14,6 +14,7 @@ mod log;
 mod secrets;
 mod stdio;
 
+use crate::invoke::cpu_share::Seat;
 use crate::invoke::limits::MemoryLimiter;
 use crate::invoke::{InvocationContext, Limits, Usage};
 use crate::plugin::contract;
@@ -54,6 +55,8 @@ pub struct HostState {
     pub(crate) host_call_limit_hit: bool,
     /// The call's key-value writes, committed when it returns.
     pub(crate) kv: kv::KvChanges,
+    /// The call's claim on the host's cores.
+    pub(crate) cpu: Seat,
 }
 
 /// A trap raised by a host function when the guest exceeds a limit.
@@ -67,6 +70,7 @@ impl HostState {
         services: Services,
         limits: Limits,
         deadline: Instant,
+        cpu: Seat,
     ) -> Self {
         let log = GuestLog::new(&ctx, limits.log_bytes);
         let mut wasi = WasiCtx::builder();
@@ -94,6 +98,7 @@ impl HostState {
             deadline_hit: false,
             host_call_limit_hit: false,
             kv: kv::KvChanges::default(),
+            cpu,
         }
     }
 

@@ -4,9 +4,11 @@
 
 pub mod call;
 mod context;
+pub(crate) mod cpu_share;
 mod error;
 pub mod limits;
 mod redact;
+mod sandbox;
 pub mod usage;
 
 pub use call::{Batch, Call, CallError, CallOutput, PluginError, ReadRequest, SyncMode, Task};
@@ -21,10 +23,15 @@ use crate::plugin::LoadedPlugin;
 use crate::plugin::contract::Ended;
 use crate::runtime::Runtime;
 use crate::store::{KvChange, Scope};
+use sandbox::Sandbox;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// How long after a call's deadline a call still waiting in the host is
+/// dropped; a few epoch ticks.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A successful call: the result, what it used, what it logged.
 #[derive(Debug, Clone)]
@@ -76,7 +83,7 @@ impl Runtime {
             }));
         }
         let limits = ctx.limits.capped_by(&self.max_limits);
-        let _slot = self.slots.acquire().await.map_err(|_| {
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
             fail(InvokeErrorKind::Host {
                 message: "the runtime is shutting down".into(),
             })
@@ -85,8 +92,9 @@ impl Runtime {
         let started = Instant::now();
         let deadline = started + limits.timeout;
         let redactor = Redactor::of(&ctx);
-        let state = HostState::new(ctx, self.services.clone(), limits, deadline);
-        let mut store = Store::new(self.engine(), state);
+        let seat = self.cpu.seat(&ctx.tenant);
+        let state = HostState::new(ctx, self.services.clone(), limits, deadline, seat);
+        let mut store = Sandbox::new(Store::new(self.engine(), state), slot);
         store.limiter(|state| &mut state.memory);
         store.set_fuel(limits.fuel).map_err(|e| {
             fail(InvokeErrorKind::Host {
@@ -94,31 +102,52 @@ impl Runtime {
             })
         })?;
         // Check the clock on every epoch tick: stop at the deadline,
-        // otherwise yield so that other calls on this thread make progress.
+        // otherwise yield so that other calls make progress, and park while
+        // the call's tenant runs more than its share of the cores.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut store| {
             if Instant::now() >= deadline {
                 store.data_mut().deadline_hit = true;
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+                return Ok(UpdateDeadline::Interrupt);
             }
+            // tokio's own yield, unlike a bare wake, lets the worker poll its
+            // timers and sockets first: a guest running wasm yields every
+            // tick, and would otherwise hold them back for dozens of ticks.
+            let parked = store.data().cpu.park_if_over_share(deadline);
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                parked.unwrap_or_else(|| Box::pin(tokio::task::yield_now())),
+            ))
         });
 
         // The epoch stops a guest running wasm; the timeout also stops one
-        // waiting inside a host call (a slow HTTP response, a sleep).
-        let result = tokio::time::timeout_at(deadline.into(), plugin.pre.call(&mut store, call))
+        // waiting inside a host call (a slow HTTP response, a sleep). It
+        // fires a little after the deadline so that a guest running wasm is
+        // stopped by the epoch, which keeps its fuel count: dropping a
+        // running call loses what it burnt since its last host call.
+        let stop_waiting = deadline + TIMEOUT_GRACE;
+        let result = tokio::time::timeout_at(stop_waiting.into(), plugin.pre.call(&mut store, call))
             .await
             .unwrap_or(Err(Ended::Deadline));
 
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data_mut();
         let (logs, log_bytes_dropped) = state.log.finish();
+        // Compiled code keeps its fuel count in a register between calls, so
+        // a guest the epoch stops inside a loop leaves no count of what the
+        // loop burnt: it is charged its whole budget, or an endless loop
+        // stopped at its deadline would look free to the tenant's quota.
+        let fuel = if state.deadline_hit {
+            limits.fuel
+        } else {
+            limits.fuel.saturating_sub(fuel_left)
+        };
         let usage = Usage {
-            fuel: limits.fuel.saturating_sub(fuel_left),
+            fuel,
             wall_time: started.elapsed(),
             peak_memory_bytes: state.memory.peak as u64,
             log_bytes_dropped,
+            cpu_wait: state.cpu.parked(),
             ..state.usage.clone()
         };
         // A call that returned (with a result or with one of the contract's

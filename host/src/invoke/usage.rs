@@ -26,6 +26,10 @@ pub struct Usage {
     pub denied_calls: u32,
     /// Log output dropped because the call's log cap was reached, in bytes.
     pub log_bytes_dropped: u64,
+    /// Time the call waited while its tenant ran more than its share of the
+    /// host's cores (serialized in microseconds).
+    #[serde(rename = "cpu_wait_us", serialize_with = "micros")]
+    pub cpu_wait: Duration,
 }
 
 fn micros<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
