@@ -15,7 +15,8 @@
 //! prints B's p50, p99 and calls per second, and B's p99 against B alone
 //! (goal: at most 1.5×).
 //!
-//! Run with `cargo bench --profile dev -p omnify --bench neighbours`.
+//! Run with `cargo bench --profile dev -p omnify --bench neighbours`, or
+//! `… --bench neighbours -- 'KV flood'` for B alone and one row.
 
 use omnify_host::control::{ControlConfig, ControlPlane};
 use omnify_host::enablement::EnableRequest;
@@ -274,7 +275,7 @@ fn main() {
             .await
             .expect("enable B");
         let mut hostile = EnableRequest::default();
-        hostile.secrets.insert("api_token".into(), "t".into());
+        hostile.secrets.insert("api_token".into(), Some("t".into()));
         control
             .enable(&admin, "a", "hostile", hostile)
             .await
@@ -304,7 +305,12 @@ fn main() {
                 .map(|(_, name, input)| (*name, *input))
                 .collect(),
         ));
+        // `cargo bench … -- <text>` runs only the rows whose label has it.
+        let only = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
         for (label, actions) in scenarios {
+            if only.as_ref().is_some_and(|only| !label.contains(only.as_str())) {
+                continue;
+            }
             let running = Arc::new(AtomicBool::new(true));
             start_a(&control, actions, &hooks, &running);
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -9,8 +9,8 @@
 //! is checked with the public key alone (`omnify audit verify --checkpoints`).
 
 use super::{ChainCheck, Head, Problem, now, stored_entry, walk};
-use crate::store::StoreError;
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
+use crate::store::{Storage, StoreError};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use omnify_registry::signing::write_private;
 use serde::{Deserialize, Serialize};
@@ -328,56 +328,124 @@ pub enum Checkpointed {
     Broken(Problem),
 }
 
-/// Sign `tenant`'s head inside `tx`, after checking the entries since the
-/// last checkpoint (only those: earlier ones are covered by it).
-pub fn checkpoint(
-    tx: &mut dyn WriteTx,
-    tenant: &str,
-    signer: &AuditSigner,
-) -> Result<Checkpointed, StoreError> {
+/// What reading a chain since its last checkpoint found.
+enum Verified {
+    /// Nothing to sign: the outcome as it stands.
+    Settled(Checkpointed),
+    /// The entries after checkpoint `after` up to the head `seq` verify.
+    Due {
+        after: Option<u64>,
+        seq: u64,
+        hash: String,
+    },
+}
+
+/// Check the entries of `tenant`'s chain since its last checkpoint (only
+/// those: earlier ones are covered by it), up to its head.
+fn verify(tx: &dyn ReadTx, tenant: &str, signer: &AuditSigner) -> Result<Verified, StoreError> {
+    let settled = |outcome| Ok(Verified::Settled(outcome));
     let Some(head) = get_json::<Head>(tx, Table::AuditHeads, tenant.as_bytes())? else {
-        return Ok(Checkpointed::Empty);
+        return settled(Checkpointed::Empty);
     };
-    let mut check = match last(tx, tenant)? {
+    let last = last(tx, tenant)?;
+    let mut check = match &last {
         Some(last) if last.is_signed_by(&signer.public_key()) && last.tenant == tenant => {
             if last.seq == head.seq && last.hash == head.hash {
-                return Ok(Checkpointed::Unchanged(last));
+                return settled(Checkpointed::Unchanged(last.clone()));
             }
             let entry = stored_entry(tx, tenant, last.seq)?;
             if entry.is_none_or(|entry| entry.hash != last.hash || entry.computed_hash() != entry.hash) {
-                return Ok(Checkpointed::Broken(Problem {
+                return settled(Checkpointed::Broken(Problem {
                     seq: last.seq,
                     reason: format!("entry {} no longer matches its signed checkpoint", last.seq),
                 }));
             }
-            ChainCheck::after(tenant, last.seq, last.hash)
+            ChainCheck::after(tenant, last.seq, last.hash.clone())
         }
-        Some(last) => {
-            return Ok(Checkpointed::Broken(Problem {
-                seq: last.seq,
+        Some(_) => {
+            return settled(Checkpointed::Broken(Problem {
+                seq: last.as_ref().map_or(0, |last| last.seq),
                 reason: "the last checkpoint is not signed by this host's key".into(),
             }));
         }
         None => ChainCheck::from_genesis(tenant),
     };
     if let Err(problem) = walk(tx, &mut check)? {
-        return Ok(Checkpointed::Broken(problem));
+        return settled(Checkpointed::Broken(problem));
     }
     let (seq, hash) = check.end();
     if seq != head.seq || hash != head.hash {
-        return Ok(Checkpointed::Broken(Problem {
+        return settled(Checkpointed::Broken(Problem {
             seq: seq + 1,
             reason: format!("the chain ends at entry {seq} but its head is entry {}", head.seq),
         }));
     }
-    let checkpoint = signer.sign(tenant, head.seq, &head.hash);
+    Ok(Verified::Due {
+        after: last.map(|last| last.seq),
+        seq,
+        hash: hash.to_string(),
+    })
+}
+
+/// Store a signed checkpoint of entry `seq` of `tenant`'s chain.
+fn sign_entry(
+    tx: &mut dyn WriteTx,
+    tenant: &str,
+    seq: u64,
+    hash: &str,
+    signer: &AuditSigner,
+) -> Result<Checkpointed, StoreError> {
+    let checkpoint = signer.sign(tenant, seq, hash);
     put_json(
         tx,
         Table::AuditCheckpoints,
-        &checkpoint_key(tenant, head.seq),
+        &checkpoint_key(tenant, seq),
         &checkpoint,
     )?;
     Ok(Checkpointed::Signed(checkpoint))
+}
+
+/// Sign `tenant`'s head inside `tx`, after checking the entries since the
+/// last checkpoint.
+pub fn checkpoint(
+    tx: &mut dyn WriteTx,
+    tenant: &str,
+    signer: &AuditSigner,
+) -> Result<Checkpointed, StoreError> {
+    match verify(&*tx, tenant, signer)? {
+        Verified::Settled(outcome) => Ok(outcome),
+        Verified::Due { seq, hash, .. } => sign_entry(tx, tenant, seq, &hash, signer),
+    }
+}
+
+/// Sign `tenant`'s head like [`checkpoint`], but check the entries in a
+/// read snapshot and write only the signature: walking thousands of entries
+/// inside a write transaction would hold the store's one writer, and every
+/// call's usage record behind it, for as long as the walk takes. The write
+/// signs only if the chain it checked is still the one stored (the same
+/// last checkpoint, the same entry at the signed position); otherwise it
+/// checks again inside the write.
+pub fn checkpoint_in(
+    store: &dyn Storage,
+    tenant: &str,
+    signer: &AuditSigner,
+) -> Result<Checkpointed, StoreError> {
+    let (after, seq, hash) = match verify(&*store.read()?, tenant, signer)? {
+        Verified::Settled(outcome) => return Ok(outcome),
+        Verified::Due { after, seq, hash } => (after, seq, hash),
+    };
+    let mut tx = store.write()?;
+    let unchanged = last(&*tx, tenant)?.map(|last| last.seq) == after
+        && stored_entry(&*tx, tenant, seq)?.is_some_and(|entry| entry.hash == hash);
+    let outcome = if unchanged {
+        sign_entry(&mut *tx, tenant, seq, &hash, signer)?
+    } else {
+        checkpoint(&mut *tx, tenant, signer)?
+    };
+    if matches!(outcome, Checkpointed::Signed(_)) {
+        tx.commit()?;
+    }
+    Ok(outcome)
 }
 
 /// The heads of every chain, by tenant.
@@ -386,4 +454,58 @@ pub(crate) fn heads(tx: &dyn ReadTx) -> Result<Vec<(String, u64)>, StoreError> {
         .into_iter()
         .map(|(key, head)| (String::from_utf8_lossy(&key).into_owned(), head.seq))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Event, append};
+    use crate::store::RedbStore;
+
+    fn append_one(store: &RedbStore) {
+        let mut tx = store.write().expect("write");
+        let event = Event {
+            actor: "admin",
+            action: "test.event",
+            target: "thing",
+            outcome: "ok",
+            details: serde_json::json!({}),
+        };
+        append(&mut *tx, "acme", event).expect("append");
+        tx.commit().expect("commit");
+    }
+
+    #[test]
+    fn a_chain_checked_in_a_snapshot_is_signed_at_its_head_and_again_once_it_grows() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = RedbStore::open(dir.path()).expect("open");
+        let signer = AuditSigner::open_or_create(&dir.path().join(SIGNING_KEY_FILE)).expect("key");
+        assert!(matches!(
+            checkpoint_in(&store, "acme", &signer),
+            Ok(Checkpointed::Empty)
+        ));
+        for _ in 0..5 {
+            append_one(&store);
+        }
+        let Ok(Checkpointed::Signed(first)) = checkpoint_in(&store, "acme", &signer) else {
+            panic!("the head is signed");
+        };
+        assert_eq!(first.seq, 5);
+        assert!(matches!(
+            checkpoint_in(&store, "acme", &signer),
+            Ok(Checkpointed::Unchanged(same)) if same.seq == 5
+        ));
+        append_one(&store);
+        let Ok(Checkpointed::Signed(second)) = checkpoint_in(&store, "acme", &signer) else {
+            panic!("the grown head is signed");
+        };
+        assert_eq!(second.seq, 6);
+        assert!(second.is_signed_by(&signer.public_key()));
+        assert_eq!(
+            stored(&*store.read().expect("read"), "acme")
+                .expect("stored")
+                .len(),
+            2
+        );
+    }
 }

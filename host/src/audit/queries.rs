@@ -81,16 +81,15 @@ impl ControlPlane {
     }
 }
 
-/// Sign `tenant`'s head in a transaction of its own.
+/// Sign `tenant`'s head, checking its chain outside the write.
 pub(crate) fn sign_head(
     store: &dyn Storage,
     tenant: &str,
     signer: &AuditSigner,
 ) -> Result<Checkpointed, ControlError> {
-    let mut tx = store.write()?;
-    let outcome = checkpoint::checkpoint(&mut *tx, tenant, signer)?;
+    let outcome = checkpoint::checkpoint_in(store, tenant, signer)?;
     match &outcome {
-        Checkpointed::Signed(_) => tx.commit()?,
+        Checkpointed::Signed(_) => {}
         Checkpointed::Broken(problem) => tracing::error!(
             tenant,
             seq = problem.seq,

@@ -88,10 +88,8 @@ fn pass(
         if !due {
             continue;
         }
-        let mut tx = store.write()?;
-        match checkpoint::checkpoint(&mut *tx, &tenant, signer)? {
+        match checkpoint::checkpoint_in(store, &tenant, signer)? {
             Checkpointed::Signed(checkpoint) => {
-                tx.commit()?;
                 tracing::debug!(tenant, seq = checkpoint.seq, "signed an audit checkpoint");
                 signed.insert(tenant, (checkpoint.seq, now));
             }
