@@ -144,13 +144,80 @@ pub enum ManifestError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A field publishing needs is missing or empty.
+    #[error("plugin.toml: `plugin.{field}` is missing; {why}. Add this line under `[plugin]`:\n    {line}")]
+    Missing {
+        /// The field, within `[plugin]`.
+        field: &'static str,
+        /// Why publishing needs it.
+        why: &'static str,
+        /// The line to add, with an example value.
+        line: &'static str,
+    },
 }
+
+/// The `[plugin]` fields a published package must have: the field, why it
+/// is needed, and an example line.
+const PUBLISHED_FIELDS: [(&str, &str, &str); 5] = [
+    (
+        "name",
+        "the catalog lists the plugin under it",
+        "name = \"my-plugin\"",
+    ),
+    (
+        "version",
+        "each published version is immutable",
+        "version = \"0.1.0\"",
+    ),
+    (
+        "kind",
+        "the host checks the component is that world",
+        "kind = \"connector\"   # or \"agent\"",
+    ),
+    (
+        "contract",
+        "the host checks the component targets it",
+        "contract = \"1.1.0\"",
+    ),
+    (
+        "publisher",
+        "the package must be signed by a key of that publisher \
+         (`omnify plugin keygen --publisher <publisher>`), and the publisher owns the name",
+        "publisher = \"your-company\"",
+    ),
+];
 
 impl Manifest {
     /// Parse and check a manifest from TOML text.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
         let manifest: Manifest = toml::from_str(text)?;
         manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// Parse and check a manifest that is to be packaged and published:
+    /// besides what [`Manifest::parse`] checks, every field publishing
+    /// needs is present (each refusal names the line to add).
+    pub fn parse_publishable(text: &str) -> Result<Self, ManifestError> {
+        let table: toml::Table = toml::from_str(text)?;
+        let plugin = table.get("plugin").and_then(toml::Value::as_table);
+        for (field, why, line) in PUBLISHED_FIELDS {
+            let value = plugin.and_then(|p| p.get(field));
+            let blank = value
+                .and_then(toml::Value::as_str)
+                .is_some_and(|v| v.trim().is_empty());
+            if value.is_none() || blank {
+                return Err(ManifestError::Missing { field, why, line });
+            }
+        }
+        let manifest = Self::parse(text)?;
+        if !is_publisher_name(&manifest.plugin.publisher) {
+            return Err(ManifestError::Invalid {
+                field: "plugin.publisher",
+                problem: "must be 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit"
+                    .into(),
+            });
+        }
         Ok(manifest)
     }
 
@@ -245,6 +312,16 @@ pub fn is_plugin_name(name: &str) -> bool {
     name.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Whether `name` can name a publisher: 1 to 64 ASCII letters, digits,
+/// `-`, `_` or `.`, starting with a letter or digit (it names key files).
+pub fn is_publisher_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_secret_name(name: &str) -> bool {
@@ -429,6 +506,44 @@ mod tests {
             let error = Manifest::parse(&text).expect_err(bad).to_string();
             assert!(error.contains("capabilities.proposes"), "`{error}` for `{bad}`");
         }
+    }
+
+    #[test]
+    fn a_publishable_manifest_names_every_field_publishing_needs() {
+        assert!(Manifest::parse_publishable(GOOD).is_ok());
+        let without_publisher = GOOD.replace("publisher = \"omnify\"", "");
+        assert!(
+            Manifest::parse(&without_publisher).is_ok(),
+            "running it needs no publisher"
+        );
+        let error = Manifest::parse_publishable(&without_publisher)
+            .expect_err("no publisher")
+            .to_string();
+        assert!(error.contains("`plugin.publisher` is missing"), "{error}");
+        assert!(error.contains("publisher = \"your-company\""), "{error}");
+        assert!(error.contains("omnify plugin keygen --publisher"), "{error}");
+        let blank = GOOD.replace("publisher = \"omnify\"", "publisher = \" \"");
+        assert!(matches!(
+            Manifest::parse_publishable(&blank),
+            Err(ManifestError::Missing {
+                field: "publisher",
+                ..
+            })
+        ));
+        for (field, line) in [
+            ("version", "version = \"1.2.0\""),
+            ("contract", "contract = \"1.0.0\""),
+        ] {
+            let error = Manifest::parse_publishable(&GOOD.replace(line, ""))
+                .expect_err(field)
+                .to_string();
+            assert!(error.contains(&format!("`plugin.{field}` is missing")), "{error}");
+            assert!(error.contains(&format!("{field} = \"")), "{error}");
+        }
+        let error = Manifest::parse_publishable(&GOOD.replace("\"omnify\"", "\"../keys\""))
+            .expect_err("a path is no publisher")
+            .to_string();
+        assert!(error.contains("plugin.publisher"), "{error}");
     }
 
     #[test]

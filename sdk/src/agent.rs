@@ -35,6 +35,16 @@ pub struct Task {
     pub input: Value,
 }
 
+impl Task {
+    /// A task of `kind` with `input`, the input of [`Agent::run`].
+    pub fn new(kind: &str, input: Value) -> Self {
+        Self {
+            kind: kind.to_string(),
+            input,
+        }
+    }
+}
+
 /// How urgent an insight is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {

@@ -8,9 +8,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// How a stream is synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncMode {
     /// Everything, on every sync.
+    #[default]
     FullRefresh,
     /// What changed since the saved state.
     Incremental,
@@ -67,6 +68,39 @@ pub struct ReadRequest {
 }
 
 impl ReadRequest {
+    /// The limit the host asks for when none is configured.
+    pub const DEFAULT_LIMIT: u32 = 500;
+
+    /// The first read of a full-refresh sync of `stream`: no state and the
+    /// host's default limit. Use it (and the `with_` methods) to build the
+    /// input of [`Connector::read`] in tests.
+    pub fn new(stream: &str) -> Self {
+        Self {
+            stream: stream.to_string(),
+            mode: SyncMode::FullRefresh,
+            state: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+
+    /// Read in `mode`.
+    pub fn with_mode(mut self, mode: SyncMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Resume after `state`, the state of a previous batch.
+    pub fn with_state(mut self, state: Value) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Ask for at most `limit` records.
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// The state deserialized into `T`, or `None` on a fresh sync.
     pub fn state_as<T: DeserializeOwned>(&self) -> Result<Option<T>, Error> {
         match &self.state {

@@ -10,7 +10,7 @@
 //! ```
 
 use crate::Error;
-use crate::bindings::imports::data::{self as host, DataError};
+use crate::host::{self, DataError};
 use serde::de::DeserializeOwned;
 
 /// How many records [`records`] asks the host for at a time.
@@ -27,7 +27,7 @@ impl From<DataError> for Error {
 
 /// A stream this agent may read, as `(connector, stream)`.
 pub fn streams() -> Vec<(String, String)> {
-    host::streams()
+    host::data_streams()
         .into_iter()
         .map(|s| (s.connector, s.stream))
         .collect()
@@ -40,7 +40,7 @@ pub fn read_page(
     after: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<String>, Option<String>), Error> {
-    let page = host::read(connector, stream, after, limit)?;
+    let page = host::data_read(connector, stream, after, limit)?;
     Ok((page.records, page.next))
 }
 

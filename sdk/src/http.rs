@@ -24,9 +24,15 @@
 //! and retried; a longer one, or one that persists, becomes
 //! [`Error::RateLimited`] so that the host's scheduler waits instead of the
 //! plugin.
+//!
+//! In native tests under `omnify_sdk::testing::Harness` the waits between
+//! attempts are recorded (see `Harness::sleeps`) rather than slept.
 
 use crate::Error;
-use crate::bindings::imports::http::{self as host, Header, HttpError, Method};
+use crate::host::{self, Header, HttpError};
+
+/// The request method.
+pub use crate::bindings::imports::http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -217,7 +223,7 @@ impl RequestBuilder {
         loop {
             let last = attempt >= policy.max_attempts.max(1);
             let backoff = policy.base_delay * 2u32.saturating_pow(attempt - 1);
-            match host::send(&request) {
+            match host::http_send(&request) {
                 Ok(response) => {
                     let response = Response::from(response);
                     if response.status == 429 {
@@ -228,16 +234,16 @@ impl RequestBuilder {
                             }
                             return Err(response.rate_limited(wait));
                         }
-                        std::thread::sleep(wait);
+                        host::sleep(wait);
                     } else if response.status >= 500 && !last {
-                        std::thread::sleep(backoff);
+                        host::sleep(backoff);
                     } else {
                         return Ok(response);
                     }
                 }
                 Err(error @ (HttpError::Timeout | HttpError::Transport(_))) if !last => {
                     crate::log::debug(format!("HTTP attempt {attempt} failed: {}", describe(&error)));
-                    std::thread::sleep(backoff);
+                    host::sleep(backoff);
                 }
                 Err(error) => return Err(Error::from(error)),
             }
@@ -360,7 +366,9 @@ impl From<HttpError> for Error {
 
 fn describe(error: &HttpError) -> String {
     match error {
-        HttpError::HostNotAllowed(host) => format!("host `{host}` is not on this plugin's allowlist"),
+        HttpError::HostNotAllowed(host) => format!(
+            "host `{host}` is not in this plugin's grant: it must be in the manifest's `capabilities.http_hosts` and in the enablement's `grants.http_hosts`"
+        ),
         HttpError::InvalidRequest(m) => format!("invalid HTTP request: {m}"),
         HttpError::Timeout => "HTTP request timed out".to_string(),
         HttpError::ResponseTooLarge(max) => format!("HTTP response larger than {max} bytes"),

@@ -9,7 +9,7 @@
 //! ```
 
 use crate::Error;
-use crate::bindings::imports::kv::{self as host, KvError};
+use crate::host::{self, KvError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -29,22 +29,22 @@ impl From<KvError> for Error {
 
 /// The bytes stored under `key`.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
-    Ok(host::get(key)?)
+    Ok(host::kv_get(key)?)
 }
 
 /// Store `value` under `key`.
 pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
-    Ok(host::set(key, value)?)
+    Ok(host::kv_set(key, value)?)
 }
 
 /// Remove `key`; returns whether it existed.
 pub fn delete(key: &str) -> Result<bool, Error> {
-    Ok(host::delete(key)?)
+    Ok(host::kv_delete(key)?)
 }
 
 /// Up to `limit` keys starting with `prefix`, after `after` if given.
 pub fn list_keys(prefix: &str, after: Option<&str>, limit: u32) -> Result<Vec<String>, Error> {
-    Ok(host::list_keys(prefix, after, limit)?)
+    Ok(host::kv_list_keys(prefix, after, limit)?)
 }
 
 /// The JSON value stored under `key`, deserialized.

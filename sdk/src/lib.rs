@@ -12,7 +12,7 @@
 //!   and returns insights and proposed actions.
 //!
 //! Both can use the host's capabilities: [`log`], [`kv`], [`config`],
-//! [`secrets`] and [`http`]. Every capability is scoped by the host to the
+//! [`secrets`] and [`http`] (and [`data`] for agents). Every capability is scoped by the host to the
 //! current tenant and plugin, and limited to what the tenant granted.
 //!
 //! ## A complete connector
@@ -29,6 +29,8 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
+//! # From crates.io. From a checkout of the Omnify repository instead:
+//! # omnify-sdk = { version = "0.1", path = "<checkout>/sdk" }
 //! omnify-sdk = "0.1"
 //! serde = { version = "1", features = ["derive"] }
 //! serde_json = "1"
@@ -104,6 +106,54 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` and run it with
 //! `omnify plugin run <crate dir or .wasm> read --input '{"stream":"greetings"}'
 //! --config base_url=... --secret api_token=... --allow-host ...`.
+//!
+//! ## Testing it natively
+//!
+//! A plugin's exports are plain functions, so a normal `#[test]` (run with
+//! `cargo test`, no WebAssembly involved) can call them inside
+//! [`testing::Harness::run`], which stands in for the host: it gives the
+//! configuration and secrets, scripts the HTTP replies, and records the
+//! requests, key-value writes and logs. A capability called outside a run
+//! panics with a message that says so, failing only that test.
+//!
+//! ```
+//! # use omnify_sdk::connector::{Batch, Connector, ReadRequest, Stream};
+//! # use omnify_sdk::{Error, http, json};
+//! # struct Greetings;
+//! # impl Connector for Greetings {
+//! #     fn spec() -> serde_json::Value { json!({}) }
+//! #     fn check() -> Result<(), Error> { Ok(()) }
+//! #     fn discover() -> Result<Vec<Stream>, Error> { Ok(vec![]) }
+//! #     fn read(request: ReadRequest) -> Result<Batch, Error> {
+//! #         let base: String = omnify_sdk::config::setting("base_url")?.unwrap_or_default();
+//! #         let page: serde_json::Value = http::get(format!("{base}/greetings"))
+//! #             .query("page", 1)
+//! #             .query("per_page", request.limit)
+//! #             .bearer_auth(&omnify_sdk::secrets::get("api_token")?)
+//! #             .send()?
+//! #             .error_for_status()?
+//! #             .json()?;
+//! #         Batch::from_records(page["greetings"].as_array().map_or(&[][..], |a| &a[..]))
+//! #     }
+//! # }
+//! use omnify_sdk::testing::{Harness, Reply};
+//!
+//! // In `#[cfg(test)] mod tests`, as a `#[test] fn`:
+//! let harness = Harness::new()
+//!     .config(json!({"base_url": "https://api.example.test"}))
+//!     .secret("api_token", "t0k")
+//!     .reply(
+//!         "GET",
+//!         "https://api.example.test/greetings?page=1&per_page=500",
+//!         Reply::json(200, json!({"greetings": [{"id": 1, "text": "hi"}], "next_page": null})),
+//!     );
+//! let batch = harness.run(|| Greetings::read(ReadRequest::new("greetings"))).unwrap();
+//! assert_eq!(batch.records, vec![json!({"id": 1, "text": "hi"})]);
+//! assert_eq!(harness.requests()[0].header("authorization"), Some("Bearer t0k"));
+//! ```
+//!
+//! See [`testing`] for scripting `429`s and failures, key-value entries and,
+//! for agents, synced records.
 
 #![warn(missing_docs)]
 
@@ -116,10 +166,13 @@ pub mod config;
 pub mod connector;
 pub mod data;
 mod error;
+mod host;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod secrets;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod webhook;
 
 pub use error::{Error, Result};

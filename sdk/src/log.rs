@@ -5,7 +5,10 @@
 //! omnify_sdk::info!("read {} records", 42);
 //! ```
 
-use crate::bindings::imports::log::{self as host, Level};
+use crate::host;
+
+/// How severe a log line is.
+pub use crate::bindings::imports::log::Level;
 
 /// Log `message` at trace level.
 pub fn trace(message: impl AsRef<str>) {

@@ -2,11 +2,11 @@
 //! manifest can be read. Never log a secret's value.
 
 use crate::Error;
-use crate::bindings::imports::secrets::{self as host, SecretError};
+use crate::host::{self, SecretError};
 
 /// The value of the secret `name`.
 pub fn get(name: &str) -> Result<String, Error> {
-    host::get(name).map_err(|error| match error {
+    host::secret(name).map_err(|error| match error {
         SecretError::NotDeclared(m) | SecretError::NotSet(m) => Error::Config(m),
     })
 }

@@ -94,7 +94,10 @@ impl TestServer {
     /// name `localhost`, which is not on the allowlist.
     pub fn refused_as_localhost(&self) -> InvokeErrorKind {
         InvokeErrorKind::Plugin(PluginError::Config {
-            message: format!("host `localhost:{}` is not on this plugin's allowlist", self.port),
+            message: format!(
+                "host `localhost:{}` is not in this plugin's grant: it must be in the manifest's `capabilities.http_hosts` and in the enablement's `grants.http_hosts`",
+                self.port
+            ),
         })
     }
 

@@ -78,7 +78,9 @@ fn cannot_connect(target: &str) -> InvokeErrorKind {
 
 fn not_on_allowlist(target: &str) -> InvokeErrorKind {
     InvokeErrorKind::Plugin(PluginError::Config {
-        message: format!("host `{target}` is not on this plugin's allowlist"),
+        message: format!(
+            "host `{target}` is not in this plugin's grant: it must be in the manifest's `capabilities.http_hosts` and in the enablement's `grants.http_hosts`"
+        ),
     })
 }
 

@@ -39,7 +39,7 @@ fn default_limit() -> usize {
     100
 }
 
-/// A page of a tenant's audit entries (admin, or the tenant's keys).
+/// Read a page of a tenant's audit entries, oldest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "audit", params(("tenant" = String, Path), AuditPage),
     responses((status = 200, body = Vec<AuditEntry>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_audit(
@@ -56,8 +56,9 @@ async fn list_audit(
     ))
 }
 
-/// Check a tenant's audit chain; names the first entry that was edited,
-/// removed or reordered (admin, or the tenant's keys).
+/// Verify a tenant's audit chain.
+///
+/// Names the first entry that was edited, removed or reordered.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit/verify", tag = "audit", params(("tenant" = String, Path)),
     responses((status = 200, body = Verification), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn verify_audit(
@@ -68,7 +69,7 @@ async fn verify_audit(
     Ok(Json(api.control.verify_audit(&caller.principal, &tenant).await?))
 }
 
-/// A tenant's whole audit chain as JSON Lines (admin, or the tenant's keys).
+/// Export a tenant's whole audit chain as JSON Lines.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit/export", tag = "audit", params(("tenant" = String, Path)),
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = "4XX", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -81,7 +82,7 @@ async fn export_audit(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines))
 }
 
-/// A tenant's usage per plugin and UTC day (admin, or the tenant's keys).
+/// Read a tenant's usage per plugin and UTC day.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/usage", tag = "usage", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<DailyUsage>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn usage(
@@ -92,8 +93,10 @@ async fn usage(
     Ok(Json(api.control.usage(&caller.principal, &tenant).await?))
 }
 
-/// Prometheus metrics: invocations, errors by kind, fuel and latency per
-/// tenant and plugin (admin).
+/// Prometheus metrics.
+///
+/// Invocations, errors by kind, fuel and latency per tenant and plugin, and
+/// webhook refusals.
 #[utoipa::path(get, path = "/metrics", tag = "usage",
     responses((status = 200, content_type = "text/plain", body = String), (status = "4XX", body = ErrorBody)),
     security(("bearer" = [])))]

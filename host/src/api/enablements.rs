@@ -38,10 +38,14 @@ fn repin_request(body: &[u8]) -> Result<RepinRequest, ApiError> {
     })
 }
 
-/// Pin the newest version matching the enablement's requirement, neither
-/// yanked nor signed by a revoked key (admin). A version that asks for more
-/// than the tenant granted needs `grants` in the body. Calls in flight
-/// finish on the version they started with.
+/// Upgrade a plugin to the newest version its requirement allows.
+///
+/// Pins the newest version matching the enablement's `version`
+/// requirement that is neither yanked nor signed by a revoked key. A
+/// version that asks for more than the tenant granted answers 409 listing
+/// what is new, until the body carries the `grants` to use from then on.
+/// Calls in flight finish on the version they started with. The body is
+/// optional.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/upgrade", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body(content = Option<RepinRequest>),
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -59,8 +63,10 @@ async fn upgrade_plugin(
     ))
 }
 
-/// Return to the version pinned before the last change (admin); like an
-/// upgrade, one that asks for more than granted needs `grants`.
+/// Roll a plugin back to the version pinned before the last change.
+///
+/// Like an upgrade, a version that asks for more than the tenant granted
+/// needs `grants` in the body. The body is optional.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/rollback", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body(content = Option<RepinRequest>),
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -78,7 +84,10 @@ async fn rollback_plugin(
     ))
 }
 
-/// List the plugins enabled for a tenant (admin, or the tenant's keys).
+/// List the plugins enabled for a tenant.
+///
+/// Shows each one's pinned version, configuration, grants and limits, and
+/// the names of its secrets (never their values).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/plugins", tag = "plugins", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<Enablement>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_enablements(
@@ -91,9 +100,20 @@ async fn list_enablements(
     ))
 }
 
-/// Enable or re-configure a plugin for a tenant (admin). The configuration
-/// is checked against the plugin's `spec`; secrets are stored encrypted and
-/// never returned.
+/// Enable or re-configure a plugin for a tenant.
+///
+/// The configuration is checked against the JSON Schema of the plugin's
+/// `spec` export; a mismatch answers 422 naming each failing path. Secrets
+/// are stored encrypted and never returned. Sending the request again
+/// replaces the version requirement, configuration, grants and limits, but
+/// changes only the secrets it names: leave `secrets` out to keep them
+/// all, send `{"secrets": {"api_token": "new value"}}` to replace one and
+/// `{"secrets": {"api_token": null}}` to remove one.
+///
+/// An HTTP host outside the plugin's manifest can be granted only if the
+/// host's operator made it grantable (`omnify serve --grantable-host
+/// 127.0.0.1:8081`); a grant without a port means the scheme's default
+/// port, `host:*` any port.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = EnableRequest,
     responses((status = 200, body = Enablement), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -110,7 +130,7 @@ async fn enable_plugin(
     ))
 }
 
-/// Disable a plugin for a tenant, erasing its secrets (admin).
+/// Disable a plugin for a tenant, erasing its secrets.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/plugins/{plugin}", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -123,14 +143,20 @@ async fn disable_plugin(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A call of one export.
+/// A call of one export of a plugin: its name and its input.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({"export": "check"}),
+    json!({"export": "read", "input": {"stream": "greetings", "limit": 100}}),
+    json!({"export": "act", "input": {"name": "add-name", "input": {"name": "Edsger"}, "idempotency_key": "add-edsger"}}),
+))]
 struct InvokeRequest {
     /// `spec`, `check`, `discover`, `read`, `actions`, `act`, `preview`,
     /// `verify-webhook` (connectors) or `describe`, `run` (agents).
     export: String,
-    /// The export's input, for example `{"stream": "orders"}` for `read`.
+    /// The export's input; left out for exports that take none. The
+    /// route's description lists each export's input.
     #[serde(default)]
     #[schema(value_type = Object)]
     input: Value,
@@ -147,9 +173,33 @@ struct InvokeResponse {
     usage: Usage,
 }
 
-/// Call an export of an enabled plugin (operator; `act`, `verify-webhook`
-/// and `read` with a `state` need the admin, and a direct `act`'s
-/// idempotency key is prefixed with `direct:`).
+/// Call one export of an enabled plugin.
+///
+/// The body names the export and its input:
+///
+/// | export | `input` | `output.result` |
+/// |---|---|---|
+/// | `spec` | none | the JSON Schema of the plugin's configuration |
+/// | `check` | none | none: `{"export": "check"}` means the configuration and secrets work, an error says what does not |
+/// | `discover` | none | the streams, with their primary keys and schemas |
+/// | `read` | `{"stream": "greetings", "limit": 100}`; optional `"mode"` (`full-refresh`, the default here, or `incremental`) and `"state"` (the previous batch's) | one batch: `records`, the `state` to resume from, `has_more` |
+/// | `actions` | none | the actions, with their input schemas |
+/// | `preview` | `{"name": "pause-campaign", "input": {...}}` | what the action would change |
+/// | `act` | `{"name": "add-name", "input": {"name": "Edsger"}, "idempotency_key": "k1"}` | the action's result |
+/// | `verify-webhook` | `{"headers": [["name", "value"]], "body": "..."}` | the events the delivery carries |
+/// | `describe` (agents) | none | the agent's tasks |
+/// | `run` (agents) | `{"kind": "daily-review", "input": {}}` | insights and proposals |
+///
+/// For example `{"export": "check"}` checks the enablement's configuration
+/// and secrets against the platform, and `{"export": "read", "input":
+/// {"stream": "greetings", "limit": 100}}` reads the first batch of a
+/// stream. A failing plugin answers 502 (504 past its deadline) with the
+/// plugin's typed error and the call's usage in `error.details`.
+///
+/// `act`, `verify-webhook` and a `read` with a caller-supplied `state` need
+/// the admin token: they would step around the tenant's approvals, forge a
+/// platform's delivery, or point the connector's credentials elsewhere. A
+/// direct `act`'s idempotency key is prefixed with `direct:`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/invoke", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = InvokeRequest,
     responses((status = 200, body = InvokeResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),

@@ -17,11 +17,11 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(revoke_key))
 }
 
-/// Input of key creation.
+/// The body of a key creation: the key's role and a label.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewKey {
-    /// `operator` or `expert`.
+    /// `viewer`, `operator` or `expert`.
     role: Role,
     /// A note to recognise the key by.
     #[serde(default)]
@@ -37,7 +37,9 @@ struct CreatedKey {
     record: ApiKey,
 }
 
-/// Create an API key for a tenant (admin).
+/// Create an API key for a tenant.
+///
+/// The response holds the key itself, shown this once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "keys", params(("tenant" = String, Path)),
     request_body = NewKey, responses((status = 201, body = CreatedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(
@@ -53,7 +55,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(CreatedKey { key, record })))
 }
 
-/// List a tenant's keys, by prefix (admin).
+/// List a tenant's keys, by prefix (never the keys themselves).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", tag = "keys", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<ApiKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(
@@ -64,7 +66,7 @@ async fn list_keys(
     Ok(Json(api.control.list_keys(&caller.principal, &tenant).await?))
 }
 
-/// Revoke a key (admin).
+/// Revoke a tenant's key.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/keys/{key}", tag = "keys",
     params(("tenant" = String, Path), ("key" = String, Path, description = "The key's id")),
     responses((status = 200, body = ApiKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]

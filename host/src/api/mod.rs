@@ -5,6 +5,7 @@
 
 pub mod access;
 mod audit;
+mod docs;
 mod enablements;
 pub mod error;
 mod extract;
@@ -66,7 +67,12 @@ impl Default for ApiConfig {
     info(
         title = "Omnify API",
         version = "1",
-        description = "Tenants, plugins, enablements, invocations, usage and audit of an Omnify host."
+        description = "Tenants, plugins, enablements, invocations, usage and audit of an Omnify host.\n\n\
+            Send `Authorization: Bearer <token>` with the admin token (printed once, at the host's first \
+            start) or an API key of a tenant (`POST /v1/tenants/{tenant}/keys`); each route's description \
+            names the least role it needs. Bodies are JSON unless a route says otherwise. Every error \
+            answers `{\"error\": {\"code\": ..., \"message\": ..., \"request_id\": ..., \"details\": ...}}`, \
+            and every response carries an `x-request-id` header."
     ),
     modifiers(&BearerAuth),
     tags(
@@ -97,7 +103,7 @@ impl Modify for BearerAuth {
 
 /// The routes and the OpenAPI document describing exactly them.
 pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tenants::routes())
         .merge(keys::routes())
         .merge(plugins::routes())
@@ -106,7 +112,10 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(proposals::routes())
         .merge(webhooks::routes())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: the document's paths exist only from here.
+    docs::ForApiUsers.modify(&mut openapi);
+    (router, openapi)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

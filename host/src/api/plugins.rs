@@ -35,10 +35,14 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(revoke_key))
 }
 
-/// Publish a signed package (`omnify plugin pack`) (admin). The signature
-/// must match a trusted, unrevoked key of the package's publisher; the
-/// component must target a supported world and declare what it imports;
-/// versions are immutable.
+/// Publish a signed plugin package.
+///
+/// The body is the package file as `omnify plugin pack` writes it, sent as
+/// `application/octet-stream` (`omnify plugin publish` sends it for you).
+/// The signature must match a trusted, unrevoked key of the package's
+/// publisher (`POST /v1/publishers`); the component must target a
+/// supported contract and declare in its manifest every capability it
+/// imports. A published version never changes: publish a new one.
 #[utoipa::path(post, path = "/v1/plugins", tag = "registry",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -51,14 +55,14 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(version)))
 }
 
-/// Every published version of every plugin (any key).
+/// List every published version of every plugin.
 #[utoipa::path(get, path = "/v1/plugins", tag = "registry",
     responses((status = 200, body = Vec<PluginVersion>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_plugins(State(api): State<Api>, _caller: Caller) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     Ok(Json(api.control.list_plugins().await?))
 }
 
-/// The versions of a plugin, oldest first (any key).
+/// List the versions of a plugin, oldest first.
 #[utoipa::path(get, path = "/v1/plugins/{plugin}/versions", tag = "registry", params(("plugin" = String, Path)),
     responses((status = 200, body = Vec<PluginVersion>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_versions(
@@ -69,7 +73,7 @@ async fn list_versions(
     Ok(Json(api.control.plugin_versions(&plugin).await?))
 }
 
-/// One version with its manifest (any key).
+/// Read one version of a plugin, with its manifest.
 #[utoipa::path(get, path = "/v1/plugins/{plugin}/versions/{version}", tag = "registry",
     params(("plugin" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -81,7 +85,7 @@ async fn get_version(
     Ok(Json(api.control.plugin_version(&plugin, &version).await?))
 }
 
-/// Download a version's package file, as published (any key).
+/// Download a version's package file, as published.
 #[utoipa::path(get, path = "/v1/plugins/{plugin}/versions/{version}/package", tag = "registry",
     params(("plugin" = String, Path), ("version" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = "4XX", body = ErrorBody)),
@@ -102,7 +106,10 @@ async fn download(
     ))
 }
 
-/// Yank a version: never chosen again, kept where pinned (admin).
+/// Yank a version.
+///
+/// A yanked version is never pinned again, but tenants that pinned it keep
+/// running it until they upgrade.
 #[utoipa::path(post, path = "/v1/plugins/{plugin}/versions/{version}/yank", tag = "registry",
     params(("plugin" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = PluginVersion), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -116,8 +123,9 @@ async fn yank(
     ))
 }
 
-/// Give a plugin name to another publisher: its next versions must be
-/// signed for that publisher (admin).
+/// Give a plugin name to another publisher.
+///
+/// Its next versions must be signed by a key of that publisher.
 #[utoipa::path(put, path = "/v1/plugins/{plugin}/owner", tag = "registry", params(("plugin" = String, Path)),
     request_body = NameTransfer,
     responses((status = 200, body = NameOwner), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -134,7 +142,7 @@ async fn transfer_name(
     ))
 }
 
-/// Add a publisher key to the trust store (admin).
+/// Trust a publisher's key for its packages.
 #[utoipa::path(post, path = "/v1/publishers", tag = "registry", request_body = NewTrustedKey,
     responses((status = 201, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn trust_key(
@@ -148,14 +156,17 @@ async fn trust_key(
     ))
 }
 
-/// The trust store (admin).
+/// List the trusted publisher keys.
 #[utoipa::path(get, path = "/v1/publishers", tag = "registry",
     responses((status = 200, body = Vec<TrustedKey>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<TrustedKey>>, ApiError> {
     Ok(Json(api.control.trusted_keys(&caller.principal).await?))
 }
 
-/// Revoke a publisher key (admin).
+/// Revoke a publisher's key.
+///
+/// Versions it signed are never pinned again; tenants running one see
+/// `signer_revoked`.
 #[utoipa::path(delete, path = "/v1/publishers/{key}", tag = "registry", params(("key" = String, Path)),
     responses((status = 200, body = TrustedKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_key(

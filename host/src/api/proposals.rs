@@ -31,7 +31,7 @@ struct ProposalFilter {
     status: Option<ProposalStatus>,
 }
 
-/// A tenant's proposals, newest first (admin, or the tenant's keys).
+/// List a tenant's proposals, newest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/proposals", tag = "proposals",
     params(("tenant" = String, Path), ProposalFilter),
     responses((status = 200, body = Vec<Proposal>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -48,7 +48,7 @@ async fn list_proposals(
     ))
 }
 
-/// One proposal (admin, or the tenant's keys).
+/// Read one proposal.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/proposals/{proposal}", tag = "proposals",
     params(("tenant" = String, Path), ("proposal" = String, Path)),
     responses((status = 200, body = Proposal), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -73,9 +73,12 @@ struct Approval {
     input: Option<Value>,
 }
 
-/// Approve a proposal and execute it through its connector; approving it
-/// again changes nothing (admin, or the tenant's keys; an expert-only
-/// proposal needs an `expert` key).
+/// Approve a proposal and execute it through its connector.
+///
+/// Approving it again changes nothing. A proposal that needs an expert
+/// needs an `expert` key. If the target's value moved since the proposal
+/// was made, answers 409 and puts the proposal back to `pending` with a
+/// fresh preview.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/proposals/{proposal}/approve", tag = "proposals",
     params(("tenant" = String, Path), ("proposal" = String, Path)), request_body = Approval,
     responses((status = 200, body = Proposal), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -100,7 +103,7 @@ struct Rejection {
     reason: String,
 }
 
-/// Reject a proposal; it never runs (admin, or the tenant's keys).
+/// Reject a proposal; it never runs.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/proposals/{proposal}/reject", tag = "proposals",
     params(("tenant" = String, Path), ("proposal" = String, Path)), request_body = Rejection,
     responses((status = 200, body = Proposal), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -117,8 +120,7 @@ async fn reject_proposal(
     ))
 }
 
-/// A tenant's autonomy level, guardrails and learned thresholds (admin, or
-/// the tenant's keys).
+/// Read a tenant's autonomy level, guardrails and learned thresholds.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/autonomy", tag = "proposals", params(("tenant" = String, Path)),
     responses((status = 200, body = Autonomy), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn get_autonomy(
@@ -129,7 +131,7 @@ async fn get_autonomy(
     Ok(Json(api.control.autonomy(&caller.principal, &tenant).await?))
 }
 
-/// Set a tenant's autonomy level and guardrails (admin).
+/// Set a tenant's autonomy level and guardrails.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/autonomy", tag = "proposals", params(("tenant" = String, Path)),
     request_body = AutonomyUpdate,
     responses((status = 200, body = Autonomy), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]

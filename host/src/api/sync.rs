@@ -27,8 +27,9 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(delete_job))
 }
 
-/// Schedule syncs of a connector: once, or on a cron schedule in a time
-/// zone (admin, or the tenant's keys).
+/// Schedule runs of a plugin.
+///
+/// Once, or on a cron schedule (five fields) in a time zone.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/jobs", tag = "sync", params(("tenant" = String, Path)),
     request_body = NewJob, responses((status = 201, body = Job), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_job(
@@ -43,7 +44,7 @@ async fn create_job(
     ))
 }
 
-/// A tenant's scheduled jobs (admin, or the tenant's keys).
+/// List a tenant's scheduled jobs.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/jobs", tag = "sync", params(("tenant" = String, Path)),
     responses((status = 200, body = Vec<Job>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_jobs(
@@ -54,7 +55,7 @@ async fn list_jobs(
     Ok(Json(api.control.jobs(&caller.principal, &tenant).await?))
 }
 
-/// Delete a scheduled job (admin, or the tenant's keys).
+/// Delete a scheduled job.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/jobs/{job}", tag = "sync",
     params(("tenant" = String, Path), ("job" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -67,9 +68,11 @@ async fn delete_job(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Start a sync of a connector into the tenant's record store (admin, or
-/// the tenant's keys). The run goes on in the background; follow it at
-/// `/runs/{run}`.
+/// Sync a connector into the tenant's record store.
+///
+/// Answers 202 with the run; it goes on in the background: follow it at
+/// `/v1/tenants/{tenant}/runs/{run}` and read its records at
+/// `/v1/tenants/{tenant}/records/{connector}/{stream}`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/sync", tag = "sync",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = SyncRequest,
     responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -86,9 +89,11 @@ async fn start_sync(
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
-/// Run a task of an agent on the tenant's synced data (admin, or the
-/// tenant's keys). The run goes on in the background; its insights and
-/// proposals are in `/runs/{run}` when it ends.
+/// Run a task of an agent on the tenant's synced data.
+///
+/// The body is the task, for example `{"kind": "daily-review", "input": {}}`.
+/// Answers 202 with the run; its insights and proposals are in
+/// `/v1/tenants/{tenant}/runs/{run}` when it ends.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/run", tag = "sync",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = Object,
     responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -120,8 +125,9 @@ fn default_limit() -> usize {
     100
 }
 
-/// A page of a tenant's runs, newest first; pass the last id as `after`
-/// for the next page (admin, or the tenant's keys).
+/// List a tenant's runs, newest first.
+///
+/// Pass the last id of a page as `after` for the next page.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/runs", tag = "sync", params(("tenant" = String, Path), RunsQuery),
     responses((status = 200, body = Vec<Run>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_runs(
@@ -142,7 +148,7 @@ async fn list_runs(
     ))
 }
 
-/// One run with its per-stream progress (admin, or the tenant's keys).
+/// Read one run, with its progress per stream.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/runs/{run}", tag = "sync",
     params(("tenant" = String, Path), ("run" = String, Path)),
     responses((status = 200, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -154,9 +160,10 @@ async fn get_run(
     Ok(Json(api.control.run(&caller.principal, &tenant, &run).await?))
 }
 
-/// Cancel a run that has not ended (operators): one waiting for a worker
-/// ends at once, a running one at its next batch boundary, as `cancelled`.
-/// 409 when the run has already ended.
+/// Cancel a run that has not ended.
+///
+/// One waiting for a worker ends at once, a running one at its next batch
+/// boundary, as `cancelled`. A run that has already ended answers 409.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/runs/{run}/cancel", tag = "sync",
     params(("tenant" = String, Path), ("run" = String, Path)),
     responses((status = 202, body = Run), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -183,8 +190,9 @@ struct RecordsQuery {
     filter: Option<String>,
 }
 
-/// A page of a stream's synced records, in key order (admin, or the
-/// tenant's keys).
+/// Read a page of a stream's synced records, in primary-key order.
+///
+/// Pass a page's `next` as `after` for the next page.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/records/{connector}/{stream}", tag = "sync",
     params(("tenant" = String, Path), ("connector" = String, Path), ("stream" = String, Path), RecordsQuery),
     responses((status = 200, body = RecordPage), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]

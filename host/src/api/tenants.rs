@@ -19,7 +19,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(set_quotas))
 }
 
-/// Create a tenant (admin).
+/// Create a tenant.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = NewTenant,
     responses((status = 201, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_tenant(
@@ -33,14 +33,14 @@ async fn create_tenant(
     ))
 }
 
-/// List tenants (admin).
+/// List every tenant.
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
     responses((status = 200, body = Vec<Tenant>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_tenants(State(api): State<Api>, caller: Caller) -> Result<Json<Vec<Tenant>>, ApiError> {
     Ok(Json(api.control.list_tenants(&caller.principal).await?))
 }
 
-/// Read a tenant (admin, or the tenant's own keys).
+/// Read a tenant: its status and quotas.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn get_tenant(
@@ -51,7 +51,10 @@ async fn get_tenant(
     Ok(Json(api.control.tenant(&caller.principal, &tenant).await?))
 }
 
-/// Delete a tenant and erase its data; its audit log is kept (admin).
+/// Delete a tenant and erase its data.
+///
+/// Its records, KV, configuration, secrets and keys are erased; its audit
+/// log is kept, so its id stays taken.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 204), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_tenant(
@@ -63,7 +66,7 @@ async fn delete_tenant(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Suspend a tenant: its plugins stop running (admin).
+/// Suspend a tenant: its plugins stop running until it is resumed.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/suspend", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn suspend_tenant(
@@ -78,7 +81,7 @@ async fn suspend_tenant(
     ))
 }
 
-/// Resume a suspended tenant (admin).
+/// Resume a suspended tenant.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/resume", tag = "tenants", params(("tenant" = String, Path)),
     responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn resume_tenant(
@@ -93,7 +96,10 @@ async fn resume_tenant(
     ))
 }
 
-/// Replace a tenant's quotas (admin).
+/// Replace a tenant's quotas.
+///
+/// A quota left out is not limited. A call over a quota answers 429 with
+/// `details.quota` and `details.resets_at`.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/quotas", tag = "tenants", params(("tenant" = String, Path)),
     request_body = Quotas, responses((status = 200, body = Tenant), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn set_quotas(

@@ -69,13 +69,15 @@ async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, WebhookError> 
     Ok(bytes)
 }
 
-/// Receive a platform's webhook delivery for a connector of a tenant; the
-/// connector verifies it (signature, age) and its events are kept in the
-/// connector's `webhook_events` stream. Every address that is not an
-/// enabled connector of an active tenant is the same 404; a body over the
-/// cap is 413; over the endpoint's rate or concurrency limit 429 with
-/// `Retry-After`; a refused signature 401, a malformed delivery 422; none
-/// of these stores anything but usage and a periodic refusal summary.
+/// Receive a platform's webhook delivery for a connector of a tenant.
+///
+/// The body is the delivery exactly as the platform sent it. The connector
+/// verifies it (signature, age) and its events are kept in the connector's
+/// `webhook_events` stream. Every address that is not an enabled connector
+/// of an active tenant is the same 404; a body over the cap is 413; over
+/// the endpoint's rate or concurrency limit 429 with `Retry-After`; a
+/// refused signature 401, a malformed delivery 422; none of these stores
+/// anything but usage and a periodic refusal summary.
 #[utoipa::path(post, path = "/v1/hooks/{tenant}/{connector}", tag = "webhooks",
     params(("tenant" = String, Path), ("connector" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The delivery as the platform sent it"),

@@ -62,7 +62,11 @@ impl fmt::Debug for ResolverOverride {
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
     /// Every address of the name is in a range plugins may not reach.
-    #[error("`{name}` resolves only to addresses plugins may not reach ({reasons})")]
+    #[error(
+        "`{name}` resolves only to addresses plugins may not reach ({reasons}); only a host the operator \
+         made grantable (`omnify serve --grantable-host {name}:<port>`, or `{name}:*` for any port) and \
+         the tenant granted (the enablement's `grants.http_hosts`) may reach private and loopback addresses"
+    )]
     Blocked {
         /// The name looked up.
         name: String,
@@ -416,6 +420,12 @@ mod tests {
         assert_eq!(addrs, vec!["8.8.8.8:0".parse::<SocketAddr>().expect("addr")]);
         let error = public.resolve(name("inside.test")).await.err().expect("blocked");
         assert!(error.to_string().contains("RFC 1918"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("`omnify serve --grantable-host inside.test:<port>`"),
+            "the operator's log says how to allow it: {error}"
+        );
         assert!(public.resolve(name("unknown.test")).await.is_err());
 
         let private = GuardedResolver {

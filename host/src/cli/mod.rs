@@ -3,6 +3,8 @@
 mod audit;
 mod demo;
 mod package;
+mod plugin_dev;
+mod plugin_new;
 mod plugin_run;
 mod serve;
 mod sync;
@@ -38,6 +40,13 @@ enum PluginCommand {
     /// Run one export of a plugin in the sandbox and print its result and
     /// usage: the plugin author's inner loop.
     Run(plugin_run::RunArgs),
+    /// Watch a plugin crate and, on every change, rebuild it, publish it to
+    /// a development host as a dev version, upgrade a tenant to it and call
+    /// one export.
+    Dev(plugin_dev::DevArgs),
+    /// Create a plugin crate (a connector, or an agent with `--agent`) that
+    /// builds, tests and runs on its own.
+    New(plugin_new::NewArgs),
     /// Make a publisher signing key.
     Keygen(package::KeygenArgs),
     /// Build (if needed) and package a plugin with its plugin.toml.
@@ -59,6 +68,8 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Plugin(PluginCommand::Run(args)) => plugin_run::run(args).await,
+            Command::Plugin(PluginCommand::Dev(args)) => plugin_dev::run(args).await,
+            Command::Plugin(PluginCommand::New(args)) => plugin_new::run(args),
             Command::Plugin(PluginCommand::Keygen(args)) => package::keygen(args),
             Command::Plugin(PluginCommand::Pack(args)) => tokio::task::block_in_place(|| package::pack(args)),
             Command::Plugin(PluginCommand::Sign(args)) => package::sign(args),

@@ -6,7 +6,7 @@ use crate::plugin::detect;
 use anyhow::{Context, bail};
 use clap::Args;
 use omnify_registry::signing::key_id;
-use omnify_registry::{Builder, Package, PublisherKey};
+use omnify_registry::{Builder, Manifest, Package, PublisherKey};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -69,22 +69,65 @@ pub struct PublishArgs {
     token: String,
 }
 
-/// Build (when given a crate) and package a plugin with its `plugin.toml`.
+/// Build (when given a crate) and package a plugin with its `plugin.toml`,
+/// refusing what `publish` would refuse: a manifest that lacks a field
+/// publishing needs (checked before building), or a component that is not
+/// the world, contract or capabilities the manifest declares.
 pub fn package_plugin(path: &Path) -> anyhow::Result<Package> {
-    let (component, dir) = if path.is_dir() {
-        let built = Builder::for_crate(path)?.build_crate(path)?;
-        (built.path, path.to_path_buf())
+    let (manifest_path, manifest_text, manifest) = publishable_manifest(path)?;
+    let component = if path.is_dir() {
+        Builder::for_crate(path)?.build_crate(path)?.path
     } else {
-        (
-            path.to_path_buf(),
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&component).with_context(|| format!("cannot read {}", component.display()))?;
+    check_component(&bytes, &manifest).with_context(|| {
+        format!(
+            "{} does not match {}",
+            component.display(),
+            manifest_path.display()
         )
+    })?;
+    Ok(Package::new(&manifest_text, bytes)?)
+}
+
+/// The `plugin.toml` beside `path` (a crate directory or a `.wasm`): its
+/// path, text and contents, refused unless it has every field publishing
+/// needs.
+fn publishable_manifest(path: &Path) -> anyhow::Result<(PathBuf, String, Manifest)> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
     };
     let manifest_path = dir.join("plugin.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
+    let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let bytes = std::fs::read(&component).with_context(|| format!("cannot read {}", component.display()))?;
-    Ok(Package::new(&manifest, bytes)?)
+    let manifest = Manifest::parse_publishable(&text)
+        .with_context(|| format!("{} cannot be packaged", manifest_path.display()))?;
+    Ok((manifest_path, text, manifest))
+}
+
+/// The checks `publish` makes of the component against its manifest.
+fn check_component(component: &[u8], manifest: &Manifest) -> anyhow::Result<()> {
+    let shape = detect::read_shape(component)?;
+    let target = detect::target(&shape)?;
+    if target.kind != manifest.plugin.kind {
+        bail!(
+            "the component is a {}: set `kind = \"{}\"` in plugin.toml",
+            target.kind,
+            target.kind
+        );
+    }
+    if target.contract.major != manifest.plugin.contract.major {
+        bail!(
+            "the component targets contract {}: set `contract = \"{}\"` in plugin.toml",
+            target.contract,
+            target.contract
+        );
+    }
+    check_declared(&shape, manifest)?;
+    Ok(())
 }
 
 fn read_package(path: &Path) -> anyhow::Result<Package> {
@@ -108,9 +151,14 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
 
 /// `omnify plugin pack`.
 pub fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
+    // A key that cannot sign for the publisher is refused before building.
+    let key = args.key.as_deref().map(PublisherKey::load).transpose()?;
+    if let Some(key) = &key {
+        require_signer(key, &publishable_manifest(&args.plugin)?.2)?;
+    }
     let mut package = package_plugin(&args.plugin)?;
-    if let Some(key) = &args.key {
-        package.sign(&PublisherKey::load(key)?);
+    if let Some(key) = &key {
+        package.sign(key);
     }
     let out = args.out.unwrap_or_else(|| PathBuf::from(package.file_name()));
     write_package(&package, &out)?;
@@ -131,13 +179,7 @@ pub fn pack(args: PackArgs) -> anyhow::Result<ExitCode> {
 pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     let mut package = read_package(&args.package)?;
     let key = PublisherKey::load(&args.key)?;
-    if key.publisher() != package.manifest().plugin.publisher {
-        bail!(
-            "the key signs for `{}` but the package's publisher is `{}`",
-            key.publisher(),
-            package.manifest().plugin.publisher
-        );
-    }
+    require_signer(&key, package.manifest())?;
     package.sign(&key);
     write_package(&package, &args.package)?;
     println!(
@@ -146,6 +188,20 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
         key_id(&key.public_key_hex())
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse a key of another publisher than the package's: `publish` would.
+fn require_signer(key: &PublisherKey, manifest: &Manifest) -> anyhow::Result<()> {
+    let publisher = &manifest.plugin.publisher;
+    if key.publisher() != publisher {
+        bail!(
+            "the key signs for `{}` but the package's publisher is `{publisher}`: sign with a key made by \
+             `omnify plugin keygen --publisher {publisher}`, or set `publisher = \"{}\"` in plugin.toml",
+            key.publisher(),
+            key.publisher()
+        );
+    }
+    Ok(())
 }
 
 /// What `inspect` and `verify` find in a package.
@@ -167,6 +223,9 @@ fn examine(args: &PackageArgs) -> anyhow::Result<Findings> {
         format!("digest:    sha256:{}", package.digest()),
     ];
     let mut problems = Vec::new();
+    if let Err(error) = Manifest::parse_publishable(package.manifest_text()) {
+        problems.push(error.to_string());
+    }
     match detect::read_shape(package.component()).and_then(|shape| Ok((detect::target(&shape)?, shape))) {
         Ok((target, shape)) => {
             lines.push(format!("world:     {} {}", target.kind, target.contract));

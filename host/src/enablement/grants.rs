@@ -83,6 +83,40 @@ impl GrantSpec {
         more
     }
 
+    /// The refusal of an HTTP host neither the manifest nor the operator
+    /// allows, saying what each of them would change.
+    fn ungrantable_host(&self, host: &str, manifest: &Manifest, grantable: &[HostPattern]) -> ControlError {
+        let grantable = if grantable.is_empty() {
+            "none".to_string()
+        } else {
+            grantable
+                .iter()
+                .map(|h| format!("`{h}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let any_port = match host.rsplit_once(':') {
+            Some((name, port)) if port == "*" || port.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("{name}:*")
+            }
+            _ => format!("{host}:*"),
+        };
+        let body = serde_json::json!({"grants": {
+            "http_hosts": self.http_hosts, "secrets": self.secrets, "kv": self.kv,
+        }});
+        ControlError::Invalid(format!(
+            "grants: HTTP host `{host}` is not in the plugin's manifest (`capabilities.http_hosts`: {:?}) \
+             and not among the hosts the operator made grantable ({grantable}). To allow it, the operator \
+             starts the host with `omnify serve --grantable-host {host}` (or `{any_port}` for any port); \
+             that is also the only way a plugin reaches a private or loopback address. The tenant's grant \
+             is the `grants` field of the enablement request, for example {body}; given, it replaces \
+             the manifest's defaults, so it names the secrets and kv to keep too. Ports matter: a host \
+             without a port means the scheme's default port (443 for https, 80 for http), `host:port` \
+             only that port, `host:*` any port.",
+            manifest.capabilities.http_hosts
+        ))
+    }
+
     /// Whether these grants let an agent propose `action` on `connector`.
     pub fn allows_proposal(&self, connector: &str, action: &str) -> bool {
         self.proposes
@@ -109,8 +143,15 @@ impl GrantSpec {
             }
             let pattern =
                 HostPattern::parse(host).map_err(|e| ControlError::Invalid(format!("grants: {e}")))?;
-            if !grantable.iter().any(|allowed| allowed.covers(&pattern)) {
-                return Err(outside("HTTP host", host));
+            // A grant may narrow a manifest's pattern (`127.0.0.1:8081`
+            // where it asks for `127.0.0.1:*`).
+            let asked = capabilities
+                .http_hosts
+                .iter()
+                .filter_map(|asked| HostPattern::parse(asked).ok())
+                .any(|asked| asked.covers(&pattern));
+            if !asked && !grantable.iter().any(|allowed| allowed.covers(&pattern)) {
+                return Err(self.ungrantable_host(host, manifest, grantable));
             }
         }
         if let Some(name) = self.secrets.iter().find(|s| !capabilities.secrets.contains(s)) {
@@ -143,5 +184,61 @@ impl GrantSpec {
             return Err(outside("capability", "learns_thresholds"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(http_hosts: &str) -> Manifest {
+        Manifest::parse(&format!(
+            "[plugin]\nname = \"p\"\nversion = \"1.0.0\"\nkind = \"connector\"\ncontract = \"1.1.0\"\n\
+             description = \"d\"\npublisher = \"t\"\n\n[capabilities]\nhttp_hosts = {http_hosts}\n"
+        ))
+        .expect("a valid manifest")
+    }
+
+    fn hosts(list: &[&str]) -> GrantSpec {
+        GrantSpec {
+            http_hosts: list.iter().map(|h| h.to_string()).collect(),
+            ..GrantSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_grant_may_narrow_the_manifests_pattern() {
+        let manifest = manifest("[\"127.0.0.1:*\", \"*.example.com\"]");
+        assert!(
+            hosts(&["127.0.0.1:8081", "api.example.com"])
+                .check_within(&manifest, &[])
+                .is_ok()
+        );
+        let error = hosts(&["10.0.0.1:8081"])
+            .check_within(&manifest, &[])
+            .expect_err("not asked");
+        assert!(
+            error.to_string().contains("--grantable-host 10.0.0.1:8081"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_grantable_host_must_cover_the_port() {
+        let manifest = manifest("[\"quotes.example.com\"]");
+        let default_port = [HostPattern::parse("127.0.0.1").expect("pattern")];
+        let error = hosts(&["127.0.0.1:8081"])
+            .check_within(&manifest, &default_port)
+            .expect_err("another port");
+        let message = error.to_string();
+        assert!(message.contains("grantable (`127.0.0.1`)"), "{message}");
+        assert!(message.contains("`127.0.0.1:*` for any port"), "{message}");
+        assert!(message.contains("default port"), "{message}");
+        let any_port = [HostPattern::parse("127.0.0.1:*").expect("pattern")];
+        assert!(
+            hosts(&["127.0.0.1:8081"])
+                .check_within(&manifest, &any_port)
+                .is_ok()
+        );
     }
 }

@@ -8,18 +8,22 @@ use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
 use crate::store::Storage;
-use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json};
+use crate::store::storage::{ReadTx, Table, get_json, key, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::{PluginKind, RequestedLimits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 mod grants;
+mod secrets;
 
 pub use grants::GrantSpec;
+pub use secrets::SecretChanges;
 
-/// Input of [`ControlPlane::enable`].
+/// The body of an enable request (`PUT /v1/tenants/{tenant}/plugins/{plugin}`):
+/// the version to run, its configuration, secrets, grants and limits.
+/// Sending it again re-configures the plugin; secrets it does not name stay
+/// as they are.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnableRequest {
@@ -27,16 +31,26 @@ pub struct EnableRequest {
     /// `=2.0.1`, `*`); the newest matching, non-yanked version is pinned.
     /// `*` when absent.
     pub version: Option<String>,
-    /// The configuration, checked against the plugin's `spec`.
+    /// The configuration, checked against the JSON Schema the plugin's
+    /// `spec` export returns. It replaces the configuration stored before.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub config: Map<String, Value>,
-    /// Secret values by name; stored encrypted and never returned.
+    /// Secret values by name, stored encrypted and never returned. Only the
+    /// secrets named here change: a value sets or replaces one, `null`
+    /// removes one (`{"api_token": null}`), and every stored secret not
+    /// named is kept, so leaving `secrets` out keeps them all. Each name
+    /// must be granted (`grants.secrets`).
     #[serde(default)]
-    pub secrets: BTreeMap<String, String>,
-    /// What to grant; everything the manifest asks for when absent.
+    #[schema(value_type = std::collections::BTreeMap<String, Option<String>>)]
+    pub secrets: SecretChanges,
+    /// What the plugin may use. When absent, everything its manifest asks
+    /// for. When given, it replaces that whole default, so name every
+    /// capability to keep, for example `{"http_hosts": ["127.0.0.1:8081"],
+    /// "secrets": ["api_token"], "kv": true}`.
     pub grants: Option<GrantSpec>,
-    /// Limits per call; the manifest's when absent. The host caps them.
+    /// Limits per call (`fuel_per_call`, `memory_mb`, `timeout_ms`); the
+    /// manifest's when absent. The host caps them.
     #[schema(value_type = Option<Object>)]
     pub limits: Option<RequestedLimits>,
     /// Limits per sync or agent run, within the host's; the host's when
@@ -92,8 +106,8 @@ pub struct Enablement {
     pub signer_revoked: bool,
 }
 
-/// Input of [`ControlPlane::repin`]: new grants, needed when the version
-/// moved to asks for more than the tenant granted.
+/// The optional body of an upgrade or rollback: the grants from then on,
+/// needed when the version moved to asks for more than the tenant granted.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepinRequest {
@@ -103,10 +117,6 @@ pub struct RepinRequest {
 
 fn enablement_key(tenant: &str, plugin: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), plugin.as_bytes()])
-}
-
-fn secret_slot(tenant: &str, plugin: &str, name: &str) -> Vec<u8> {
-    key(&[tenant.as_bytes(), plugin.as_bytes(), name.as_bytes()])
 }
 
 /// The enablement of `plugin` for `tenant`, or a not-found error.
@@ -146,7 +156,8 @@ fn validate_config(schema: &str, config: &Map<String, Value>) -> Result<(), Cont
 }
 
 impl ControlPlane {
-    /// Enable (or re-configure) `plugin` for `tenant`.
+    /// Enable (or re-configure) `plugin` for `tenant`; the stored secrets
+    /// the request does not name are kept.
     pub async fn enable(
         &self,
         principal: &Principal,
@@ -160,13 +171,14 @@ impl ControlPlane {
             .map_err(|e| ControlError::Invalid(format!("version requirement `{requirement_text}`: {e}")))?;
         let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
         let lookup = (tenant_id.clone(), plugin.clone());
-        let (found, current) = self
+        let (found, current, stored) = self
             .blocking(move |store| {
                 let tx = store.read()?;
                 tenant::require_existing(&*tx, &lookup.0)?;
                 let current: Option<Enablement> =
                     get_json(&*tx, Table::Enablements, &enablement_key(&lookup.0, &lookup.1))?;
-                Ok((resolve_version(&*tx, &lookup.1, &requirement)?, current))
+                let stored = secrets::stored_names(&*tx, &lookup.0, &lookup.1)?;
+                Ok((resolve_version(&*tx, &lookup.1, &requirement)?, current, stored))
             })
             .await?;
         let manifest = &found.manifest;
@@ -174,12 +186,9 @@ impl ControlPlane {
             .grants
             .unwrap_or_else(|| GrantSpec::everything_in(manifest));
         grants.check_within(manifest, self.grantable_hosts())?;
-        if let Some(name) = request.secrets.keys().find(|name| !grants.secrets.contains(name)) {
-            return Err(ControlError::Invalid(format!(
-                "secret `{name}` is not granted to the plugin (granted: {:?})",
-                grants.secrets
-            )));
-        }
+        // Checked here before the plugin runs, and again below against what
+        // is stored when the change is written.
+        secrets::names_after(&stored, &request.secrets, &grants.secrets)?;
         if let Some(run_limits) = &request.run_limits {
             run_limits.validate_within(&self.sync_config().run_limits)?;
         }
@@ -187,7 +196,7 @@ impl ControlPlane {
         let previous_version = current
             .map(|c| c.version)
             .filter(|previous| *previous != found.version);
-        let enablement = Enablement {
+        let mut enablement = Enablement {
             tenant: tenant_id.clone(),
             plugin: plugin.clone(),
             requirement: requirement_text,
@@ -196,44 +205,36 @@ impl ControlPlane {
             digest: found.digest.clone(),
             kind: manifest.plugin.kind,
             config: request.config,
-            secret_names: request.secrets.keys().cloned().collect(),
+            secret_names: Vec::new(),
             grants,
             limits: request.limits.unwrap_or(manifest.limits),
             run_limits: request.run_limits,
             updated_at: audit::now(),
             signer_revoked: false,
         };
-        let sealed = request
-            .secrets
-            .iter()
-            .map(|(name, value)| {
-                let slot = secret_slot(&tenant_id, &plugin, name);
-                self.vault
-                    .seal(&slot, value.as_bytes())
-                    .map(|sealed| (slot, sealed))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let changes = request.secrets;
+        let sealed = secrets::seal(&self.vault, &tenant_id, &plugin, &changes)?;
         let actor = principal.actor();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             tenant::require_existing(&*tx, &tenant_id)?;
-            tx.delete_prefix(
-                Table::Secrets,
-                &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
-            )?;
-            for (slot, sealed) in &sealed {
-                tx.put(Table::Secrets, slot, sealed)?;
-            }
+            let stored = secrets::stored_names(&*tx, &tenant_id, &plugin)?;
+            let names = secrets::names_after(&stored, &changes, &enablement.grants.secrets)?;
+            enablement.secret_names = names.into_iter().collect();
+            secrets::apply(&mut *tx, &tenant_id, &plugin, &changes, &sealed)?;
             put_json(
                 &mut *tx,
                 Table::Enablements,
                 &enablement_key(&tenant_id, &plugin),
                 &enablement,
             )?;
+            let (secrets_set, secrets_cleared) = secrets::changed_names(&changes);
             let details = serde_json::json!({
                 "version": enablement.version,
                 "config_keys": enablement.config.keys().collect::<Vec<_>>(),
                 "secret_names": enablement.secret_names,
+                "secrets_set": secrets_set,
+                "secrets_cleared": secrets_cleared,
                 "grants": enablement.grants,
             });
             audit::append(
@@ -400,10 +401,7 @@ impl ControlPlane {
             let mut tx = store.write()?;
             require_enablement(&*tx, &tenant_id, &plugin)?;
             tx.delete(Table::Enablements, &enablement_key(&tenant_id, &plugin))?;
-            tx.delete_prefix(
-                Table::Secrets,
-                &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
-            )?;
+            tx.delete_prefix(Table::Secrets, &secrets::slots_of(&tenant_id, &plugin))?;
             audit::append(
                 &mut *tx,
                 &tenant_id,
@@ -456,12 +454,11 @@ impl ControlPlane {
         ctx.config = enablement.config.clone();
         for (slot, sealed) in tx.scan(
             Table::Secrets,
-            &prefix(&[tenant_id.as_bytes(), plugin.as_bytes()]),
+            &secrets::slots_of(tenant_id, plugin),
             None,
             usize::MAX,
         )? {
-            let name =
-                String::from_utf8_lossy(slot.rsplit(|&b| b == 0).next().unwrap_or_default()).into_owned();
+            let name = secrets::name_of_slot(&slot);
             let value = self.vault.open(&slot, &sealed)?;
             ctx.secrets
                 .insert(name, Secret::new(String::from_utf8_lossy(&value).into_owned()));

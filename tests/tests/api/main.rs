@@ -3,8 +3,10 @@
 //! secrets that never leak. One test binary; the shared setup is here.
 
 mod access;
+mod enablement;
 mod lifecycle;
 mod metering;
+mod openapi;
 
 use omnify_host::store::storage::{Entry, Table};
 use omnify_tests::guests;
