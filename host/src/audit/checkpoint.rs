@@ -459,33 +459,18 @@ pub(crate) fn heads(tx: &dyn ReadTx) -> Result<Vec<(String, u64)>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{Event, append};
-    use crate::store::RedbStore;
-
-    fn append_one(store: &RedbStore) {
-        let mut tx = store.write().expect("write");
-        let event = Event {
-            actor: "admin",
-            action: "test.event",
-            target: "thing",
-            outcome: "ok",
-            details: serde_json::json!({}),
-        };
-        append(&mut *tx, "acme", event).expect("append");
-        tx.commit().expect("commit");
-    }
+    use crate::audit::tests::{append_event, store_with_chain};
 
     #[test]
     fn a_chain_checked_in_a_snapshot_is_signed_at_its_head_and_again_once_it_grows() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = RedbStore::open(dir.path()).expect("open");
+        let (dir, store) = store_with_chain(0);
         let signer = AuditSigner::open_or_create(&dir.path().join(SIGNING_KEY_FILE)).expect("key");
         assert!(matches!(
             checkpoint_in(&store, "acme", &signer),
             Ok(Checkpointed::Empty)
         ));
-        for _ in 0..5 {
-            append_one(&store);
+        for i in 0..5 {
+            append_event(&store, i);
         }
         let Ok(Checkpointed::Signed(first)) = checkpoint_in(&store, "acme", &signer) else {
             panic!("the head is signed");
@@ -495,7 +480,7 @@ mod tests {
             checkpoint_in(&store, "acme", &signer),
             Ok(Checkpointed::Unchanged(same)) if same.seq == 5
         ));
-        append_one(&store);
+        append_event(&store, 5);
         let Ok(Checkpointed::Signed(second)) = checkpoint_in(&store, "acme", &signer) else {
             panic!("the grown head is signed");
         };

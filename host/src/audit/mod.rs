@@ -424,22 +424,28 @@ mod tests {
     use super::*;
     use crate::store::{RedbStore, Storage};
 
-    fn store_with_chain(entries: u64) -> (tempfile::TempDir, RedbStore) {
+    /// A store whose `acme` chain holds `entries` test events.
+    pub(super) fn store_with_chain(entries: u64) -> (tempfile::TempDir, RedbStore) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = RedbStore::open(dir.path()).expect("open");
         for i in 0..entries {
-            let mut tx = store.write().expect("write");
-            let event = Event {
-                actor: "admin",
-                action: "test.event",
-                target: "thing",
-                outcome: "ok",
-                details: serde_json::json!({ "i": i }),
-            };
-            append(&mut *tx, "acme", event).expect("append");
-            tx.commit().expect("commit");
+            append_event(&store, i);
         }
         (dir, store)
+    }
+
+    /// Append test event `i` to the `acme` chain, in a commit of its own.
+    pub(super) fn append_event(store: &RedbStore, i: u64) {
+        let mut tx = store.write().expect("write");
+        let event = Event {
+            actor: "admin",
+            action: "test.event",
+            target: "thing",
+            outcome: "ok",
+            details: serde_json::json!({ "i": i }),
+        };
+        append(&mut *tx, "acme", event).expect("append");
+        tx.commit().expect("commit");
     }
 
     fn raw(store: &RedbStore, seq: u64) -> Vec<u8> {
