@@ -249,6 +249,13 @@ impl TestHost {
             .await
     }
 
+    /// Enable (or re-configure) `plugin` for `tenant` with the enablement
+    /// request `body`, calling as `token`.
+    pub async fn enable(&self, token: &str, tenant: &str, plugin: &str, body: &Value) -> Reply {
+        let path = format!("/v1/tenants/{tenant}/plugins/{plugin}");
+        self.call(Method::PUT, &path, Some(token), Some(body)).await
+    }
+
     /// Create a key of `role` for `tenant`; returns the key and its id.
     pub async fn create_key(&self, admin: &str, tenant: &str, role: &str) -> (String, String) {
         let body = json!({ "role": role, "label": "test" });

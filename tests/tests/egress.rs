@@ -10,7 +10,6 @@ use omnify_registry::Manifest;
 use omnify_tests::host::{HOSTILE_MANIFEST, TestHost};
 use omnify_tests::server::TestServer;
 use omnify_tests::{act, act_result, context, guests, load, runtime_with};
-use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -346,14 +345,7 @@ async fn public_suffix_wildcards_cannot_be_granted() {
     assert_eq!(host.create_tenant(&admin, "acme").await.status, 201);
     for wildcard in ["*.com", "*.co.uk", "*.254"] {
         let enable = json!({"grants": {"http_hosts": [wildcard]}});
-        let reply = host
-            .call(
-                Method::PUT,
-                "/v1/tenants/acme/plugins/hostile",
-                Some(&admin),
-                Some(&enable),
-            )
-            .await;
+        let reply = host.enable(&admin, "acme", "hostile", &enable).await;
         assert_eq!(reply.status, 422, "{wildcard}: {}", reply.text);
         assert!(
             reply.text.contains("not a host pattern"),

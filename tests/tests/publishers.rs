@@ -126,14 +126,7 @@ async fn a_revoked_signers_versions_are_not_chosen_and_pins_show_it() {
         assert_eq!(host.create_tenant(&admin, tenant).await.status, 201);
     }
     let enable = json!({"version": "^1"});
-    let early = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/early/plugins/hostile",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let early = host.enable(&admin, "early", "hostile", &enable).await;
     assert_eq!(early.json["version"], "1.1.0", "{}", early.text);
 
     let revoke = host
@@ -145,14 +138,7 @@ async fn a_revoked_signers_versions_are_not_chosen_and_pins_show_it() {
         )
         .await;
     assert_eq!(revoke.status, 200, "{}", revoke.text);
-    let late = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/late/plugins/hostile",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let late = host.enable(&admin, "late", "hostile", &enable).await;
     assert_eq!(
         late.json["version"], "1.0.0",
         "the revoked signer's 1.1.0 is skipped: {}",
@@ -187,14 +173,7 @@ async fn a_revoked_signers_versions_are_not_chosen_and_pins_show_it() {
         .await;
     assert_eq!(revoke.status, 200);
     assert_eq!(host.create_tenant(&admin, "later").await.status, 201);
-    let none = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/later/plugins/hostile",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let none = host.enable(&admin, "later", "hostile", &enable).await;
     assert_eq!(none.status, 404, "{}", none.text);
     assert!(none.text.contains("revoked"), "{}", none.text);
 }

@@ -263,14 +263,7 @@ async fn agent_tasks_run_on_demand_and_as_jobs_over_synced_records() {
             .status,
         201
     );
-    let enabled = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/data-agent",
-            Some(&admin),
-            Some(&json!({})),
-        )
-        .await;
+    let enabled = host.enable(&admin, "acme", "data-agent", &json!({})).await;
     assert_eq!(enabled.status, 200, "{}", enabled.text);
 
     let sync = host
@@ -419,14 +412,7 @@ async fn two_stuck_connectors_cannot_hold_the_pool_from_a_third_tenant() {
     let good = Source::start(25).await;
     let (host, admin, _dir) = host_with(&["stuck-a", "stuck-b", "fine"], &stuck).await;
     let enable = json!({ "config": { "base_url": good.base_url() } });
-    let enabled = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/fine/plugins/paged-source",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let enabled = host.enable(&admin, "fine", "paged-source", &enable).await;
     assert_eq!(enabled.status, 200, "{}", enabled.text);
     let clock = Arc::new(ManualClock::new(std::time::SystemTime::now()));
     let _scheduler = Scheduler::start(host.control.clone(), clock, pool_of(2))

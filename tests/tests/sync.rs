@@ -259,12 +259,7 @@ impl Setup {
     async fn limit_runs(&self, run_limits: Value) -> omnify_tests::host::Reply {
         let enable = json!({ "config": { "base_url": self.source.base_url() }, "run_limits": run_limits });
         self.host
-            .call(
-                Method::PUT,
-                "/v1/tenants/acme/plugins/paged-source",
-                Some(&self.admin),
-                Some(&enable),
-            )
+            .enable(&self.admin, "acme", "paged-source", &enable)
             .await
     }
 

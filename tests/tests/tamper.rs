@@ -392,14 +392,7 @@ async fn a_lost_master_key_with_sealed_secrets_stops_the_host() {
         201
     );
     let enable = json!({ "secrets": { "api_token": "sk_live_kept" } });
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let reply = host.enable(&admin, "acme", "hostile", &enable).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     host.stop().await;
 

@@ -3,6 +3,7 @@
 mod audit;
 mod demo;
 mod package;
+mod pairs;
 mod plugin_dev;
 mod plugin_new;
 mod plugin_run;

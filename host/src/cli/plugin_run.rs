@@ -2,6 +2,7 @@
 //! crate), call one export with the configuration, secrets and grants given
 //! on the command line, and print the result and the usage.
 
+use super::pairs::{json_or_text, split_pair};
 use crate::capability::egress::EgressConfig;
 use crate::invoke::{Call, Grants, HostPattern, InvocationContext, Limits, Output, Secret, Usage};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -123,12 +124,6 @@ fn resolve_plugin(args: &RunArgs) -> anyhow::Result<(PathBuf, Option<Manifest>)>
     Ok((component, manifest))
 }
 
-fn split_pair<'a>(flag: &str, pair: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
-    pair.split_once('=')
-        .filter(|(key, _)| !key.is_empty())
-        .with_context(|| format!("{flag} `{pair}` is not KEY=VALUE"))
-}
-
 fn context(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<InvocationContext> {
     let mut ctx = InvocationContext::new(
         &args.tenant,
@@ -137,8 +132,7 @@ fn context(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Invoca
     ctx.request_id = "cli".into();
     for pair in &args.config {
         let (key, value) = split_pair("--config", pair)?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
-        ctx.config.insert(key.to_string(), value);
+        ctx.config.insert(key.to_string(), json_or_text(value));
     }
     for pair in &args.secrets {
         let (name, value) = split_pair("--secret", pair)?;

@@ -337,14 +337,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (404, Some("not_found"))
     );
 
-    let unknown_plugin = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/nothing",
-            Some(admin),
-            Some(&json!({})),
-        )
-        .await;
+    let unknown_plugin = host.enable(admin, "acme", "nothing", &json!({})).await;
     assert_eq!(unknown_plugin.status, 404);
     assert_eq!(unknown_plugin.json["error"]["message"], "no plugin `nothing`");
 
@@ -375,11 +368,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     );
 
     let bad_config = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(admin),
-            Some(&json!({"config": {"names": ["Ada", 3], "colour": "red"}})),
+        .enable(
+            admin,
+            "acme",
+            "hello-connector",
+            &json!({"config": {"names": ["Ada", 3], "colour": "red"}}),
         )
         .await;
     assert_eq!(bad_config.status, 422);
@@ -394,22 +387,22 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     );
 
     let ungrantable = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(admin),
-            Some(&json!({"config": {"names": []}, "grants": {"http_hosts": ["evil.example.com"]}})),
+        .enable(
+            admin,
+            "acme",
+            "hello-connector",
+            &json!({"config": {"names": []}, "grants": {"http_hosts": ["evil.example.com"]}}),
         )
         .await;
     assert_eq!(ungrantable.status, 422);
     assert!(ungrantable.text.contains("evil.example.com"));
 
     let undeclared_secret = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(admin),
-            Some(&json!({"config": {"names": []}, "secrets": {"other": "x"}})),
+        .enable(
+            admin,
+            "acme",
+            "hello-connector",
+            &json!({"config": {"names": []}, "secrets": {"other": "x"}}),
         )
         .await;
     assert_eq!(undeclared_secret.status, 422);

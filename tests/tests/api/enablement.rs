@@ -214,14 +214,7 @@ async fn an_ungrantable_host_says_how_to_grant_it() {
         "config": {"names": ["Ada"]},
         "grants": {"http_hosts": ["localhost:8081"], "secrets": ["api_token"], "kv": true},
     });
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(admin),
-            Some(&body),
-        )
-        .await;
+    let reply = host.enable(admin, "acme", "hello-connector", &body).await;
     assert_eq!(reply.status, 422, "{}", reply.text);
     let message = reply.json["error"]["message"].as_str().unwrap_or_default();
     for hint in [
@@ -244,14 +237,7 @@ async fn an_ungrantable_host_says_how_to_grant_it() {
         "config": {"names": ["Ada"]},
         "grants": {"http_hosts": ["127.0.0.1:8081"], "secrets": ["api_token"], "kv": true},
     });
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(admin),
-            Some(&granted),
-        )
-        .await;
+    let reply = host.enable(admin, "acme", "hello-connector", &granted).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.json["secret_names"],

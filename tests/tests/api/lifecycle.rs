@@ -287,15 +287,7 @@ async fn secrets_never_appear_in_responses_logs_or_the_audit_log() {
             .await,
     );
     let enable = json!({ "secrets": { "api_token": SECRET } });
-    seen.push(
-        host.call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(admin),
-            Some(&enable),
-        )
-        .await,
-    );
+    seen.push(host.enable(admin, "acme", "hostile", &enable).await);
     let read_secret = json!({"export": "act", "input": {"name": "secret", "input": {"name": "api_token"}, "idempotency_key": "s"}});
     seen.push(
         host.call(

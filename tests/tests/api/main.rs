@@ -83,23 +83,11 @@ pub(crate) async fn world() -> World {
     );
     let enable_hello = json!({ "config": { "names": ["Ada", "Grace"] }, "secrets": { "api_token": SECRET } });
     let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hello-connector",
-            Some(&admin),
-            Some(&enable_hello),
-        )
+        .enable(&admin, "acme", "hello-connector", &enable_hello)
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let enable_hostile = json!({ "secrets": { "api_token": SECRET } });
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(&admin),
-            Some(&enable_hostile),
-        )
-        .await;
+    let reply = host.enable(&admin, "acme", "hostile", &enable_hostile).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let (acme_operator, acme_key_id) = host.create_key(&admin, "acme", "operator").await;
     let (rival_operator, _) = host.create_key(&admin, "rival", "operator").await;
@@ -146,14 +134,7 @@ pub(crate) async fn host_with_hostile(dir: &std::path::Path, enable: Value) -> (
             .status,
         201
     );
-    let reply = host
-        .call(
-            Method::PUT,
-            "/v1/tenants/acme/plugins/hostile",
-            Some(&admin),
-            Some(&enable),
-        )
-        .await;
+    let reply = host.enable(&admin, "acme", "hostile", &enable).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     (host, admin)
 }

@@ -10,6 +10,7 @@
 mod client;
 mod watch;
 
+use super::pairs::{json_or_text, split_pair};
 use client::{DevHost, HostError};
 use omnify_registry::signing::{KeyError, key_id};
 use omnify_registry::{
@@ -180,12 +181,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 fn pairs(flag: &str, pairs: &[String], json: bool) -> anyhow::Result<Map<String, Value>> {
     let mut map = Map::new();
     for pair in pairs {
-        let (key, value) = pair
-            .split_once('=')
-            .filter(|(key, _)| !key.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("{flag} `{pair}` is not KEY=VALUE"))?;
+        let (key, value) = split_pair(flag, pair)?;
         let value = if json {
-            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()))
+            json_or_text(value)
         } else {
             Value::String(value.to_string())
         };
