@@ -517,6 +517,35 @@ async fn kv_keys_and_values_over_their_limits_are_refused_and_nothing_is_stored(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_writes_no_more_kv_bytes_than_its_limit_and_the_next_call_may_write_again() {
+    let (runtime, store) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let ctx = limited(|l| l.kv_call_bytes = 10 << 10);
+    let scope = Scope {
+        tenant: "tenant-a".into(),
+        plugin: "hostile".into(),
+    };
+    // Sets 1 KiB values until refused: the per-call limit stops it long
+    // before the plugin's 1 MiB total.
+    let error = act(&runtime, &plugin, &ctx, "kv-flood", json!({}))
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("10240"), "{error}");
+    let kept = store.used_bytes(&scope).expect("usage");
+    assert!(kept > 0 && kept <= 10 << 10, "kept {kept} bytes");
+    act(
+        &runtime,
+        &plugin,
+        &ctx,
+        "kv-set",
+        json!({"key": "later", "value": "v"}),
+    )
+    .await
+    .expect("a new call has a budget of its own");
+    assert_eq!(store.used_bytes(&scope).expect("usage"), kept + 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_makes_no_more_http_requests_than_its_limit() {
     let server = TestServer::start().await;
     let (runtime, _) = runtime();

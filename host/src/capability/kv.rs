@@ -22,12 +22,15 @@ pub(crate) struct KvChanges {
     changes: BTreeMap<String, Option<Vec<u8>>>,
     /// The scope's total size with these changes, once known.
     used: Option<u64>,
+    /// The bytes the changes write: keys, and the values stored.
+    written: u64,
 }
 
 impl KvChanges {
     /// The changes to commit, in key order.
     pub(crate) fn take(&mut self) -> Vec<KvChange> {
         self.used = None;
+        self.written = 0;
         std::mem::take(&mut self.changes).into_iter().collect()
     }
 }
@@ -54,6 +57,11 @@ async fn read<T: Send + 'static>(
 
 fn entry_size(key: &str, value: &[u8]) -> u64 {
     (key.len() + value.len()) as u64
+}
+
+/// What a change writes: its key, and its value unless it is a removal.
+fn change_size(key: &str, value: Option<&[u8]>) -> u64 {
+    (key.len() + value.map_or(0, <[u8]>::len)) as u64
 }
 
 impl HostState {
@@ -103,7 +111,21 @@ impl HostState {
             ));
             return Err(KvError::QuotaExceeded(self.limits.kv_total_bytes));
         }
+        let replaced = self
+            .kv
+            .changes
+            .get(&key)
+            .map_or(0, |c| change_size(&key, c.as_deref()));
+        let written = self.kv.written - replaced + change_size(&key, value.as_deref());
+        if written > self.limits.kv_call_bytes {
+            self.deny(&format!(
+                "a call may write at most {} bytes of keys and values; write the rest in another call",
+                self.limits.kv_call_bytes
+            ));
+            return Err(KvError::QuotaExceeded(self.limits.kv_call_bytes));
+        }
         self.kv.used = Some(total);
+        self.kv.written = written;
         self.kv.changes.insert(key, value);
         Ok(())
     }

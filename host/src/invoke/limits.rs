@@ -33,6 +33,9 @@ pub struct Limits {
     pub kv_key_bytes: u32,
     /// Length of one value, in bytes.
     pub kv_value_bytes: u32,
+    /// Keys and values one call may write before it returns (its commit),
+    /// in bytes: a commit holds the store's one writer while it lasts.
+    pub kv_call_bytes: u64,
     /// Log output kept per call (log lines, stdout and stderr), in bytes.
     pub log_bytes: usize,
 }
@@ -52,6 +55,7 @@ impl Default for Limits {
             kv_total_bytes: 1 << 20,
             kv_key_bytes: 256,
             kv_value_bytes: 64 << 10,
+            kv_call_bytes: 256 << 10,
             log_bytes: 64 << 10,
         }
     }
@@ -72,6 +76,7 @@ impl Limits {
             kv_total_bytes: 64 << 20,
             kv_key_bytes: 1024,
             kv_value_bytes: 1 << 20,
+            kv_call_bytes: 4 << 20,
             log_bytes: 1 << 20,
         }
     }
@@ -105,6 +110,7 @@ impl Limits {
             kv_total_bytes: self.kv_total_bytes.min(maximum.kv_total_bytes),
             kv_key_bytes: self.kv_key_bytes.min(maximum.kv_key_bytes),
             kv_value_bytes: self.kv_value_bytes.min(maximum.kv_value_bytes),
+            kv_call_bytes: self.kv_call_bytes.min(maximum.kv_call_bytes),
             log_bytes: self.log_bytes.min(maximum.log_bytes),
         }
     }

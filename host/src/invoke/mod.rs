@@ -188,7 +188,7 @@ impl Runtime {
         max_total_bytes: u64,
     ) -> Result<(), String> {
         let (store, scope) = (self.services.kv.clone(), scope.clone());
-        tokio::task::spawn_blocking(move || store.apply(&scope, &changes, max_total_bytes))
+        tokio::task::spawn_blocking(move || store.apply(&scope, changes, max_total_bytes))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("the call's key-value writes could not be saved: {e}"))

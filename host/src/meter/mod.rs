@@ -3,9 +3,9 @@
 //! shared by concurrent calls), and Prometheus metrics.
 
 mod metrics;
-mod writer;
+mod record;
 
-pub(crate) use writer::write_record;
+pub(crate) use record::write_record;
 
 pub use metrics::Metrics;
 
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
-use writer::UsageWriter;
 
 /// One tenant's use of one plugin on one UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -105,7 +104,6 @@ pub fn day_of(time: SystemTime) -> String {
 pub struct Meter {
     store: Arc<RedbStore>,
     counters: Counters,
-    writer: UsageWriter,
     metrics: Metrics,
 }
 
@@ -125,10 +123,9 @@ impl Drop for Admission {
 }
 
 impl Meter {
-    /// Start the meter and its usage writer.
+    /// Start the meter.
     pub fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
         Ok(Self {
-            writer: UsageWriter::start(store.clone())?,
             store,
             counters: Arc::default(),
             metrics: Metrics::new(),
@@ -232,7 +229,7 @@ impl Meter {
     /// this returns.
     pub async fn record(&self, record: CallRecord) -> Result<(), ControlError> {
         self.observe(&record);
-        self.writer.write(record, true).await
+        self.write(record, true).await
     }
 
     /// Record a finished call's usage and metrics without an audit entry of
@@ -240,7 +237,22 @@ impl Meter {
     /// summarises.
     pub async fn record_unaudited(&self, record: CallRecord) -> Result<(), ControlError> {
         self.observe(&record);
-        self.writer.write(record, false).await
+        self.write(record, false).await
+    }
+
+    /// Write `record`'s usage, and its audit entry when `audited`, in the
+    /// store's next group commit.
+    async fn write(&self, record: CallRecord, audited: bool) -> Result<(), ControlError> {
+        let tenant = record.tenant.clone();
+        let bytes = record::record_bytes(&record);
+        self.store
+            .commits()
+            .commit(&tenant, bytes, move |tx| match audited {
+                true => write_record(tx, &record),
+                false => record::add_usage(tx, &record, &day_of(SystemTime::now())),
+            })
+            .await
+            .map_err(ControlError::Store)
     }
 
     /// Count a finished call in the metrics and the quotas; its usage and

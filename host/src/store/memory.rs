@@ -48,14 +48,14 @@ impl KvStore for MemoryStore {
             .and_then(|entries| entries.get(key).cloned()))
     }
 
-    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError> {
+    fn apply(&self, scope: &Scope, changes: Vec<KvChange>, max_total_bytes: u64) -> Result<(), StoreError> {
         let mut kv = lock(&self.kv);
         let entries = kv.entry(scope.clone()).or_default();
         let mut after = entries.clone();
         for (key, value) in changes {
             match value {
-                Some(value) => after.insert(key.clone(), value.clone()),
-                None => after.remove(key),
+                Some(value) => after.insert(key, value),
+                None => after.remove(&key),
             };
         }
         if after.iter().map(|(k, v)| entry_size(k, v)).sum::<u64>() > max_total_bytes {

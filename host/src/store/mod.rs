@@ -4,6 +4,7 @@
 //! Every method takes the [`Scope`] the host derived from the invocation; a
 //! guest never supplies it, so it cannot name another tenant's data.
 
+pub mod commits;
 mod memory;
 mod on_storage;
 pub mod redb;
@@ -61,11 +62,15 @@ pub trait KvStore: Send + Sync {
 
     /// Apply `changes` in one transaction, unless the scope's entries (keys
     /// and values) would then exceed `max_total_bytes`: all of them or none.
-    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError>;
+    fn apply(&self, scope: &Scope, changes: Vec<KvChange>, max_total_bytes: u64) -> Result<(), StoreError>;
 
     /// Store `value` under `key` (one change; see [`KvStore::apply`]).
     fn set(&self, scope: &Scope, key: &str, value: &[u8], max_total_bytes: u64) -> Result<(), StoreError> {
-        self.apply(scope, &[(key.to_string(), Some(value.to_vec()))], max_total_bytes)
+        self.apply(
+            scope,
+            vec![(key.to_string(), Some(value.to_vec()))],
+            max_total_bytes,
+        )
     }
 
     /// Remove `key`; whether it existed.
@@ -73,7 +78,7 @@ pub trait KvStore: Send + Sync {
         if self.get(scope, key)?.is_none() {
             return Ok(false);
         }
-        self.apply(scope, &[(key.to_string(), None)], u64::MAX)?;
+        self.apply(scope, vec![(key.to_string(), None)], u64::MAX)?;
         Ok(true)
     }
 

@@ -2,7 +2,7 @@
 //! entries under `tenant \0 plugin \0 key` with a running total per scope,
 //! records under `tenant \0 connector \0 stream \0 key`.
 
-use super::storage::{Storage, Table, key, prefix};
+use super::storage::{Change, Storage, Table, WriteTx, key, prefix};
 use super::{KvChange, KvStore, RecordPage, RecordStore, RedbStore, Scope, StoreError};
 
 fn scope_key(scope: &Scope) -> Vec<u8> {
@@ -23,36 +23,52 @@ fn entry_size(name: &str, value: &[u8]) -> u64 {
     (name.len() + value.len()) as u64
 }
 
+/// Write `changes` to `scope`'s entries inside `tx`, unless the scope's
+/// total would then exceed `max_total_bytes`.
+fn apply_changes(
+    tx: &mut dyn WriteTx,
+    scope: &Scope,
+    changes: &[KvChange],
+    max_total_bytes: u64,
+) -> Result<(), StoreError> {
+    let keys: Vec<Vec<u8>> = changes.iter().map(|(name, _)| entry_key(scope, name)).collect();
+    let old = tx.get_many(Table::Kv, &keys)?;
+    let mut total = decode_total(tx.get(Table::KvUsage, &scope_key(scope))?);
+    for ((name, value), old) in changes.iter().zip(&old) {
+        total = total.saturating_sub(old.as_ref().map_or(0, |old| entry_size(name, old)));
+        total += value.as_ref().map_or(0, |value| entry_size(name, value));
+    }
+    // Only the end state counts: a call may replace before it adds. Nothing
+    // is written before this check, so a refused change leaves no trace.
+    if total > max_total_bytes {
+        return Err(StoreError::QuotaExceeded {
+            limit: max_total_bytes,
+        });
+    }
+    let writes: Vec<Change<'_>> = keys
+        .iter()
+        .zip(changes)
+        .map(|(key, (_, value))| (key.as_slice(), value.as_deref()))
+        .collect();
+    tx.write_many(Table::Kv, &writes)?;
+    tx.put(Table::KvUsage, &scope_key(scope), &total.to_be_bytes())
+}
+
 impl KvStore for RedbStore {
     fn get(&self, scope: &Scope, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read()?.get(Table::Kv, &entry_key(scope, name))
     }
 
-    fn apply(&self, scope: &Scope, changes: &[KvChange], max_total_bytes: u64) -> Result<(), StoreError> {
-        let mut tx = self.write()?;
-        let mut total = decode_total(tx.get(Table::KvUsage, &scope_key(scope))?);
-        for (name, value) in changes {
-            let entry = entry_key(scope, name);
-            let replaced = tx.get(Table::Kv, &entry)?.map_or(0, |old| entry_size(name, &old));
-            total = total.saturating_sub(replaced);
-            match value {
-                Some(value) => {
-                    total += entry_size(name, value);
-                    tx.put(Table::Kv, &entry, value)?;
-                }
-                None => {
-                    tx.delete(Table::Kv, &entry)?;
-                }
-            }
-        }
-        // Only the end state counts: a call may replace before it adds.
-        if total > max_total_bytes {
-            return Err(StoreError::QuotaExceeded {
-                limit: max_total_bytes,
-            });
-        }
-        tx.put(Table::KvUsage, &scope_key(scope), &total.to_be_bytes())?;
-        tx.commit()
+    fn apply(&self, scope: &Scope, changes: Vec<KvChange>, max_total_bytes: u64) -> Result<(), StoreError> {
+        let bytes = changes
+            .iter()
+            .map(|(name, value)| (name.len() + value.as_ref().map_or(0, Vec::len)) as u64)
+            .sum();
+        let scope = scope.clone();
+        self.commits()
+            .commit_blocking(&scope.tenant.clone(), bytes, move |tx| {
+                apply_changes(tx, &scope, &changes, max_total_bytes)
+            })
     }
 
     fn list_keys(

@@ -3,10 +3,12 @@
 //! file 0600.
 
 use super::StoreError;
-use super::storage::{Entry, ReadTx, Storage, Table, WriteTx};
+use super::commits::CommitQueue;
+use super::storage::{Change, Entry, ReadTx, Storage, Table, WriteTx};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The schema version this build writes. A store written by a newer build
 /// is refused rather than misread.
@@ -27,7 +29,8 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
 
 /// The embedded redb store.
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
+    commits: CommitQueue,
 }
 
 impl RedbStore {
@@ -46,7 +49,10 @@ impl RedbStore {
         restrict(&path, 0o600)?;
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        let store = Self { db };
+        let db = Arc::new(db);
+        let writer = db.clone();
+        let commits = CommitQueue::start(Box::new(move || begin_write(&writer)))?;
+        let store = Self { db, commits };
         let mut tx = store.write()?;
         match tx.get(Table::Meta, SCHEMA_KEY)? {
             None => tx.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?,
@@ -65,6 +71,22 @@ impl RedbStore {
         tx.commit()?;
         Ok(store)
     }
+
+    /// The queue that commits the writes every call makes (usage, audit,
+    /// key-value changes, synced batches) in groups, fairly between tenants.
+    pub fn commits(&self) -> &CommitQueue {
+        &self.commits
+    }
+}
+
+/// A write transaction with every table created, so that reads can treat
+/// them as present.
+fn begin_write(db: &Database) -> Result<Box<dyn WriteTx>, StoreError> {
+    let tx = db.begin_write().map_err(unavailable)?;
+    for table in Table::ALL {
+        tx.open_table(definition(table)).map_err(unavailable)?;
+    }
+    Ok(Box::new(RedbWrite(tx)))
 }
 
 /// Set `path`'s permission bits to `mode` (Unix only).
@@ -113,12 +135,7 @@ impl Storage for RedbStore {
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        let tx = self.db.begin_write().map_err(unavailable)?;
-        // Creating every table up front lets reads treat them as present.
-        for table in Table::ALL {
-            tx.open_table(definition(table)).map_err(unavailable)?;
-        }
-        Ok(Box::new(RedbWrite(tx)))
+        begin_write(&self.db)
     }
 }
 
@@ -214,6 +231,18 @@ macro_rules! impl_read_tx {
                 let table = self.0.open_table(definition(table)).map_err(unavailable)?;
                 last_in_table(&table, prefix)
             }
+
+            fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                keys.iter()
+                    .map(|key| {
+                        Ok(table
+                            .get(key.as_slice())
+                            .map_err(unavailable)?
+                            .map(|v| v.value().to_vec()))
+                    })
+                    .collect()
+            }
         }
     };
 }
@@ -231,6 +260,19 @@ impl WriteTx for RedbWrite {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
         let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
         Ok(table.remove(key).map_err(unavailable)?.is_some())
+    }
+
+    fn write_many(&mut self, table: Table, changes: &[Change<'_>]) -> Result<(), StoreError> {
+        // One open for all: opening a table and closing it again updates
+        // the table of tables, which costs more than a small insert.
+        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        for (key, value) in changes {
+            match value {
+                Some(value) => drop(table.insert(*key, *value).map_err(unavailable)?),
+                None => drop(table.remove(*key).map_err(unavailable)?),
+            }
+        }
+        Ok(())
     }
 
     fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError> {

@@ -139,7 +139,16 @@ pub trait ReadTx {
 
     /// The last entry whose key starts with `prefix`.
     fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError>;
+
+    /// The values under `keys`, in their order (a backend may do this
+    /// faster than one `get` at a time).
+    fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(table, key)).collect()
+    }
 }
+
+/// A write of many keys: a value to store, or `None` to remove the key.
+pub type Change<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// Writes that become visible and durable together on `commit`, or not at
 /// all when the transaction is dropped.
@@ -149,6 +158,20 @@ pub trait WriteTx: ReadTx {
 
     /// Remove `key`; whether it existed.
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
+
+    /// Apply `changes` in order (a backend may do this faster than one
+    /// `put` or `delete` at a time).
+    fn write_many(&mut self, table: Table, changes: &[Change<'_>]) -> Result<(), StoreError> {
+        for (key, value) in changes {
+            match value {
+                Some(value) => self.put(table, key, value)?,
+                None => {
+                    self.delete(table, key)?;
+                }
+            }
+        }
+        Ok(())
+    }
 
     /// Remove every key that starts with `prefix`; how many there were.
     fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError>;

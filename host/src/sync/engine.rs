@@ -16,7 +16,7 @@ use crate::enablement::require_enablement;
 use crate::invoke::{Batch, Call, CallOutput, InvokeErrorKind, PluginError, ReadRequest, SyncMode};
 use crate::meter::{CallRecord, write_record};
 use crate::store::Storage;
-use crate::store::storage::{Table, get_json, key, prefix, put_json};
+use crate::store::storage::{Change, Table, get_json, key, prefix, put_json};
 use crate::tenant::Principal;
 use serde_json::Value;
 use std::time::Duration;
@@ -421,66 +421,74 @@ impl ControlPlane {
         state: Option<Value>,
     ) -> Result<(), RunError> {
         let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
+        let bytes = batch.records.iter().map(|r| r.get().len() as u64).sum::<u64>()
+            + state.as_ref().map_or(0, |s| s.to_string().len() as u64);
+        // Through the store's shared commits, so that a tenant's large
+        // batches take their turn with everyone's usage records.
         let cancelled = self
-            .blocking(move |store| {
-                let mut tx = store.write()?;
-                let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
-                    .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
-                run.attempts += 1;
-                run.fuel += record.usage.fuel;
-                // The read's usage and audit entry, with the records it produced.
-                write_record(&mut *tx, &record)?;
-                if run.cancelled_by.is_some() || run.status != RunStatus::Running {
-                    index::update(&mut *tx, &run)?;
-                    tx.commit()?;
-                    return Ok(Some(run.cancelled_by.unwrap_or_else(|| "another request".into())));
-                }
-                let stream: &StreamRun = run
-                    .streams
-                    .get(index)
-                    .ok_or_else(|| ControlError::Internal(format!("run {run_id} has no stream {index}")))?;
-                let stream_prefix = prefix(&[
-                    tenant_id.as_bytes(),
-                    run.plugin.as_bytes(),
-                    stream.stream.as_bytes(),
-                ]);
-                if stream.batches == 0 && stream.mode == SyncMode::FullRefresh {
-                    // A full refresh replaces the stream; deleting in the first
-                    // batch's transaction keeps a crash from losing both copies.
-                    tx.delete_prefix(Table::Records, &stream_prefix)?;
-                }
-                let mut bytes = 0u64;
-                for record in &batch.records {
-                    let value: Value = serde_json::from_str(record.get())
-                        .map_err(|e| ControlError::Internal(e.to_string()))?;
-                    let id = record_key(&value, &stream.primary_key).map_err(ControlError::Invalid)?;
-                    tx.put(
-                        Table::Records,
-                        &[stream_prefix.as_slice(), id.as_bytes()].concat(),
-                        record.get().as_bytes(),
-                    )?;
-                    bytes += record.get().len() as u64;
-                }
-                let state_key = state_key(&tenant_id, &run.plugin, stream, &run_id);
-                match (&state, stream.mode, batch.has_more) {
-                    // A finished full refresh needs no state any more.
-                    (_, SyncMode::FullRefresh, false) => {
-                        tx.delete(Table::SyncState, &state_key)?;
+            .store
+            .commits()
+            .commit(
+                &run.tenant,
+                bytes,
+                move |tx| -> Result<Option<String>, ControlError> {
+                    let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
+                        .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
+                    run.attempts += 1;
+                    run.fuel += record.usage.fuel;
+                    // The read's usage and audit entry, with the records it produced.
+                    write_record(tx, &record)?;
+                    if run.cancelled_by.is_some() || run.status != RunStatus::Running {
+                        index::update(tx, &run)?;
+                        return Ok(Some(run.cancelled_by.unwrap_or_else(|| "another request".into())));
                     }
-                    (Some(state), _, _) => put_json(&mut *tx, Table::SyncState, &state_key, state)?,
-                    (None, _, _) => {}
-                }
-                let count = batch.records.len() as u64;
-                let stream: &mut StreamRun = &mut run.streams[index];
-                stream.records_read += count;
-                stream.records_written += count;
-                stream.bytes_read += bytes;
-                stream.batches += 1;
-                stream.done = !batch.has_more;
-                index::update(&mut *tx, &run)?;
-                tx.commit()?;
-                Ok(None)
-            })
+                    let stream: &StreamRun = run.streams.get(index).ok_or_else(|| {
+                        ControlError::Internal(format!("run {run_id} has no stream {index}"))
+                    })?;
+                    let stream_prefix = prefix(&[
+                        tenant_id.as_bytes(),
+                        run.plugin.as_bytes(),
+                        stream.stream.as_bytes(),
+                    ]);
+                    if stream.batches == 0 && stream.mode == SyncMode::FullRefresh {
+                        // A full refresh replaces the stream; deleting in the first
+                        // batch's transaction keeps a crash from losing both copies.
+                        tx.delete_prefix(Table::Records, &stream_prefix)?;
+                    }
+                    let mut keys = Vec::with_capacity(batch.records.len());
+                    for record in &batch.records {
+                        let value: Value = serde_json::from_str(record.get())
+                            .map_err(|e| ControlError::Internal(e.to_string()))?;
+                        let id = record_key(&value, &stream.primary_key).map_err(ControlError::Invalid)?;
+                        keys.push([stream_prefix.as_slice(), id.as_bytes()].concat());
+                    }
+                    let writes: Vec<Change<'_>> = keys
+                        .iter()
+                        .zip(&batch.records)
+                        .map(|(key, record)| (key.as_slice(), Some(record.get().as_bytes())))
+                        .collect();
+                    tx.write_many(Table::Records, &writes)?;
+                    let bytes: u64 = batch.records.iter().map(|r| r.get().len() as u64).sum();
+                    let state_key = state_key(&tenant_id, &run.plugin, stream, &run_id);
+                    match (&state, stream.mode, batch.has_more) {
+                        // A finished full refresh needs no state any more.
+                        (_, SyncMode::FullRefresh, false) => {
+                            tx.delete(Table::SyncState, &state_key)?;
+                        }
+                        (Some(state), _, _) => put_json(tx, Table::SyncState, &state_key, state)?,
+                        (None, _, _) => {}
+                    }
+                    let count = batch.records.len() as u64;
+                    let stream: &mut StreamRun = &mut run.streams[index];
+                    stream.records_read += count;
+                    stream.records_written += count;
+                    stream.bytes_read += bytes;
+                    stream.batches += 1;
+                    stream.done = !batch.has_more;
+                    index::update(tx, &run)?;
+                    Ok(None)
+                },
+            )
             .await?;
         match cancelled {
             Some(by) => Err(RunError::Cancelled(by)),
