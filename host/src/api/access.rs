@@ -104,6 +104,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tenants/{tenant}/audit", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/audit/verify", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/audit/export", Least(Viewer)),
+    ("GET", "/v1/tenants/{tenant}/events", Least(Viewer)),
     ("GET", "/metrics", Least(Admin)),
     ("GET", "/v1/tenants/{tenant}/proposals", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/proposals/{proposal}", Least(Viewer)),
@@ -190,10 +191,14 @@ pub(super) async fn authorize(
             )
         })?;
     let principal = api.control.authenticate(token)?;
-    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &api).await
-        && let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant")
-    {
-        principal.require_tenant(tenant)?;
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &api).await {
+        if let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant") {
+            principal.require_tenant(tenant)?;
+        }
+        // An id off its documented rule names nothing that can exist.
+        if let Some(route) = parts.extensions.get::<MatchedPath>() {
+            super::constraints::check_path(route.as_str(), params.iter())?;
+        }
     }
     principal.require(role)?;
     let request_id = parts

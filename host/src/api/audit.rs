@@ -27,11 +27,14 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct AuditPage {
-    /// Entries after this sequence number.
+    /// Entries after this sequence number: the `seq` of the last entry of
+    /// the previous page (0, the default, for the first page).
     #[serde(default)]
+    #[param(minimum = 0)]
     since: u64,
     /// At most this many entries (1 to 1000).
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: usize,
 }
 
@@ -40,6 +43,9 @@ fn default_limit() -> usize {
 }
 
 /// Read a page of a tenant's audit entries, oldest first.
+///
+/// Pass the `seq` of a page's last entry as `since` for the next page; a
+/// page shorter than `limit` is the last.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/audit", tag = "audit", params(("tenant" = String, Path), AuditPage),
     responses((status = 200, body = Vec<AuditEntry>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_audit(
@@ -48,7 +54,7 @@ async fn list_audit(
     Path(tenant): Path<String>,
     Query(page): Query<AuditPage>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let limit = page.limit.clamp(1, 1000);
+    let limit = super::cursor::page_limit(page.limit)?;
     Ok(Json(
         api.control
             .audit_page(&caller.principal, &tenant, page.since, limit)

@@ -49,6 +49,14 @@ const SCHEMA_DESCRIPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Descriptions, for API users, of properties of schemas defined outside the
+/// API layer whose meaning the API changes.
+const PROPERTY_DESCRIPTIONS: &[(&str, &str, &str)] = &[(
+    "RecordPage",
+    "next",
+    "An opaque, URL-safe token: pass it unchanged as `after` for the next page. None at the end.",
+)];
+
 /// Adds the role each route needs to its description, describes
 /// `application/octet-stream` bodies as bytes, and replaces the
 /// descriptions in [`SCHEMA_DESCRIPTIONS`].
@@ -103,6 +111,24 @@ impl Modify for ForApiUsers {
                         schema = name,
                         "the OpenAPI document has no such schema to describe"
                     ),
+                }
+            }
+            for (name, property, description) in PROPERTY_DESCRIPTIONS {
+                match components.schemas.get_mut(*name) {
+                    Some(RefOr::T(Schema::Object(object))) => match object.properties.get_mut(*property) {
+                        Some(RefOr::T(Schema::Object(field))) => {
+                            field.description = Some(description.to_string())
+                        }
+                        Some(RefOr::T(Schema::OneOf(field))) => {
+                            field.description = Some(description.to_string())
+                        }
+                        _ => tracing::warn!(
+                            schema = name,
+                            property,
+                            "the OpenAPI document has no such property"
+                        ),
+                    },
+                    _ => tracing::warn!(schema = name, "the OpenAPI document has no such schema"),
                 }
             }
         }

@@ -123,6 +123,9 @@ async fn enable_plugin(
     Path((tenant, plugin)): Path<(String, String)>,
     ApiJson(request): ApiJson<EnableRequest>,
 ) -> Result<Json<Enablement>, ApiError> {
+    if let Some(version) = &request.version {
+        super::constraints::REQUIREMENT.check("version", version)?;
+    }
     Ok(Json(
         api.control
             .enable(&caller.principal, &tenant, &plugin, request)
@@ -193,8 +196,24 @@ struct InvokeResponse {
 /// For example `{"export": "check"}` checks the enablement's configuration
 /// and secrets against the platform, and `{"export": "read", "input":
 /// {"stream": "greetings", "limit": 100}}` reads the first batch of a
-/// stream. A failing plugin answers 502 (504 past its deadline) with the
-/// plugin's typed error and the call's usage in `error.details`.
+/// stream.
+///
+/// A failed call answers with a status that says what happened, the
+/// plugin's typed error in `error.details.error` and the call's usage in
+/// `error.details.usage`:
+///
+/// | the plugin's error | status | `error.code` |
+/// |---|---|---|
+/// | `invalid-input` | 422 | `plugin_invalid_input` |
+/// | `not-found` (no such stream, action or object) | 404 | `target_not_found` |
+/// | `auth` (the platform refused the credentials) | 424 | `platform_auth_refused` |
+/// | `config` (the enablement's configuration is wrong) | 424 | `plugin_config_invalid` |
+/// | `rate-limited` | 429, with `Retry-After` in seconds when the plugin said how long | `platform_rate_limited` |
+/// | `transient` (the platform is unavailable) | 503 | `platform_unavailable` |
+/// | `internal` (a bug in the plugin) | 502 | `plugin_internal` |
+/// | a panic, trap or limit (fuel, memory, output, host calls) | 502 | `invocation_failed` |
+/// | past its deadline | 504 | `invocation_timeout` |
+/// | a failure of the host itself | 500 | `internal` |
 ///
 /// `act`, `verify-webhook` and a `read` with a caller-supplied `state` need
 /// the admin token: they would step around the tenant's approvals, forge a
@@ -202,7 +221,19 @@ struct InvokeResponse {
 /// direct `act`'s idempotency key is prefixed with `direct:`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/plugins/{plugin}/invoke", tag = "plugins",
     params(("tenant" = String, Path), ("plugin" = String, Path)), request_body = InvokeRequest,
-    responses((status = 200, body = InvokeResponse), (status = "4XX", body = ErrorBody), (status = "5XX", body = ErrorBody)),
+    responses(
+        (status = 200, body = InvokeResponse),
+        (status = 404, description = "The tenant, the enablement, or what the plugin was asked for does not exist", body = ErrorBody),
+        (status = 422, description = "The request, or the input as the plugin judged it, is not acceptable", body = ErrorBody),
+        (status = 424, description = "The platform refused the credentials, or the configuration is wrong", body = ErrorBody),
+        (status = 429, description = "A quota of the tenant, or the platform's rate limit, was reached",
+            headers(("Retry-After" = u64, description = "Seconds to wait, when known")), body = ErrorBody),
+        (status = "4XX", body = ErrorBody),
+        (status = 502, description = "The plugin failed: a bug, a panic, or a limit it hit", body = ErrorBody),
+        (status = 503, description = "The platform is unavailable for now", body = ErrorBody),
+        (status = 504, description = "The call ran past its deadline", body = ErrorBody),
+        (status = "5XX", body = ErrorBody),
+    ),
     security(("bearer" = [])))]
 async fn invoke_plugin(
     State(api): State<Api>,

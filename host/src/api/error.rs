@@ -2,9 +2,9 @@
 //! and how control-plane errors map to HTTP statuses.
 
 use crate::control::ControlError;
-use crate::invoke::InvokeErrorKind;
+use crate::invoke::{InvokeErrorKind, PluginError};
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -22,6 +22,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured facts, such as a plugin's typed error and usage.
     pub details: Option<Value>,
+    /// Seconds to wait before trying again, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error response.
@@ -54,6 +56,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 }
@@ -73,32 +76,36 @@ impl From<ControlError> for ApiError {
                 limit,
                 resets_at,
             } => {
+                // A quota that resets at a time says when to try again.
+                let retry_after = humantime::parse_rfc3339(resets_at).ok().map(|at| {
+                    at.duration_since(std::time::SystemTime::now())
+                        .map_or(1, |wait| wait.as_secs().max(1))
+                });
                 return Self {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "quota_exceeded",
-                    message,
                     details: Some(
                         serde_json::json!({ "quota": quota, "limit": limit, "resets_at": resets_at }),
                     ),
+                    retry_after,
+                    ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
                 };
             }
             ControlError::Invoke(failure) => {
-                let (status, code) = match &failure.kind {
-                    InvokeErrorKind::Deadline { .. } => (StatusCode::GATEWAY_TIMEOUT, "invocation_timeout"),
-                    InvokeErrorKind::WrongWorld { .. } | InvokeErrorKind::NotInContract { .. } => {
-                        (StatusCode::BAD_REQUEST, "wrong_export")
+                let (status, code) = invoke_status(&failure.kind);
+                let retry_after = match &failure.kind {
+                    InvokeErrorKind::Plugin(PluginError::RateLimited { retry_after_ms, .. })
+                        if *retry_after_ms > 0 =>
+                    {
+                        Some(retry_after_ms.div_ceil(1000))
                     }
-                    _ => (StatusCode::BAD_GATEWAY, "invocation_failed"),
+                    _ => None,
                 };
                 return Self {
-                    status,
-                    code,
-                    message,
                     details: Some(serde_json::json!({ "error": failure.kind, "usage": failure.usage })),
+                    retry_after,
+                    ..Self::new(status, code, message)
                 };
             }
             ControlError::Store(_) | ControlError::Vault(_) | ControlError::Internal(_) => {
-                tracing::error!(error = %message, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
@@ -106,10 +113,77 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// The status and code of a failed plugin call: what the plugin said
+/// happened (a platform's refusal, rate limit or outage, a missing object,
+/// bad input), a plugin's own fault as 502 (504 past its deadline), and only
+/// a failure of the host itself as 500.
+pub fn invoke_status(kind: &InvokeErrorKind) -> (StatusCode, &'static str) {
+    match kind {
+        InvokeErrorKind::Plugin(error) => match error {
+            PluginError::Config { .. } => (StatusCode::FAILED_DEPENDENCY, "plugin_config_invalid"),
+            PluginError::Auth { .. } => (StatusCode::FAILED_DEPENDENCY, "platform_auth_refused"),
+            PluginError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "platform_rate_limited"),
+            PluginError::Transient { .. } => (StatusCode::SERVICE_UNAVAILABLE, "platform_unavailable"),
+            PluginError::NotFound { .. } => (StatusCode::NOT_FOUND, "target_not_found"),
+            PluginError::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_invalid_input"),
+            PluginError::Internal { .. } => (StatusCode::BAD_GATEWAY, "plugin_internal"),
+        },
+        InvokeErrorKind::Deadline { .. } => (StatusCode::GATEWAY_TIMEOUT, "invocation_timeout"),
+        InvokeErrorKind::WrongWorld { .. } | InvokeErrorKind::NotInContract { .. } => {
+            (StatusCode::BAD_REQUEST, "wrong_export")
+        }
+        InvokeErrorKind::Host { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        InvokeErrorKind::OutOfFuel { .. }
+        | InvokeErrorKind::Memory { .. }
+        | InvokeErrorKind::StackOverflow
+        | InvokeErrorKind::OutputTooLarge { .. }
+        | InvokeErrorKind::HostCallLimit { .. }
+        | InvokeErrorKind::Panic { .. }
+        | InvokeErrorKind::Trap { .. }
+        | InvokeErrorKind::InvalidOutput { .. } => (StatusCode::BAD_GATEWAY, "invocation_failed"),
+    }
+}
+
+/// Log an error response at the level of what it is: a fault of the host
+/// (500) at `error`, a plugin's or platform's failure (other 5xx) at `warn`,
+/// a plugin's typed answer (such as `not-found`) at `info`, and the
+/// caller's own mistakes at `debug`.
+fn log(status: StatusCode, error: &ApiError) {
+    let (code, message) = (error.code, error.message.as_str());
+    let plugin_answer = error
+        .details
+        .as_ref()
+        .is_some_and(|details| details.get("error").is_some_and(|e| e.get("kind").is_some()));
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(status = status.as_u16(), code, message, "host error");
+    } else if status.is_server_error() {
+        tracing::warn!(
+            status = status.as_u16(),
+            code,
+            message,
+            "plugin or platform failure"
+        );
+    } else if plugin_answer {
+        tracing::info!(
+            status = status.as_u16(),
+            code,
+            message,
+            "the plugin refused the call"
+        );
+    } else {
+        tracing::debug!(status = status.as_u16(), code, message, "request refused");
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The body is written by `error_envelope`, which knows the request id.
         let mut response = self.status.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response.extensions_mut().insert(self);
         response
     }
@@ -146,6 +220,7 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
         let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
         ApiError::new(status, code_for(status), reason)
     });
+    log(status, &error);
     let body = ErrorBody {
         error: ErrorContent {
             code: error.code.to_string(),

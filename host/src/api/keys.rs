@@ -1,6 +1,7 @@
 //! `/v1/tenants/{tenant}/keys`: create, list (by prefix) and revoke API keys.
 
 use super::Api;
+use super::constraints;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
 use crate::tenant::{ApiKey, Role};
@@ -23,7 +24,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
 struct NewKey {
     /// `viewer`, `operator` or `expert`.
     role: Role,
-    /// A note to recognise the key by.
+    /// A note to recognise the key by (at most 200 characters).
     #[serde(default)]
     label: String,
 }
@@ -48,6 +49,7 @@ async fn create_key(
     Path(tenant): Path<String>,
     ApiJson(new): ApiJson<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    constraints::LABEL.check("label", &new.label)?;
     let (record, key) = api
         .control
         .create_key(&caller.principal, &tenant, new.role, new.label)

@@ -5,9 +5,12 @@
 
 pub mod access;
 mod audit;
+pub mod constraints;
+pub mod cursor;
 mod docs;
 mod enablements;
 pub mod error;
+mod events;
 mod extract;
 mod keys;
 mod plugins;
@@ -50,6 +53,8 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// How long one request may take.
     pub request_timeout: Duration,
+    /// The browser console at `/console`.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for ApiConfig {
@@ -58,6 +63,7 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             body_limit: 1 << 20,
             request_timeout: Duration::from_secs(330),
+            console: Default::default(),
         }
     }
 }
@@ -72,7 +78,15 @@ impl Default for ApiConfig {
             start) or an API key of a tenant (`POST /v1/tenants/{tenant}/keys`); each route's description \
             names the least role it needs. Bodies are JSON unless a route says otherwise. Every error \
             answers `{\"error\": {\"code\": ..., \"message\": ..., \"request_id\": ..., \"details\": ...}}`, \
-            and every response carries an `x-request-id` header."
+            and every response carries an `x-request-id` header.\n\n\
+            Ids, names and limits are checked as this document states them (`pattern`, `minLength`, \
+            `maxLength`, `enum`, `minimum`, `maximum`), so a client can check before sending. A page of \
+            records has `next`, an opaque URL-safe token: pass it back unchanged as `after` (a token \
+            this list did not give answers 400 `invalid_cursor`); runs page by the `id` of the last \
+            run and audit entries by the `seq` of the last entry. A plugin's failure answers with a \
+            status that says what happened (see `POST /v1/tenants/{tenant}/plugins/{plugin}/invoke`): \
+            a platform's rate limit is 429 with `Retry-After`, a missing object 404, refused \
+            credentials 424, and only the host's own failures are 500."
     ),
     modifiers(&BearerAuth),
     tags(
@@ -110,11 +124,13 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(enablements::routes())
         .merge(sync::routes())
         .merge(audit::routes())
+        .merge(events::routes())
         .merge(proposals::routes())
         .merge(webhooks::routes())
         .split_for_parts();
     // After the merge: the document's paths exist only from here.
     docs::ForApiUsers.modify(&mut openapi);
+    constraints::Stated.modify(&mut openapi);
     (router, openapi)
 }
 
@@ -128,7 +144,8 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER)])
+        // A browser's script may read only the headers listed here.
+        .expose_headers([HeaderName::from_static(REQUEST_ID_HEADER), header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
 }
 
@@ -138,10 +155,16 @@ pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
     let (routes, openapi) = routes();
     let openapi = Arc::new(openapi);
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    let console = crate::console::router(control.clone(), &config.console).layer(
+        TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout),
+    );
     let api = Api { control };
-    routes
+    let api_routes = routes
         // Only on the table's routes: the document and health are open.
-        .route_layer(axum::middleware::from_fn_with_state(api.clone(), access::authorize))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            access::authorize,
+        ))
         .route(
             "/v1/openapi.json",
             get(move || {
@@ -149,20 +172,40 @@ pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .route("/v1/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
+        .route(
+            "/v1/health",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
         .with_state(api)
         .layer(DefaultBodyLimit::max(config.body_limit))
         // Listed outermost last: a request meets them bottom to top.
-        .layer(axum::middleware::from_fn(error::error_envelope))
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, config.request_timeout))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let id = request
-                .extensions()
-                .get::<RequestId>()
-                .and_then(|id| id.header_value().to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout,
+        ))
+        // Outside the timeout, so that a timed-out request gets the error
+        // shape too; it logs each error at the level of what it is.
+        .layer(axum::middleware::from_fn(error::error_envelope));
+    // The console checks its own sessions (not the bearer check above) and
+    // answers with HTML pages, not the JSON error shape; it shares the
+    // tracing and request-id layers below. The API is merged into it, not
+    // the other way, so that the API's fallback (with the error shape)
+    // answers unknown routes.
+    console
+        .merge(api_routes)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let id = request
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                })
+                // Not every 5xx is the host's fault: `error_envelope` logs them.
+                .on_failure(()),
+        )
         .layer(cors(&config.cors_origins))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

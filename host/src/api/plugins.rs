@@ -2,6 +2,7 @@
 //! versions, download, yank, and manage the trust store of publisher keys.
 
 use super::Api;
+use super::constraints;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
 use crate::catalog::PluginVersion;
@@ -135,6 +136,7 @@ async fn transfer_name(
     Path(plugin): Path<String>,
     ApiJson(transfer): ApiJson<NameTransfer>,
 ) -> Result<Json<NameOwner>, ApiError> {
+    constraints::PUBLISHER.check("publisher", &transfer.publisher)?;
     Ok(Json(
         api.control
             .transfer_name(&caller.principal, &plugin, transfer)
@@ -150,6 +152,9 @@ async fn trust_key(
     caller: Caller,
     ApiJson(new): ApiJson<NewTrustedKey>,
 ) -> Result<(StatusCode, Json<TrustedKey>), ApiError> {
+    // Packages are refused for any other publisher name: a key for one
+    // could never be used.
+    constraints::PUBLISHER.check("publisher", &new.publisher)?;
     Ok((
         StatusCode::CREATED,
         Json(api.control.trust_key(&caller.principal, new).await?),

@@ -27,7 +27,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
 #[serde(deny_unknown_fields)]
 struct ProposalFilter {
     /// Only proposals in this status.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<ProposalStatus>)]
     status: Option<ProposalStatus>,
 }
 
@@ -99,7 +99,8 @@ async fn approve_proposal(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Rejection {
-    /// Why; kept in the audit log and learned from.
+    /// Why (1 to 2000 characters, not only blanks); kept in the audit log
+    /// and learned from.
     reason: String,
 }
 
@@ -113,6 +114,7 @@ async fn reject_proposal(
     Path((tenant, proposal)): Path<(String, String)>,
     ApiJson(rejection): ApiJson<Rejection>,
 ) -> Result<Json<Proposal>, ApiError> {
+    super::constraints::REASON.check("reason", &rejection.reason)?;
     Ok(Json(
         api.control
             .reject_proposal(&caller.principal, &tenant, &proposal, rejection.reason)

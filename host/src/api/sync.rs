@@ -2,10 +2,12 @@
 //! their runs, and read the synced records.
 
 use super::Api;
+use super::constraints;
+use super::cursor::{self, CursorKind};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
 use crate::invoke::Task;
-use crate::scheduler::jobs::{Job, NewJob};
+use crate::scheduler::jobs::{Job, NewJob, Schedule};
 use crate::sync::{RecordPage, RecordQuery, Run, SyncRequest};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -38,6 +40,11 @@ async fn create_job(
     Path(tenant): Path<String>,
     ApiJson(new): ApiJson<NewJob>,
 ) -> Result<(StatusCode, Json<Job>), ApiError> {
+    check_streams(&new.sync)?;
+    if let Schedule::Cron { expression, timezone } = &new.schedule {
+        constraints::CRON.check("schedule.expression", expression)?;
+        constraints::TIME_ZONE.check("schedule.timezone", timezone)?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(api.control.create_job(&caller.principal, &tenant, new).await?),
@@ -82,11 +89,20 @@ async fn start_sync(
     Path((tenant, plugin)): Path<(String, String)>,
     ApiJson(request): ApiJson<SyncRequest>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
+    check_streams(&request)?;
     let run = api
         .control
         .start_sync(&caller.principal, &tenant, &plugin, request)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(run)))
+}
+
+/// The stream names of `request` against the documented rule.
+fn check_streams(request: &SyncRequest) -> Result<(), ApiError> {
+    for stream in request.streams.iter().flatten() {
+        constraints::STREAM.check("streams[]", stream)?;
+    }
+    Ok(())
 }
 
 /// Run a task of an agent on the tenant's synced data.
@@ -116,8 +132,10 @@ async fn start_agent_run(
 struct RunsQuery {
     /// At most this many runs, newest first (1 to 1000).
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: usize,
-    /// Only runs older than this run (the last id of the previous page).
+    /// Only runs older than this run: the `id` of the last run of the
+    /// previous page.
     after: Option<String>,
 }
 
@@ -136,14 +154,19 @@ async fn list_runs(
     Path(tenant): Path<String>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Json<Vec<Run>>, ApiError> {
+    let limit = cursor::page_limit(query.limit)?;
+    if let Some(after) = &query.after
+        && let Err(refused) = constraints::RUN_ID.check("after", after)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            format!("{}: the `id` of a page's last run", refused.message),
+        ));
+    }
     Ok(Json(
         api.control
-            .runs(
-                &caller.principal,
-                &tenant,
-                query.after,
-                query.limit.clamp(1, 1000),
-            )
+            .runs(&caller.principal, &tenant, query.after, limit)
             .await?,
     ))
 }
@@ -180,10 +203,11 @@ async fn cancel_run(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct RecordsQuery {
-    /// Records after this key (the `next` of the previous page).
+    /// The `next` of the previous page, as it was: an opaque token.
     after: Option<String>,
     /// At most this many records (1 to 1000).
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: usize,
     /// Only records whose top-level field equals a value: `field:value`
     /// (the value is JSON when it parses, text otherwise).
@@ -192,7 +216,9 @@ struct RecordsQuery {
 
 /// Read a page of a stream's synced records, in primary-key order.
 ///
-/// Pass a page's `next` as `after` for the next page.
+/// Pass a page's `next` as `after`, unchanged, for the next page: it is an
+/// opaque, URL-safe token. One that this list did not give answers 400
+/// `invalid_cursor`.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/records/{connector}/{stream}", tag = "sync",
     params(("tenant" = String, Path), ("connector" = String, Path), ("stream" = String, Path), RecordsQuery),
     responses((status = 200, body = RecordPage), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -205,6 +231,7 @@ async fn read_records(
     let filter = match query.filter {
         None => None,
         Some(filter) => {
+            constraints::FILTER.check("filter", &filter)?;
             let (field, value) = filter.split_once(':').ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -216,13 +243,18 @@ async fn read_records(
             Some((field.to_string(), value))
         }
     };
+    let after = query
+        .after
+        .map(|token| cursor::decode(CursorKind::Records, &token))
+        .transpose()?;
     let query = RecordQuery {
         connector,
         stream,
-        after: query.after,
-        limit: query.limit.clamp(1, 1000),
+        after,
+        limit: cursor::page_limit(query.limit)?,
         filter,
     };
-    let page = api.control.records(&caller.principal, &tenant, query).await?;
+    let mut page = api.control.records(&caller.principal, &tenant, query).await?;
+    page.next = page.next.map(|key| cursor::encode(CursorKind::Records, &key));
     Ok(Json(page))
 }

@@ -165,6 +165,12 @@ pub fn append(tx: &mut dyn WriteTx, tenant: &str, event: Event<'_>) -> Result<Au
     Ok(entry)
 }
 
+/// The sequence number of `tenant`'s last entry (0 for no chain).
+pub fn head_seq(tx: &dyn ReadTx, tenant: &str) -> Result<u64, StoreError> {
+    let head: Option<Head> = get_json(tx, Table::AuditHeads, tenant.as_bytes())?;
+    Ok(head.map_or(0, |h| h.seq))
+}
+
 /// Up to `limit` entries of `tenant`'s chain with a sequence above `since`.
 pub fn list(tx: &dyn ReadTx, tenant: &str, since: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
     let after = (since > 0).then(|| entry_key(tenant, since));

@@ -130,7 +130,7 @@ pub fn export(tx: &dyn crate::store::ReadTx, tenant: &str) -> Result<String, Con
     Ok(lines)
 }
 
-fn require_chain(tx: &dyn crate::store::ReadTx, tenant: &str) -> Result<(), ControlError> {
+pub(crate) fn require_chain(tx: &dyn crate::store::ReadTx, tenant: &str) -> Result<(), ControlError> {
     if chains(tx)?.iter().any(|chain| chain == tenant) {
         Ok(())
     } else {

@@ -185,6 +185,9 @@ Its API key (operator):
 
   export OMNIFY_KEY={key}
 
+Open the console at {api_url}/console and sign in with this key to decide
+the agents' proposals; or call the API:
+
   # 1. the sync runs and their record counts
   curl -s -H \"authorization: Bearer $OMNIFY_KEY\" {api_url}/v1/tenants/{DEMO_TENANT}/runs
   # 2. daily campaign metrics from Meta (also google-ads, tiktok-ads)

@@ -1,6 +1,8 @@
 //! The `omnify` command line.
 
+mod admin;
 mod audit;
+mod client;
 mod demo;
 mod package;
 mod pairs;
@@ -34,6 +36,8 @@ enum Command {
     /// Start a sync of a tenant's connector on a server; `--follow` shows
     /// its progress.
     Sync(sync::SyncArgs),
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +83,7 @@ impl Cli {
             Command::Plugin(PluginCommand::Publish(args)) => package::publish(args).await,
             Command::Audit(command) => audit::run(command),
             Command::Sync(args) => sync::run(args).await,
+            Command::Admin(command) => admin::run(command).await,
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// The largest webhook body, in bytes.
     #[arg(long, env = "OMNIFY_WEBHOOK_MAX_BODY")]
     webhook_max_body: Option<usize>,
+    /// Mark the console's cookies `Secure` on every response, for a host
+    /// reached only through a TLS-terminating proxy (without it they are
+    /// `Secure` when the proxy sends `X-Forwarded-Proto: https`).
+    #[arg(long, env = "OMNIFY_CONSOLE_SECURE_COOKIES")]
+    console_secure_cookies: bool,
 }
 
 impl ServeArgs {
@@ -130,9 +135,14 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default()).await?;
     let config = ApiConfig {
         cors_origins: args.cors_origins,
+        console: crate::console::ConsoleConfig {
+            secure_cookies: args.console_secure_cookies,
+            ..Default::default()
+        },
         ..ApiConfig::default()
     };
     println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
+    println!("Console on {api_url}/console (sign in with an API key or the admin token)");
     api::serve(listener, api::app(control.clone(), &config), shutdown_signal()).await?;
     if let Err(error) = control.flush_webhook_refusals(true).await {
         tracing::error!(%error, "cannot write the last webhook refusal summaries");

@@ -2,6 +2,7 @@
 //! server's API and, with `--follow`, show each stream's progress until the
 //! run ends; `omnify sync <tenant> --cancel <run>` cancels a run.
 
+use super::client::{ApiClient, Body, ClientError};
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -40,37 +41,25 @@ pub struct SyncArgs {
 }
 
 async fn request(
-    client: &reqwest::Client,
-    args: &SyncArgs,
+    client: &ApiClient,
     method: reqwest::Method,
-    path: &str,
+    segments: &[&str],
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let url = format!("{}/v1{path}", args.server.trim_end_matches('/'));
-    let mut request = client.request(method, &url).bearer_auth(&args.token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
+    let body = body.as_ref().map_or(Body::Empty, Body::Json);
+    match client.json(method, segments, body).await {
+        Ok(value) => Ok(value),
+        Err(ClientError::Refused(refusal)) => bail!("{}", refusal.message),
+        Err(error) => Err(error.into()),
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", args.server))?;
-    let status = response.status();
-    let body: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{}", body["error"]["message"].as_str().unwrap_or(status.as_str()));
-    }
-    Ok(body)
 }
 
 /// Run the command; fails when the run fails.
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let client = reqwest::Client::new();
+    let client = ApiClient::new(&args.server, &args.token)?;
     if let Some(id) = &args.cancel {
-        let path = format!("/tenants/{}/runs/{id}/cancel", args.tenant);
-        let run = request(&client, &args, reqwest::Method::POST, &path, None).await?;
+        let path = ["v1", "tenants", &args.tenant, "runs", id, "cancel"];
+        let run = request(&client, reqwest::Method::POST, &path, None).await?;
         println!(
             "run {id}: {}",
             if run["status"] == "cancelled" {
@@ -92,8 +81,8 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     if args.full_refresh {
         body["mode"] = json!("full-refresh");
     }
-    let path = format!("/tenants/{}/plugins/{plugin}/sync", args.tenant);
-    let run = request(&client, &args, reqwest::Method::POST, &path, Some(body)).await?;
+    let path = ["v1", "tenants", &args.tenant, "plugins", plugin, "sync"];
+    let run = request(&client, reqwest::Method::POST, &path, Some(body)).await?;
     let id = run["id"]
         .as_str()
         .context("the server returned no run id")?
@@ -107,14 +96,14 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
 
 /// Show the run's progress until it ends; fails unless it succeeded (or,
 /// when cancelling it, was cancelled).
-async fn follow(client: &reqwest::Client, args: &SyncArgs, id: &str) -> anyhow::Result<ExitCode> {
+async fn follow(client: &ApiClient, args: &SyncArgs, id: &str) -> anyhow::Result<ExitCode> {
     let bars = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:>16} {spinner} {pos} records ({msg})")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut by_stream: HashMap<String, ProgressBar> = HashMap::new();
-    let run_path = format!("/tenants/{}/runs/{id}", args.tenant);
+    let run_path = ["v1", "tenants", &args.tenant, "runs", id];
     loop {
-        let run = request(client, args, reqwest::Method::GET, &run_path, None).await?;
+        let run = request(client, reqwest::Method::GET, &run_path, None).await?;
         for stream in run["streams"].as_array().into_iter().flatten() {
             let name = stream["stream"].as_str().unwrap_or("?").to_string();
             let bar = by_stream.entry(name.clone()).or_insert_with(|| {

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn a_failing_job_leaves_no_trace_and_the_others_in_its_batch_commit() {
         use crate::store::storage::Table;
-        use crate::store::{ReadTx, RedbStore, Storage};
+        use crate::store::{RedbStore, Storage};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = RedbStore::open(dir.path()).expect("open");
         let commits = store.commits();

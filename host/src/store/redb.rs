@@ -9,6 +9,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The schema version this build writes. A store written by a newer build
 /// is refused rather than misread.
@@ -31,6 +32,8 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
 pub struct RedbStore {
     db: Arc<Database>,
     commits: CommitQueue,
+    /// Counts commits, so that live readers wake when something changed.
+    commits_made: Arc<watch::Sender<u64>>,
 }
 
 impl RedbStore {
@@ -50,9 +53,14 @@ impl RedbStore {
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let db = Arc::new(db);
-        let writer = db.clone();
-        let commits = CommitQueue::start(Box::new(move || begin_write(&writer)))?;
-        let store = Self { db, commits };
+        let commits_made = Arc::new(watch::Sender::new(0));
+        let (writer, made) = (db.clone(), commits_made.clone());
+        let commits = CommitQueue::start(Box::new(move || begin_write(&writer, &made)))?;
+        let store = Self {
+            db,
+            commits,
+            commits_made,
+        };
         let mut tx = store.write()?;
         match tx.get(Table::Meta, SCHEMA_KEY)? {
             None => tx.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?,
@@ -77,16 +85,24 @@ impl RedbStore {
     pub fn commits(&self) -> &CommitQueue {
         &self.commits
     }
+
+    /// A receiver that sees a new value after every commit.
+    pub fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.commits_made.subscribe()
+    }
 }
 
 /// A write transaction with every table created, so that reads can treat
 /// them as present.
-fn begin_write(db: &Database) -> Result<Box<dyn WriteTx>, StoreError> {
+fn begin_write(
+    db: &Database,
+    commits_made: &Arc<watch::Sender<u64>>,
+) -> Result<Box<dyn WriteTx>, StoreError> {
     let tx = db.begin_write().map_err(unavailable)?;
     for table in Table::ALL {
         tx.open_table(definition(table)).map_err(unavailable)?;
     }
-    Ok(Box::new(RedbWrite(tx)))
+    Ok(Box::new(RedbWrite(tx, commits_made.clone())))
 }
 
 /// Set `path`'s permission bits to `mode` (Unix only).
@@ -135,7 +151,7 @@ impl Storage for RedbStore {
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        begin_write(&self.db)
+        begin_write(&self.db, &self.commits_made)
     }
 }
 
@@ -201,7 +217,7 @@ fn last_in_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
 
 struct RedbRead(redb::ReadTransaction);
 
-struct RedbWrite(redb::WriteTransaction);
+struct RedbWrite(redb::WriteTransaction, Arc<watch::Sender<u64>>);
 
 /// Reads look the same in both kinds of transaction; only the table type
 /// that `open_table` returns differs.
@@ -289,7 +305,9 @@ impl WriteTx for RedbWrite {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.0.commit().map_err(unavailable)
+        self.0.commit().map_err(unavailable)?;
+        self.1.send_modify(|made| *made = made.wrapping_add(1));
+        Ok(())
     }
 }
 

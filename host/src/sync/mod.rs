@@ -151,6 +151,15 @@ pub struct RecordQuery {
 }
 
 /// The key of a run in the store.
+/// Up to `limit` of `tenant`'s runs, newest first.
+pub(crate) fn newest_runs(
+    tx: &dyn crate::store::ReadTx,
+    tenant: &str,
+    limit: usize,
+) -> Result<Vec<Run>, ControlError> {
+    index::page(tx, tenant, None, limit)
+}
+
 pub(crate) fn run_key(tenant: &str, id: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), id.as_bytes()])
 }

@@ -187,6 +187,20 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
     Ok(Principal::key(&key.id, &key.tenant, key.role))
 }
 
+/// Whether `principal` still holds: a key's principal stops holding once
+/// the key is revoked or its tenant deleted. For callers that keep a
+/// principal beyond one request, such as a live feed.
+pub fn still_valid(tx: &dyn ReadTx, principal: &Principal) -> Result<(), ControlError> {
+    let (Some(tenant), Some(id)) = (&principal.tenant, principal.actor.strip_prefix("key:")) else {
+        return Ok(());
+    };
+    let key: Option<ApiKey> = get_json(tx, Table::ApiKeys, &key_record_key(tenant, id))?;
+    match key {
+        Some(key) if key.revoked_at.is_none() => Ok(()),
+        _ => Err(ControlError::Unauthenticated("the key was revoked".into())),
+    }
+}
+
 /// Random bytes in a key id: 64 bits, so ids practically never repeat.
 const KEY_ID_BYTES: usize = 8;
 

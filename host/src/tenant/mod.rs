@@ -116,7 +116,7 @@ impl ControlPlane {
                 "tenant id must be 1 to 64 lower-case letters, digits or `-`, starting with a letter".into(),
             ));
         }
-        if new.name.trim().is_empty() || new.name.len() > 200 {
+        if new.name.trim().is_empty() || new.name.chars().count() > 200 {
             return Err(ControlError::Invalid(
                 "tenant name must be 1 to 200 characters".into(),
             ));

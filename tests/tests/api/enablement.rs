@@ -71,7 +71,11 @@ async fn an_update_without_secrets_keeps_them_and_null_clears_one() {
         "the other one is kept"
     );
     let refused = check(&env).await;
-    assert_eq!(refused.status, 502, "{}", refused.text);
+    assert_eq!(
+        refused.status, 424,
+        "the platform refused the key: {}",
+        refused.text
+    );
     assert_eq!(
         refused.json["error"]["details"]["error"]["kind"], "auth",
         "{}",
@@ -115,7 +119,11 @@ async fn an_update_without_secrets_keeps_them_and_null_clears_one() {
         listed.text
     );
     let missing = check(&env).await;
-    assert_eq!(missing.status, 502, "{}", missing.text);
+    assert_eq!(
+        missing.status, 424,
+        "a missing secret is the configuration's: {}",
+        missing.text
+    );
     assert!(
         missing.text.contains("api_key"),
         "the error names the secret: {}",

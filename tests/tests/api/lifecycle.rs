@@ -309,7 +309,11 @@ async fn secrets_never_appear_in_responses_logs_or_the_audit_log() {
             Some(&leak),
         )
         .await;
-    assert_eq!(leaked.status, 502, "{}", leaked.text);
+    assert_eq!(
+        leaked.status, 424,
+        "the platform refused the token: {}",
+        leaked.text
+    );
     assert!(
         !leaked.text.contains(SECRET),
         "the error leaked the secret: {}",

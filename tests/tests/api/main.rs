@@ -3,10 +3,14 @@
 //! secrets that never leak. One test binary; the shared setup is here.
 
 mod access;
+mod cursors;
 mod enablement;
+mod events;
 mod lifecycle;
 mod metering;
 mod openapi;
+mod plugin_errors;
+mod schema_constraints;
 
 use omnify_host::store::storage::{Entry, Table};
 use omnify_tests::guests;

@@ -35,6 +35,15 @@ async fn invocations_are_metered_audited_and_held_to_quotas() {
     assert_eq!(third.json["error"]["code"], "quota_exceeded");
     assert_eq!(third.json["error"]["details"]["quota"], "calls_per_minute");
     assert!(third.json["error"]["details"]["resets_at"].as_str().is_some());
+    let wait: u64 = third.headers["retry-after"]
+        .to_str()
+        .ok()
+        .and_then(|seconds| seconds.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!(
+        (1..=60).contains(&wait),
+        "the minute's quota resets within a minute: {wait}"
+    );
 
     let quotas = json!({"fuel_per_day": 1});
     assert_eq!(

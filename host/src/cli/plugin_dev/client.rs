@@ -1,134 +1,27 @@
 //! The development host's HTTP API, as `omnify plugin dev` uses it.
 
-use reqwest::header::CONTENT_TYPE;
+use crate::cli::client::{ApiClient, Body};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::time::Duration;
-use thiserror::Error;
-use url::Url;
-
-/// How long one request may take: a little more than the server's own
-/// limit, so that its timeout answer is the one seen.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(340);
 
 /// Why a request to the development host failed.
-#[derive(Debug, Error)]
-pub enum HostError {
-    /// `--server` is not a URL.
-    #[error("--server `{0}` is not an http(s) URL")]
-    BadServer(String),
-    /// The host could not be reached or answered garbage.
-    #[error("cannot reach {url}: {source}")]
-    Unreachable {
-        /// The request's URL.
-        url: String,
-        /// The client's error.
-        source: reqwest::Error,
-    },
-    /// The host refused the request.
-    #[error("{method} {path} answered {status}: {message}")]
-    Refused {
-        /// The method.
-        method: Method,
-        /// The path.
-        path: String,
-        /// The status.
-        status: StatusCode,
-        /// The error message of the answer, or its text.
-        message: String,
-    },
-}
-
-impl HostError {
-    /// The status of a refusal.
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            Self::Refused { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
-/// A request body.
-enum Body<'a> {
-    Empty,
-    Json(&'a Value),
-    Package(Vec<u8>),
-}
+pub use crate::cli::client::ClientError as HostError;
 
 /// A client of one host, authenticated with one token.
 pub struct DevHost {
-    client: reqwest::Client,
-    server: Url,
-    token: String,
+    api: ApiClient,
 }
 
 impl DevHost {
     /// A client of the host at `server` using `token`.
     pub fn new(server: &str, token: &str) -> Result<Self, HostError> {
-        let parsed = Url::parse(server)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && !url.cannot_be_a_base())
-            .ok_or_else(|| HostError::BadServer(server.to_string()))?;
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|source| HostError::Unreachable {
-                url: server.to_string(),
-                source,
-            })?;
         Ok(Self {
-            client,
-            server: parsed,
-            token: token.to_string(),
+            api: ApiClient::new(server, token)?,
         })
-    }
-
-    /// The URL of the path made of `segments`, each escaped.
-    fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.server.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
-        url
     }
 
     async fn send(&self, method: Method, segments: &[&str], body: Body<'_>) -> Result<Value, HostError> {
-        let url = self.url(segments);
-        let mut request = self
-            .client
-            .request(method.clone(), url.clone())
-            .bearer_auth(&self.token);
-        request = match body {
-            Body::Empty => request,
-            Body::Json(value) => request
-                .header(CONTENT_TYPE, "application/json")
-                .body(value.to_string()),
-            Body::Package(bytes) => request
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .body(bytes),
-        };
-        let unreachable = |source| HostError::Unreachable {
-            url: url.to_string(),
-            source,
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
-        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(json);
-        }
-        let message = json["error"]["message"]
-            .as_str()
-            .map_or_else(|| text.trim().to_string(), str::to_string);
-        Err(HostError::Refused {
-            method,
-            path: url.path().to_string(),
-            status,
-            message,
-        })
+        self.api.json(method, segments, body).await
     }
 
     /// Add a publisher key to the trust store; false if it was already
@@ -147,7 +40,7 @@ impl DevHost {
 
     /// Publish a signed package.
     pub async fn publish(&self, package: Vec<u8>) -> Result<Value, HostError> {
-        self.send(Method::POST, &["v1", "plugins"], Body::Package(package))
+        self.send(Method::POST, &["v1", "plugins"], Body::Bytes(package))
             .await
     }
 
