@@ -124,6 +124,9 @@ pub struct ControlPlane {
     pub(crate) pool: crate::scheduler::pool::RunPool,
     /// Webhook budgets and the refusals not yet summarised.
     pub(crate) webhooks: crate::webhooks::Webhooks,
+    /// Sends the tenants' events to their endpoints; stopped (and joined)
+    /// when this is dropped.
+    pub(crate) notifier: crate::notify::Notifier,
     dev: bool,
     sync: SyncConfig,
     grantable_hosts: Vec<HostPattern>,
@@ -160,6 +163,13 @@ impl ControlPlane {
         }
         let meter = Meter::start(store.clone())?;
         let checkpointer = Checkpointer::start(store.clone(), audit_signer.clone())?;
+        // The notifier's own handle on the same master key, for the sealed
+        // URLs and secrets of endpoints.
+        let notifier = crate::notify::Notifier::start(
+            store.clone(),
+            Vault::open_or_create(&config.data_dir.join(MASTER_KEY_FILE))?,
+            config.grantable_hosts.clone(),
+        )?;
         Ok((
             Self {
                 store,
@@ -173,6 +183,7 @@ impl ControlPlane {
                     crate::scheduler::pool::RunPool::new(size.workers, size.per_tenant)
                 },
                 webhooks: Default::default(),
+                notifier,
                 dev: config.dev,
                 sync: config.sync,
                 grantable_hosts: config.grantable_hosts,

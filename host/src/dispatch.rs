@@ -84,7 +84,15 @@ impl ControlPlane {
             )));
         }
         let admission = match budget {
-            Budget::Tenant => Some(self.meter.admit(&tenant)?),
+            Budget::Tenant => match self.meter.admit(&tenant) {
+                Ok(admission) => Some(admission),
+                Err(refused) => {
+                    // Quota refusals are not audited one by one; the
+                    // notifier needs a trace of them (`quota.reached`).
+                    self.note_quota_refusal(tenant_id, &refused).await;
+                    return Err(refused);
+                }
+            },
             Budget::Webhook(permit) => {
                 debug_assert!(permit.tenant() == tenant_id && permit.connector() == plugin);
                 None

@@ -200,12 +200,13 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
     assert_eq!(run["status"], "succeeded", "{run}");
 
     let mut ids = Vec::new();
+    // The first page has no cursor; each next one passes `next` back as is.
     let mut after = String::new();
     loop {
         let page = call(
             &client,
             Method::GET,
-            format!("{base}/tenants/acme/records/paged-source/items?limit=1000&after={after}"),
+            format!("{base}/tenants/acme/records/paged-source/items?limit=1000{after}"),
             &token,
             None,
         )
@@ -218,7 +219,7 @@ async fn a_sync_killed_mid_run_resumes_with_no_record_lost_or_duplicated() {
                 .filter_map(|r| r["id"].as_u64()),
         );
         match page["next"].as_str() {
-            Some(next) => after = next.to_string(),
+            Some(next) => after = format!("&after={next}"),
             None => break,
         }
     }

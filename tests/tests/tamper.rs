@@ -135,7 +135,14 @@ fn rewrite_and_rehash(host: &TestHost, from: u64, edit: impl Fn(&mut AuditEntry)
 async fn a_rewritten_and_rehashed_chain_is_caught_by_the_signed_checkpoints() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (host, admin) = host_with_chain(dir.path(), 2).await;
-    let public_key = checkpoint::parse_public_key(&host.control.audit_public_key()).expect("key");
+    // The auditor gets the host's public key from the API.
+    let served = host
+        .call(Method::GET, "/v1/audit/public-key", Some(&admin), None)
+        .await;
+    assert_eq!(served.status, 200, "{}", served.text);
+    let served = served.json["public_key"].as_str().expect("a key");
+    assert_eq!(served, host.control.audit_public_key());
+    let public_key = checkpoint::parse_public_key(served).expect("key");
 
     // An auditor exports the chain (which signs its head) and keeps it.
     let export = host

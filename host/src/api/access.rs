@@ -105,6 +105,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/tenants/{tenant}/audit/verify", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/audit/export", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/events", Least(Viewer)),
+    ("GET", "/v1/audit/public-key", Least(Viewer)),
+    ("GET", "/v1/tenants/{tenant}/reports/{dataset}", Least(Viewer)),
     ("GET", "/metrics", Least(Admin)),
     ("GET", "/v1/tenants/{tenant}/proposals", Least(Viewer)),
     ("GET", "/v1/tenants/{tenant}/proposals/{proposal}", Least(Viewer)),
@@ -120,7 +122,20 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/v1/tenants/{tenant}/autonomy", Least(Viewer)),
     ("PUT", "/v1/tenants/{tenant}/autonomy", Least(Admin)),
+    ("POST", "/v1/tenants/{tenant}/autonomy/simulate", Least(Admin)),
     ("POST", "/v1/hooks/{tenant}/{connector}", Public),
+    ("POST", "/v1/tenants/{tenant}/endpoints", Least(Admin)),
+    ("GET", "/v1/tenants/{tenant}/endpoints", Least(Admin)),
+    (
+        "DELETE",
+        "/v1/tenants/{tenant}/endpoints/{endpoint}",
+        Least(Admin),
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/endpoints/{endpoint}/deliveries",
+        Least(Admin),
+    ),
 ];
 
 /// What `method` on the route `path` needs; none for a route not in the

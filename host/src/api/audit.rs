@@ -21,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(export_audit))
         .routes(routes!(usage))
         .routes(routes!(metrics))
+        .routes(routes!(audit_public_key))
 }
 
 /// Paging through the audit log.
@@ -111,4 +112,22 @@ async fn metrics(State(api): State<Api>, _caller: Caller) -> Result<impl IntoRes
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         api.control.meter().metrics().encode(),
     ))
+}
+
+/// The key that checks the audit checkpoints.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct AuditPublicKey {
+    /// The host's ed25519 public key, hex: what `omnify audit verify
+    /// --checkpoints <export> --public-key <key>` needs to check a copy of a
+    /// chain kept elsewhere.
+    public_key: String,
+}
+
+/// The public key that signs the audit chains' checkpoints.
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, body = AuditPublicKey), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
+async fn audit_public_key(State(api): State<Api>, _caller: Caller) -> Json<AuditPublicKey> {
+    Json(AuditPublicKey {
+        public_key: api.control.audit_public_key(),
+    })
 }

@@ -152,8 +152,19 @@ pub const FILTER: Rule = Rule {
     max_length: 4096,
 };
 
+/// A day, `YYYY-MM-DD`.
+pub const DAY: Rule = Rule {
+    pattern: Some("^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+    min_length: 10,
+    max_length: 10,
+};
+
 /// The text query parameters: by name and route.
 const QUERY_PARAMETERS: &[(&str, &str, Rule)] = &[
+    ("connector", "/v1/tenants/{tenant}/reports/{dataset}", ID),
+    ("stream", "/v1/tenants/{tenant}/reports/{dataset}", STREAM),
+    ("from", "/v1/tenants/{tenant}/reports/{dataset}", DAY),
+    ("to", "/v1/tenants/{tenant}/reports/{dataset}", DAY),
     (
         "after",
         "/v1/tenants/{tenant}/records/{connector}/{stream}",
@@ -178,6 +189,7 @@ const PATH_PARAMETERS: &[(&str, &str, Rule)] = &[
     ("run", "/", RUN_ID),
     ("job", "/", JOB_ID),
     ("proposal", "/", HEX16),
+    ("endpoint", "/", HEX16),
     ("key", "/v1/tenants/", HEX16),
     ("key", "/v1/publishers/", HEX16),
 ];

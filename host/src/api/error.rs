@@ -201,6 +201,9 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
+/// The most of a rejection's text kept as the error's message.
+const REJECTION_BYTES: usize = 4096;
+
 /// Give every error response the JSON error shape with the request id,
 /// including errors produced outside the handlers (unknown route, body too
 /// large, timeout).
@@ -216,10 +219,22 @@ pub async fn error_envelope(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let error = response.extensions_mut().remove::<ApiError>().unwrap_or_else(|| {
-        let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
-        ApiError::new(status, code_for(status), reason)
-    });
+    let error = match response.extensions_mut().remove::<ApiError>() {
+        Some(error) => error,
+        None => {
+            // An extractor's rejection (a query or path that does not parse)
+            // says in its short plain-text body what is wrong: keep that.
+            let (parts, body) = response.into_parts();
+            let said = match axum::body::to_bytes(body, REJECTION_BYTES).await {
+                Ok(bytes) if status.is_client_error() && !bytes.is_empty() => {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+            };
+            response = Response::from_parts(parts, axum::body::Body::empty());
+            ApiError::new(status, code_for(status), said)
+        }
+    };
     log(status, &error);
     let body = ErrorBody {
         error: ErrorContent {

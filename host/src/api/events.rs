@@ -76,9 +76,19 @@ async fn events(
         None => query.since,
     };
     let cursor = api.control.open_feed(&caller.principal, &tenant, resume).await?;
+    Ok(Sse::new(feed_events(api.control.clone(), cursor)).keep_alive(KeepAlive::default()))
+}
+
+/// The feed of `cursor` as server-sent events, until the credential or
+/// the tenant goes away (an `end` event says why) or the connection's
+/// lifetime passes: the API's stream, and the console's live page's.
+pub(crate) fn feed_events(
+    control: Arc<crate::control::ControlPlane>,
+    cursor: FeedCursor,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let feed = Feed {
-        control: api.control.clone(),
-        commits: api.control.watch_commits(),
+        commits: control.watch_commits(),
+        control,
         cursor,
         ends_at: Instant::now() + CONNECTION_LIFETIME,
         first: true,
@@ -87,7 +97,7 @@ async fn events(
         let events = feed.next_events().await?;
         Some((futures::stream::iter(events.into_iter().map(Ok)), feed))
     });
-    Ok(Sse::new(futures::StreamExt::flatten(stream)).keep_alive(KeepAlive::default()))
+    futures::StreamExt::flatten(stream)
 }
 
 /// One connection's feed.

@@ -5,16 +5,19 @@
 
 pub mod access;
 mod audit;
+mod autonomy_simulation;
 pub mod constraints;
 pub mod cursor;
 mod docs;
 mod enablements;
+mod endpoints;
 pub mod error;
-mod events;
+pub(crate) mod events;
 mod extract;
 mod keys;
 mod plugins;
 mod proposals;
+mod reports;
 mod sync;
 mod tenants;
 mod webhooks;
@@ -99,6 +102,7 @@ impl Default for ApiConfig {
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "proposals", description = "Actions agents propose, autonomy levels and approvals"),
         (name = "webhooks", description = "Platforms' webhook deliveries, verified by their connector"),
+        (name = "endpoints", description = "A tenant's webhook endpoints for events out, and their signed deliveries"),
     )
 )]
 struct ApiDoc;
@@ -125,8 +129,11 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(sync::routes())
         .merge(audit::routes())
         .merge(events::routes())
+        .merge(reports::routes())
         .merge(proposals::routes())
+        .merge(autonomy_simulation::routes())
         .merge(webhooks::routes())
+        .merge(endpoints::routes())
         .split_for_parts();
     // After the merge: the document's paths exist only from here.
     docs::ForApiUsers.modify(&mut openapi);

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// `Secure` when the proxy sends `X-Forwarded-Proto: https`).
     #[arg(long, env = "OMNIFY_CONSOLE_SECURE_COOKIES")]
     console_secure_cookies: bool,
+    /// Where people reach this host, for example `https://omnify.example.com`:
+    /// the links in outgoing events are absolute with it (paths without).
+    #[arg(long, env = "OMNIFY_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -105,6 +109,9 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         println!("Admin token (shown once, stored only as a hash): {token}");
     }
     control.set_webhook_limits(webhook_limits);
+    if let Some(url) = &args.public_url {
+        control.notifier().set_public_url(url);
+    }
     let control = Arc::new(control);
     tokio::spawn(crate::webhooks::flush_refusals_periodically(Arc::downgrade(
         &control,
@@ -141,8 +148,9 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         },
         ..ApiConfig::default()
     };
-    println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
     println!("Console on {api_url}/console (sign in with an API key or the admin token)");
+    // Last: scripts and tests wait for this line, and may stop reading then.
+    println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
     api::serve(listener, api::app(control.clone(), &config), shutdown_signal()).await?;
     if let Err(error) = control.flush_webhook_refusals(true).await {
         tracing::error!(%error, "cannot write the last webhook refusal summaries");

@@ -31,8 +31,20 @@ pub const LIST_RUNS: Route = Route(Method::GET, "/v1/tenants/{tenant}/runs");
 pub const LIST_JOBS: Route = Route(Method::GET, "/v1/tenants/{tenant}/jobs");
 /// Starting a sync.
 pub const START_SYNC: Route = Route(Method::POST, "/v1/tenants/{tenant}/plugins/{plugin}/sync");
+/// Reading a stream's synced records.
+pub const READ_RECORDS: Route = Route(Method::GET, "/v1/tenants/{tenant}/records/{connector}/{stream}");
 /// Listing the tenants.
 pub const LIST_TENANTS: Route = Route(Method::GET, "/v1/tenants");
+/// Following the tenant's live feed.
+pub const FOLLOW_EVENTS: Route = Route(Method::GET, "/v1/tenants/{tenant}/events");
+/// Cancelling a run.
+pub const CANCEL_RUN: Route = Route(Method::POST, "/v1/tenants/{tenant}/runs/{run}/cancel");
+/// Reading the usage.
+pub const READ_USAGE: Route = Route(Method::GET, "/v1/tenants/{tenant}/usage");
+/// Downloading a report.
+pub const DOWNLOAD_REPORT: Route = Route(Method::GET, "/v1/tenants/{tenant}/reports/{dataset}");
+/// Reading the tenant (its quotas).
+pub const READ_TENANT: Route = Route(Method::GET, "/v1/tenants/{tenant}");
 
 /// Whether the API would let `principal` call `route` (for `tenant`, when
 /// the route has one); the API's own message when not.
@@ -75,7 +87,12 @@ mod tests {
             LIST_RUNS,
             LIST_JOBS,
             START_SYNC,
+            READ_RECORDS,
             LIST_TENANTS,
+            FOLLOW_EVENTS,
+            CANCEL_RUN,
+            READ_USAGE,
+            READ_TENANT,
         ] {
             assert!(required(&route.0, route.1).is_some(), "{route:?}");
         }

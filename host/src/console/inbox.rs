@@ -44,6 +44,8 @@ pub struct ProposalView {
     expected: String,
     input: String,
     requires_expert: bool,
+    /// When it was escalated for missing the expert SLA.
+    escalated_at: Option<String>,
     /// Why the platform moved since it was proposed, when it did.
     stale: Option<String>,
     expires: String,
@@ -121,6 +123,7 @@ impl ProposalView {
             ),
             input: serde_json::to_string_pretty(&proposal.input).unwrap_or_default(),
             requires_expert: proposal.requires_expert,
+            escalated_at: proposal.escalated_at.clone(),
             stale: proposal
                 .policy
                 .strip_prefix("stale: ")

@@ -1,7 +1,7 @@
 //! The browser console at `/console`, served by the host on the API's
 //! origin: server-rendered HTML (askama templates compiled into the
-//! binary, one small stylesheet, no script), plain forms that work without
-//! JavaScript. A visitor signs in with an API key or the admin token
+//! binary, one small stylesheet, one small script for the live feed), plain
+//! forms that work without JavaScript. A visitor signs in with an API key or the admin token
 //! ([`signin`]) and gets a session ([`session`]); every form carries a CSRF
 //! token ([`csrf`]); every page and action is allowed exactly as its API
 //! route would be ([`access`]) and goes through the same façade methods, so
@@ -9,14 +9,22 @@
 //! real actor.
 
 mod access;
+mod activity;
+mod admin;
 mod audit;
+mod chart;
 mod connections;
 mod cookie;
 mod csrf;
 mod inbox;
+mod insights;
+mod live;
 mod page;
+mod reports;
 mod session;
 mod signin;
+mod usage;
+mod usage_chart;
 mod visitor;
 
 use crate::control::ControlPlane;
@@ -76,8 +84,10 @@ const STYLESHEET: &str = include_str!("assets/console.css");
 const BODY_LIMIT: usize = 256 << 10;
 
 /// What the browser may load and do on a console page: only this origin's
-/// stylesheet, no script, no frames, forms only to this origin.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+/// stylesheet and scripts (none inline), event streams only from this
+/// origin, no frames, forms only to this origin.
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+                   img-src 'self'; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes under `/console`, with its own session check (not
@@ -92,6 +102,7 @@ pub fn router(control: Arc<ControlPlane>, config: &ConsoleConfig) -> Router {
         .route("/console", get(home))
         .route("/console/", get(home))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/activity.js", get(activity::script))
         .route("/console/sign-in", get(signin::show).post(signin::submit))
         .route("/console/sign-out", post(signin::sign_out))
         .route("/console/tenants", get(tenants))
@@ -107,9 +118,23 @@ pub fn router(control: Arc<ControlPlane>, config: &ConsoleConfig) -> Router {
         .route("/console/tenants/{tenant}/audit", get(audit::show))
         .route("/console/tenants/{tenant}/audit/verify", get(audit::verify))
         .route("/console/tenants/{tenant}/connections", get(connections::show))
+        .route("/console/tenants/{tenant}/insights", get(insights::show))
         .route(
             "/console/tenants/{tenant}/connections/{plugin}/sync",
             post(connections::sync_now),
+        )
+        .merge(admin::routes())
+        .route("/console/tenants/{tenant}/activity", get(activity::show))
+        .route("/console/tenants/{tenant}/activity/events", get(live::events))
+        .route(
+            "/console/tenants/{tenant}/runs/{run}/cancel",
+            post(activity::cancel),
+        )
+        .route("/console/tenants/{tenant}/usage", get(usage::show))
+        .route("/console/tenants/{tenant}/reports", get(reports::show))
+        .route(
+            "/console/tenants/{tenant}/reports/download",
+            get(reports::download),
         )
         // Not a fallback: the API's own answers unknown routes elsewhere.
         .route("/console/{*rest}", get(not_found).post(not_found))

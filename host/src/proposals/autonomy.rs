@@ -46,6 +46,11 @@ pub struct Guardrails {
     /// a proposal and its execution before the proposal goes back to people
     /// as stale.
     pub stale_tolerance_percent: f64,
+    /// Hours an expert-required proposal may wait for an expert before it is
+    /// escalated (once: an event to the escalation endpoints and a mark on
+    /// the proposal); less than `proposal_ttl_hours`, so that it escalates
+    /// before it expires.
+    pub expert_sla_hours: u64,
 }
 
 impl Default for Guardrails {
@@ -56,12 +61,14 @@ impl Default for Guardrails {
             max_change_absolute: None,
             proposal_ttl_hours: 72,
             stale_tolerance_percent: 1.0,
+            expert_sla_hours: 4,
         }
     }
 }
 
 impl Guardrails {
-    fn validate(&self) -> Result<(), ControlError> {
+    /// Whether every limit is in range (also checked by the simulation).
+    pub(super) fn validate(&self) -> Result<(), ControlError> {
         let percent_ok = |p: f64| p.is_finite() && (0.0..=100.0).contains(&p);
         if !percent_ok(self.max_change_percent)
             || !percent_ok(self.low_impact_percent)
@@ -83,6 +90,12 @@ impl Guardrails {
             return Err(ControlError::Invalid(
                 "guardrails: proposal_ttl_hours must be between 1 and 2160".into(),
             ));
+        }
+        if self.expert_sla_hours == 0 || self.expert_sla_hours >= self.proposal_ttl_hours {
+            return Err(ControlError::Invalid(format!(
+                "guardrails: expert_sla_hours must be at least 1 and less than proposal_ttl_hours ({})",
+                self.proposal_ttl_hours
+            )));
         }
         Ok(())
     }

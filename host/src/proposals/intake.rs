@@ -75,7 +75,7 @@ struct Thresholds {
 }
 
 /// The campaign or ad an action changes, to add up a day's changes.
-fn target_of(proposal: &Proposal) -> String {
+pub(super) fn target_of(proposal: &Proposal) -> String {
     if let Some(preview) = &proposal.preview {
         return format!(
             "{}/{}/{}",
@@ -101,7 +101,7 @@ fn money_of(proposal: &Proposal) -> f64 {
 /// Budget changes of one run on one connector that add up to nothing move
 /// budget between campaigns: they are linked, and run together or wait
 /// together, so that a platform's total never changes by half a move.
-fn link_budget_moves(decided: &mut [(Proposal, Verdict)]) {
+pub(super) fn link_budget_moves(decided: &mut [(Proposal, Verdict)]) {
     let mut moves: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, (proposal, _)) in decided.iter().enumerate() {
         if proposal.action == BUDGET_ACTION {
@@ -346,6 +346,7 @@ impl ControlPlane {
                     execution: None,
                     created_at: audit::now(),
                     expires_at_unix: audit::unix_seconds(now) + autonomy.guardrails.proposal_ttl_hours * 3600,
+                    escalated_at: None,
                 };
                 let target = target_of(&proposal);
                 let before = changed_today.get(&target).copied().unwrap_or(0.0);

@@ -11,6 +11,7 @@ pub mod autonomy;
 mod execute;
 pub mod impact;
 mod intake;
+pub mod simulate;
 
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 pub use autonomy::{Autonomy, AutonomyLevel, AutonomyUpdate, Guardrails, LearnedThresholds, Verdict};
 pub use impact::VerifiedChange;
 pub use intake::Refusal;
+pub use simulate::Simulation;
 
 /// The connector name under which the host publishes its own records.
 pub const HOST_CONNECTOR: &str = "omnify";
@@ -160,6 +162,10 @@ pub struct Proposal {
     pub created_at: String,
     /// When a pending proposal expires (Unix seconds).
     pub expires_at_unix: u64,
+    /// When a proposal that needs an expert was escalated for waiting past
+    /// the tenant's `expert_sla_hours` (RFC 3339); none until then.
+    #[serde(default)]
+    pub escalated_at: Option<String>,
 }
 
 /// `small` for a change of at most 10%, else `large`: the size buckets
@@ -245,6 +251,19 @@ fn audit_proposal(
     };
     audit::append(tx, &proposal.tenant, event)?;
     Ok(())
+}
+
+/// Mark a pending expert-required proposal as escalated at `at`, with its
+/// audit entry `proposal.escalate` (which the notifier turns into
+/// `proposal.escalated` deliveries), inside `tx`.
+pub(crate) fn escalate(
+    tx: &mut dyn WriteTx,
+    proposal: &mut Proposal,
+    at: String,
+) -> Result<(), ControlError> {
+    proposal.escalated_at = Some(at);
+    put_proposal(tx, proposal)?;
+    audit_proposal(tx, "system", "proposal.escalate", "ok", proposal)
 }
 
 /// A pending proposal past its expiry reads as expired.

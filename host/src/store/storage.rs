@@ -57,11 +57,21 @@ pub enum Table {
     Autonomy,
     /// The publisher that owns each plugin name, by name.
     PluginOwners,
+    /// Tenants' webhook endpoints for events out, by `tenant \0 endpoint id`.
+    NotifyEndpoints,
+    /// Deliveries of events to endpoints, by `tenant \0 endpoint \0 delivery id`.
+    NotifyOutbox,
+    /// Deliveries waiting for an attempt, by `due time \0 tenant \0 endpoint \0 delivery id`.
+    NotifyDue,
+    /// The last audit entry each tenant's notifier turned into deliveries, by tenant.
+    NotifyCursors,
+    /// Time-based events already sent once, by `tenant \0 proposal \0 kind`.
+    NotifyMarks,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 24] = [
+    pub const ALL: [Table; 29] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -86,6 +96,11 @@ impl Table {
         Table::Proposals,
         Table::Autonomy,
         Table::PluginOwners,
+        Table::NotifyEndpoints,
+        Table::NotifyOutbox,
+        Table::NotifyDue,
+        Table::NotifyCursors,
+        Table::NotifyMarks,
     ];
 
     /// The table's stable name.
@@ -115,6 +130,11 @@ impl Table {
             Table::Proposals => "proposals",
             Table::Autonomy => "autonomy",
             Table::PluginOwners => "plugin_owners",
+            Table::NotifyEndpoints => "notify_endpoints",
+            Table::NotifyOutbox => "notify_outbox",
+            Table::NotifyDue => "notify_due",
+            Table::NotifyCursors => "notify_cursors",
+            Table::NotifyMarks => "notify_marks",
         }
     }
 }

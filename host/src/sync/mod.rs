@@ -150,7 +150,6 @@ pub struct RecordQuery {
     pub filter: Option<(String, Value)>,
 }
 
-/// The key of a run in the store.
 /// Up to `limit` of `tenant`'s runs, newest first.
 pub(crate) fn newest_runs(
     tx: &dyn crate::store::ReadTx,
@@ -160,6 +159,7 @@ pub(crate) fn newest_runs(
     index::page(tx, tenant, None, limit)
 }
 
+/// The key of a run in the store.
 pub(crate) fn run_key(tenant: &str, id: &str) -> Vec<u8> {
     key(&[tenant.as_bytes(), id.as_bytes()])
 }

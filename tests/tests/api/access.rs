@@ -51,6 +51,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/v1/tenants/{tenant}/audit/verify", "viewer"),
     ("GET", "/v1/tenants/{tenant}/audit/export", "viewer"),
     ("GET", "/v1/tenants/{tenant}/events", "viewer"),
+    ("GET", "/v1/audit/public-key", "viewer"),
+    ("GET", "/v1/tenants/{tenant}/reports/{dataset}", "viewer"),
     ("GET", "/metrics", "admin"),
     ("GET", "/v1/tenants/{tenant}/proposals", "viewer"),
     ("GET", "/v1/tenants/{tenant}/proposals/{proposal}", "viewer"),
@@ -66,7 +68,16 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/v1/tenants/{tenant}/autonomy", "viewer"),
     ("PUT", "/v1/tenants/{tenant}/autonomy", "admin"),
+    ("POST", "/v1/tenants/{tenant}/autonomy/simulate", "admin"),
     ("POST", "/v1/hooks/{tenant}/{connector}", "public"),
+    ("POST", "/v1/tenants/{tenant}/endpoints", "admin"),
+    ("GET", "/v1/tenants/{tenant}/endpoints", "admin"),
+    ("DELETE", "/v1/tenants/{tenant}/endpoints/{endpoint}", "admin"),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/endpoints/{endpoint}/deliveries",
+        "admin",
+    ),
 ];
 
 const ROLES: [&str; 4] = ["viewer", "operator", "expert", "admin"];
@@ -76,6 +87,7 @@ struct Objects {
     proposal: String,
     run: String,
     job: String,
+    endpoint: String,
 }
 
 /// Give `tenant` a pending proposal (from the data agent, on the hello
@@ -127,7 +139,23 @@ async fn objects_of(world: &World, tenant: &str) -> Objects {
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    // Port 9 (discard) on loopback, grantable on the test host; only
+    // `run.failed` events, which this test makes none of.
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "kinds": ["run.failed"]});
+    let endpoint = host
+        .call(
+            Method::POST,
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            Some(admin),
+            Some(&hook),
+        )
+        .await;
+    assert_eq!(endpoint.status, 201, "{}", endpoint.text);
     Objects {
+        endpoint: endpoint.json["endpoint"]["id"]
+            .as_str()
+            .expect("endpoint")
+            .to_string(),
         proposal,
         run: run["id"].as_str().expect("run").to_string(),
         job: created.json["id"].as_str().expect("job").to_string(),
@@ -141,9 +169,11 @@ fn url_of(path: &str, world: &World, objects: &Objects, publisher_key: &str) -> 
         .replace("{plugin}", "hello-connector")
         .replace("{connector}", "hello-connector")
         .replace("{stream}", "greetings")
+        .replace("{dataset}", "usage")
         .replace("{proposal}", &objects.proposal)
         .replace("{run}", &objects.run)
         .replace("{job}", &objects.job)
+        .replace("{endpoint}", &objects.endpoint)
         .replace(
             "{key}",
             if path.starts_with("/v1/publishers") {

@@ -3,6 +3,7 @@
 //! secrets that never leak. One test binary; the shared setup is here.
 
 mod access;
+mod autonomy_simulation;
 mod cursors;
 mod enablement;
 mod events;
@@ -10,6 +11,7 @@ mod lifecycle;
 mod metering;
 mod openapi;
 mod plugin_errors;
+mod reports;
 mod schema_constraints;
 
 use omnify_host::store::storage::{Entry, Table};

@@ -4,6 +4,10 @@
 //! session's security: CSRF tokens, tenants, expiry, revocation, sign-out
 //! ([`sessions`]).
 
+mod activity;
+mod admin;
 mod browser;
 mod decisions;
+mod insights;
+mod reports;
 mod sessions;
