@@ -108,6 +108,15 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("written");
 }
 
+/// Click the element `css` selects.
+async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}`: {e}"));
+    element.click().await.expect("clicked");
+}
+
 /// The text of the page now.
 async fn page_text(client: &Client) -> String {
     client.source().await.expect("the page")
@@ -160,13 +169,7 @@ async fn an_operator_decides_the_inbox_in_a_real_browser() {
     screenshot(&client, "sign-in").await;
     let field = client.find(Locator::Id("key")).await.expect("the key field");
     field.send_keys(&operator).await.expect("typed");
-    client
-        .find(Locator::Css("form[action='/console/sign-in'] button"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, "form[action='/console/sign-in'] button").await;
     let inbox = wait_for_text(&client, "Before → after").await;
     for id in &ids {
         assert!(inbox.contains(&format!("proposal-{id}")), "{id} is in the inbox");
@@ -176,13 +179,7 @@ async fn an_operator_decides_the_inbox_in_a_real_browser() {
     // Approve the first as proposed: the platform applies the write.
     let writes = budget_writes(&env);
     let approve = format!("#proposal-{} form[action$='/approve'] button.approve", ids[0]);
-    client
-        .find(Locator::Css(&approve))
-        .await
-        .expect("the approve button")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, &approve).await;
     let by = Instant::now() + Duration::from_secs(20);
     while proposal(&env, &ids[0]).await["status"] != "executed" {
         assert!(Instant::now() < by, "{}", proposal(&env, &ids[0]).await);
@@ -246,13 +243,7 @@ async fn an_operator_decides_the_inbox_in_a_real_browser() {
     }
 
     // Sign out: back to the sign-in page, and the inbox is closed.
-    client
-        .find(Locator::Css("form[action='/console/sign-out'] button"))
-        .await
-        .expect("the sign-out button")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, "form[action='/console/sign-out'] button").await;
     wait_for_text(&client, "Sign in").await;
     client
         .goto(&format!("{base}/console/tenants/{TENANT}/inbox"))
@@ -274,13 +265,7 @@ async fn sign_in(client: &Client, base: &str, token: &str) {
         .expect("the sign-in page");
     let field = client.find(Locator::Id("key")).await.expect("the key field");
     field.send_keys(token).await.expect("typed");
-    client
-        .find(Locator::Css("form[action='/console/sign-in'] button"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .expect("clicked");
+    click(client, "form[action='/console/sign-in'] button").await;
     wait_for_text(client, "Sign out").await;
 }
 
@@ -309,13 +294,7 @@ async fn the_live_feed_and_the_guardrail_simulation_in_a_real_browser() {
         .goto(&format!("{base}/console/tenants/{TENANT}/connections"))
         .await
         .expect("the connections page");
-    client
-        .find(Locator::Css("form[action$='/connections/meta-ads/sync'] button"))
-        .await
-        .expect("sync now")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, "form[action$='/connections/meta-ads/sync'] button").await;
     client.switch_to_window(activity).await.expect("back");
     let by = Instant::now() + Duration::from_secs(30);
     while page_text(&client).await.matches("sync.start").count() <= before {
@@ -342,13 +321,7 @@ async fn the_live_feed_and_the_guardrail_simulation_in_a_real_browser() {
         .select_by_value("guided")
         .await
         .expect("chosen");
-    client
-        .find(Locator::Css("#candidate button"))
-        .await
-        .expect("simulate")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, "#candidate button").await;
     wait_for_text(&client, "Save these settings").await;
     assert!(
         page_text(&client).await.contains("candidate-totals"),
@@ -360,13 +333,7 @@ async fn the_live_feed_and_the_guardrail_simulation_in_a_real_browser() {
         stored,
         "a simulation saves nothing"
     );
-    client
-        .find(Locator::Css("#save button"))
-        .await
-        .expect("save")
-        .click()
-        .await
-        .expect("clicked");
+    click(&client, "#save button").await;
     let by = Instant::now() + Duration::from_secs(15);
     while env.get(&autonomy).await.json["level"] != "guided" {
         assert!(Instant::now() < by, "{}", env.get(&autonomy).await.json);
