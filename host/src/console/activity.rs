@@ -194,10 +194,7 @@ async fn page(
         Ok(gathered) => gathered,
         Err(error) => return refused(visitor, error),
     };
-    let mut chrome = Chrome::new(console, visitor, Some(tenant), "activity");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(tenant), "activity").with_notice(notice);
     render(
         status,
         &ActivityPage {

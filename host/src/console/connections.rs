@@ -175,10 +175,7 @@ async fn page(
             }
         })
         .collect();
-    let mut chrome = Chrome::new(console, visitor, Some(tenant), "connections");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(tenant), "connections").with_notice(notice);
     render(
         status,
         &ConnectionsPage {

@@ -187,10 +187,7 @@ async fn page(
         .partition(|p| p.status == ProposalStatus::Pending);
     by_urgency(&mut pending, now);
     expired.sort_by_key(|p| std::cmp::Reverse(p.expires_at_unix));
-    let mut chrome = Chrome::new(console, visitor, Some(tenant), "inbox");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(tenant), "inbox").with_notice(notice);
     let view = |list: Vec<Proposal>| list.iter().map(|p| ProposalView::of(p, now)).collect();
     Ok(render(
         status,

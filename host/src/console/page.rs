@@ -71,9 +71,11 @@ impl Chrome {
         }
     }
 
-    /// The same frame showing `notice` instead.
-    pub fn with_notice(mut self, notice: Notice) -> Self {
-        self.notice = Some(notice.into());
+    /// The same frame showing `notice` instead, when there is one.
+    pub fn with_notice(mut self, notice: Option<Notice>) -> Self {
+        if let Some(notice) = notice {
+            self.notice = Some(notice.into());
+        }
         self
     }
 }

@@ -260,10 +260,7 @@ async fn page(
             }
         })
         .collect();
-    let mut chrome = Chrome::new(console, visitor, Some(tenant), "admin-autonomy");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(tenant), "admin-autonomy").with_notice(notice);
     render(
         status,
         &AutonomyPage {

@@ -166,10 +166,7 @@ fn form_page(
         value: String::new(),
         errors,
     }));
-    let mut chrome = Chrome::new(console, visitor, Some(&enablement.tenant), "admin-plugins");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(&enablement.tenant), "admin-plugins").with_notice(notice);
     render(
         status,
         &EnablementPage {
@@ -355,10 +352,7 @@ async fn list_page(
             plugin: e.plugin,
         })
         .collect();
-    let mut chrome = Chrome::new(console, visitor, Some(tenant), "admin-plugins");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, Some(tenant), "admin-plugins").with_notice(notice);
     render(
         status,
         &EnablementsPage {

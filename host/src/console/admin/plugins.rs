@@ -84,10 +84,7 @@ async fn page(console: &Console, visitor: &Visitor, status: StatusCode, notice: 
             });
         }
     }
-    let mut chrome = Chrome::new(console, visitor, None, "admin-plugins");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, None, "admin-plugins").with_notice(notice);
     render(status, &PluginsPage { chrome, plugins })
 }
 

@@ -66,10 +66,7 @@ async fn page(console: &Console, visitor: &Visitor, status: StatusCode, notice: 
             name: t.name,
         })
         .collect();
-    let mut chrome = Chrome::new(console, visitor, None, "admin-tenants");
-    if let Some(notice) = notice {
-        chrome = chrome.with_notice(notice);
-    }
+    let chrome = Chrome::new(console, visitor, None, "admin-tenants").with_notice(notice);
     render(status, &TenantsPage { chrome, tenants })
 }
 
