@@ -132,6 +132,15 @@ pub async fn submit(State(console): State<Console>, request: Request) -> Respons
     }
     match console.control.authenticate(key) {
         Ok(principal) => {
+            // A session nobody could account for is never opened.
+            if let Err(error) = console
+                .control
+                .audit_session(&principal, "console.sign-in", id.clone())
+                .await
+            {
+                let (status, text) = super::page::refusal(error);
+                return message(status, "Cannot sign in", &text, &id);
+            }
             let token = match console.sessions.open(key) {
                 Ok(token) => token,
                 Err(error) => {
@@ -181,7 +190,16 @@ pub async fn sign_out(
     ConsoleForm(visitor, _): ConsoleForm<Plain>,
 ) -> Response {
     console.sessions.close(&visitor.session);
-    tracing::info!(actor = %visitor.session.principal.actor(), "signed out of the console");
+    let principal = &visitor.session.principal;
+    if let Err(error) = console
+        .control
+        .audit_session(principal, "console.sign-out", visitor.request_id.clone())
+        .await
+    {
+        // The session is closed either way; only its record is missing.
+        tracing::error!(%error, "cannot record a console sign-out");
+    }
+    tracing::info!(actor = %principal.actor(), "signed out of the console");
     redirect(
         "/console/sign-in",
         &[cookie::clear(SESSION_COOKIE, visitor.secure)],

@@ -265,6 +265,37 @@ impl ControlPlane {
         authenticate(&*self.store, token)
     }
 
+    /// Record that `principal` opened or closed a console session
+    /// (`action` is `console.sign-in` or `console.sign-out`): in its
+    /// tenant's chain, or the host's for the admin token. The details name
+    /// the request, never the key.
+    pub async fn audit_session(
+        &self,
+        principal: &Principal,
+        action: &'static str,
+        request_id: String,
+    ) -> Result<(), ControlError> {
+        let chain = principal
+            .tenant
+            .clone()
+            .unwrap_or_else(|| audit::SYSTEM_CHAIN.to_string());
+        let actor = principal.actor();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let event = Event {
+                actor: &actor,
+                action,
+                target: "console",
+                outcome: "ok",
+                details: serde_json::json!({ "request_id": request_id }),
+            };
+            audit::append(&mut *tx, &chain, event)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Create an API key for `tenant`; the key is in the result and is never
     /// shown again.
     pub async fn create_key(

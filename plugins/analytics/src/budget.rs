@@ -239,7 +239,7 @@ mod tests {
         assert!((plan.amount - 13.5).abs() < 1e-9, "{}", plan.amount);
         // A move takes from one campaign and gives to another, and leaves
         // the giver a budget (the total is checked end to end, on the
-        // proposals, in tests/tests/agents.rs).
+        // proposals, in tests/tests/all/agents.rs).
         assert_ne!(plan.from, plan.to);
         assert!(plan.amount > 0.0);
         assert!(campaigns[plan.from].daily_budget.expect("budget") - plan.amount > 0.0);

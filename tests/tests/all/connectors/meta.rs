@@ -5,7 +5,7 @@
 //! their previews read it and change nothing, and webhook deliveries are
 //! verified over the raw body.
 
-use crate::support::{
+use super::support::{
     assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
     assert_failed, assert_insight, assert_succeeded, plugin_error,
 };

@@ -2,7 +2,7 @@
 //! full and incremental syncs in 30-day report windows, the 40100 rate
 //! limit, a revoked token, the campaign actions and their previews.
 
-use crate::support::{
+use super::support::{
     assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
     assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents, plugin_error,
 };

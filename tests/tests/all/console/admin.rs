@@ -3,7 +3,7 @@
 //! secrets never shown, the guardrails simulated before they are saved, and
 //! every admin page and form refused to an operator.
 
-use crate::browser::{Browser, Page, key};
+use super::browser::{Browser, Page, key};
 use omnify_tests::platforms::{PlatformHost, TENANT};
 use omnify_tests::proposing::{budget_change, propose, start};
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! Reports from the console: the page, and the same CSV the API gives,
 //! allowed as the API's route is.
 
-use crate::browser::{Browser, key};
+use super::browser::{Browser, key};
 use omnify_tests::platforms::TENANT;
 use omnify_tests::proposing::start;
 

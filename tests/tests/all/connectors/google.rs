@@ -2,7 +2,7 @@
 //! and metrics it syncs, incremental windows, Google's quota signal, bad
 //! credentials, campaign actions, refused inputs and previews.
 
-use crate::support::{
+use super::support::{
     assert_acted, assert_ad_previews_match_the_platform, assert_bad_ad_previews_are_refused_like_actions,
     assert_failed, assert_insight, assert_refused, assert_succeeded, major as cents, plugin_error,
 };

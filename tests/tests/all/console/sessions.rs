@@ -1,7 +1,7 @@
 //! The session's security: forms without their CSRF token, tenants kept
 //! apart, cookies, expiry, revocation and sign-out.
 
-use crate::browser::{Browser, SESSION, SIGN_IN, cookie_value, decide_path, id_of, inbox_path, key};
+use super::browser::{Browser, SESSION, SIGN_IN, cookie_value, decide_path, id_of, inbox_path, key};
 use omnify_host::api::{self, ApiConfig};
 use omnify_host::console::ConsoleConfig;
 use omnify_tests::host::TestHost;
@@ -271,6 +271,40 @@ async fn sessions_end_when_they_expire_are_revoked_or_signed_out() {
     let after = browser.get(&inbox).await;
     assert_eq!(after.status, 401, "the old cookie opens nothing");
     assert!(after.text.contains("Sign in to the console"));
+
+    // Both ends of the session are in the tenant's audit chain, as the
+    // key's; the refused sign-ins left nothing there.
+    let audit = host
+        .call(
+            Method::GET,
+            &format!("/v1/tenants/{TENANT}/audit?limit=1000"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let sessions: Vec<(String, String)> = audit
+        .json
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["target"] == "console")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().into(),
+                e["actor"].as_str().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    let by_key = format!("key:{key_id}");
+    assert_eq!(
+        sessions,
+        [
+            ("console.sign-in".to_string(), by_key.clone()),
+            ("console.sign-out".to_string(), by_key)
+        ],
+        "{}",
+        audit.text
+    );
 
     // Revoking the key ends its sessions at once.
     assert_eq!(browser.sign_in(&key).await.status, 303);

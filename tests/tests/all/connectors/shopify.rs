@@ -2,7 +2,7 @@
 //! syncs of orders, customers and products, `Retry-After`, a wrong token,
 //! the `add-order-tag` action and its preview, and webhook signatures.
 
-use crate::support::{
+use super::support::{
     assert_failed, assert_preview, assert_refused, assert_succeeded, major, plugin_error, preview,
 };
 use omnify_sandbox::shopify::{self as sandbox_shopify, ACCESS_TOKEN};

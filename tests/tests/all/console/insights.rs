@@ -5,7 +5,7 @@
 //! anomaly are drawn, each fatigued ad has its CTR series; a tenant
 //! without data sees empty states, and never another tenant's insights.
 
-use crate::browser::{Browser, key};
+use super::browser::{Browser, key};
 use omnify_tests::platforms::{CONNECTORS, PlatformHost, TENANT};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! entries, a cancel button), its live feed over server-sent events with
 //! the session's cookie, and the usage page against the quotas.
 
-use crate::browser::{Browser, SESSION};
+use super::browser::{Browser, SESSION};
 use omnify_host::api::{self, ApiConfig};
 use omnify_host::console::ConsoleConfig;
 use omnify_tests::host::{TestHost, host_with_paged_source};

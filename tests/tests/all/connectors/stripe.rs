@@ -3,7 +3,7 @@
 //! `create-refund` action with its idempotency key and its preview, and
 //! webhook signatures.
 
-use crate::support::{
+use super::support::{
     assert_failed, assert_preview, assert_refused, assert_succeeded, major, plugin_error, preview,
 };
 use omnify_sandbox::stripe::{self as sandbox_stripe, API_KEY};

@@ -1,7 +1,7 @@
 //! Deciding proposals from the console: as an operator, an expert, a
 //! viewer, and when the platform moved meanwhile.
 
-use crate::browser::{Browser, decide_path, id_of, inbox_path, key};
+use super::browser::{Browser, decide_path, id_of, inbox_path, key};
 use omnify_sandbox::world::Platform;
 use omnify_tests::platforms::TENANT;
 use omnify_tests::proposing::{budget_change, budget_writes, campaign, propose, set_level, start};
