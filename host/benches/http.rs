@@ -91,6 +91,7 @@ fn main() {
             dev: true,
             sync: Default::default(),
             grantable_hosts: Vec::new(),
+            credentials: Default::default(),
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");

@@ -243,6 +243,7 @@ fn main() {
         let control = ControlPlane::open(ControlConfig {
             dev: true,
             grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("pattern")],
+            credentials: Default::default(),
             ..ControlConfig::new(data.path())
         })
         .expect("control plane")

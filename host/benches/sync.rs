@@ -150,6 +150,7 @@ fn main() {
             // The source listens on loopback, which only operator-grantable
             // hosts may reach.
             grantable_hosts: vec![omnify_host::invoke::HostPattern::parse("127.0.0.1:*").expect("pattern")],
+            credentials: Default::default(),
             ..ControlConfig::new(data.path())
         })
         .expect("control plane")

@@ -8,7 +8,7 @@ use crate::invoke::{HostPattern, InvokeError};
 use crate::meter::Meter;
 use crate::plugin::LoadError;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{RedbStore, Storage, StoreError};
+use crate::store::{OnStorage, RedbStore, Storage, StoreError};
 use crate::sync::SyncConfig;
 use crate::tenant::keys;
 use crate::vault::{MASTER_KEY_FILE, Vault, VaultError};
@@ -32,6 +32,22 @@ pub struct ControlConfig {
     /// names, for example `127.0.0.1` to point connectors at sandboxes or a
     /// staging proxy. Empty by default: grants stay within the manifest.
     pub grantable_hosts: Vec<HostPattern>,
+    /// The host's own secrets, when they come from outside the data
+    /// directory.
+    pub credentials: HostCredentials,
+}
+
+/// Where the host's own secrets come from when not from the data
+/// directory: containers mount them as files or pass them in the
+/// environment, so that a new container on an old volume keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct HostCredentials {
+    /// The master key (32 bytes); `<data dir>/master.key` when none. A
+    /// configured file is never created: a missing one stops the host.
+    pub master_key_file: Option<PathBuf>,
+    /// The admin token to accept (`oma_` and at least 32 more characters),
+    /// instead of one made at first start; it replaces any earlier one.
+    pub admin_token: Option<String>,
 }
 
 impl ControlConfig {
@@ -43,6 +59,19 @@ impl ControlConfig {
             dev: false,
             sync: SyncConfig::default(),
             grantable_hosts: Vec::new(),
+            credentials: HostCredentials::default(),
+        }
+    }
+
+    /// The master key's file.
+    fn master_key_file(&self) -> Result<PathBuf, VaultError> {
+        match &self.credentials.master_key_file {
+            Some(path) if !path.is_file() => Err(VaultError::KeyFile {
+                path: path.display().to_string(),
+                message: "no such file (a configured master key is never created)".into(),
+            }),
+            Some(path) => Ok(path.clone()),
+            None => Ok(self.data_dir.join(MASTER_KEY_FILE)),
         }
     }
 }
@@ -107,12 +136,15 @@ pub enum StartError {
     /// The audit signing key could not be used.
     #[error(transparent)]
     Audit(#[from] CheckpointError),
+    /// The configured admin token was refused.
+    #[error(transparent)]
+    AdminToken(#[from] crate::tenant::keys::StartupTokenError),
 }
 
 /// Tenants, plugins, enablements, secrets, usage and audit on one store,
 /// and the runtime that runs the plugins.
 pub struct ControlPlane {
-    pub(crate) store: Arc<RedbStore>,
+    pub(crate) store: Arc<dyn Storage>,
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) vault: Vault,
     pub(crate) meter: Meter,
@@ -137,8 +169,9 @@ impl ControlPlane {
     /// an admin token is created and returned; it is stored only as a hash,
     /// so this is the only time it can be shown.
     pub fn open(config: ControlConfig) -> Result<(Self, Option<String>), StartError> {
-        let store = Arc::new(RedbStore::open(&config.data_dir)?);
-        let vault = Vault::open_for_store(&config.data_dir.join(MASTER_KEY_FILE), &*store)?;
+        let store: Arc<dyn Storage> = Arc::new(RedbStore::open(&config.data_dir)?);
+        let master_key = config.master_key_file()?;
+        let vault = Vault::open_for_store(&master_key, &*store)?;
         let audit_signer = Arc::new(AuditSigner::open_or_create(
             &config.data_dir.join(audit::checkpoint::SIGNING_KEY_FILE),
         )?);
@@ -154,8 +187,18 @@ impl ControlPlane {
             .egress
             .private_hosts
             .extend(config.grantable_hosts.iter().cloned());
-        let runtime = Arc::new(Runtime::new(runtime_config, store.clone(), store.clone())?);
-        let admin_token = keys::ensure_admin_token(&*store)?;
+        let runtime = Arc::new(Runtime::new(
+            runtime_config,
+            Arc::new(OnStorage(store.clone())),
+            Arc::new(OnStorage(store.clone())),
+        )?);
+        let admin_token = match &config.credentials.admin_token {
+            Some(token) => {
+                keys::set_admin_token(&*store, token)?;
+                None
+            }
+            None => keys::ensure_admin_token(&*store)?,
+        };
         if config.dev {
             tracing::warn!(
                 "DEVELOPMENT MODE: unsigned plugin packages are accepted; never run this in production"
@@ -167,7 +210,7 @@ impl ControlPlane {
         // URLs and secrets of endpoints.
         let notifier = crate::notify::Notifier::start(
             store.clone(),
-            Vault::open_or_create(&config.data_dir.join(MASTER_KEY_FILE))?,
+            Vault::open_or_create(&master_key)?,
             config.grantable_hosts.clone(),
         )?;
         Ok((
@@ -222,13 +265,18 @@ impl ControlPlane {
         self.sync
     }
 
+    /// Whether the store answers and holds the schema this host writes.
+    pub async fn check_ready(&self) -> Result<(), ControlError> {
+        self.blocking(|store| Ok(store.check_ready()?)).await
+    }
+
     /// Run blocking store work off the async threads.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&RedbStore) -> Result<T, ControlError> + Send + 'static,
+        work: impl FnOnce(&dyn Storage) -> Result<T, ControlError> + Send + 'static,
     ) -> Result<T, ControlError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&store))
+        tokio::task::spawn_blocking(move || work(&*store))
             .await
             .map_err(|e| ControlError::Internal(format!("a storage task failed: {e}")))?
     }

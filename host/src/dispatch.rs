@@ -7,7 +7,6 @@ use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, Output};
 use crate::meter::CallRecord;
-use crate::store::Storage;
 use crate::tenant::{Principal, TenantStatus};
 
 /// What the API puts before the idempotency key of an action performed

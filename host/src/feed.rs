@@ -10,7 +10,6 @@
 
 use crate::audit::{self, AuditEntry};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::ReadTx;
 use crate::sync::{Run, RunStatus};
 use crate::tenant::{Principal, keys};

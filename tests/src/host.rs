@@ -65,6 +65,7 @@ impl TestHost {
             data_dir: data_dir.to_path_buf(),
             // Connectors are pointed at sandboxes on loopback, on any port.
             grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("a valid pattern")],
+            credentials: Default::default(),
             runtime: RuntimeConfig {
                 engine: EngineConfig {
                     max_instances: 32,

@@ -176,6 +176,7 @@ const QUERY_PARAMETERS: &[(&str, &str, Rule)] = &[
         FILTER,
     ),
     ("after", "/v1/tenants/{tenant}/runs", RUN_ID),
+    ("after", "/v1/tenants/{tenant}/proposals", HEX16),
 ];
 
 /// The path parameters: by name, and the path prefix when one name means

@@ -16,6 +16,7 @@ pub(crate) mod events;
 mod extract;
 mod keys;
 mod plugins;
+mod probes;
 mod proposals;
 mod reports;
 mod sync;
@@ -179,10 +180,7 @@ pub fn app(control: Arc<ControlPlane>, config: &ApiConfig) -> Router {
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .route(
-            "/v1/health",
-            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .merge(probes::routes())
         .with_state(api)
         .layer(DefaultBodyLimit::max(config.body_limit))
         // Listed outermost last: a request meets them bottom to top.

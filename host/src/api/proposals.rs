@@ -5,9 +5,11 @@
 use super::Api;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Caller};
-use crate::proposals::{Autonomy, AutonomyUpdate, Proposal, ProposalStatus};
+use super::{constraints, cursor};
+use crate::proposals::{Autonomy, AutonomyUpdate, Proposal, ProposalPage, ProposalStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,16 +24,29 @@ pub(super) fn routes() -> OpenApiRouter<Api> {
         .routes(routes!(get_autonomy, set_autonomy))
 }
 
-/// Which proposals to list.
+/// Which proposals to list, a page at a time.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ProposalFilter {
     /// Only proposals in this status.
     #[param(value_type = Option<ProposalStatus>)]
     status: Option<ProposalStatus>,
+    /// At most this many proposals, newest first (1 to 1000).
+    #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
+    limit: usize,
+    /// Only proposals older than this one: the `id` of the last proposal of
+    /// the previous page.
+    after: Option<String>,
+}
+
+fn default_limit() -> usize {
+    100
 }
 
 /// List a tenant's proposals, newest first.
+///
+/// Pass the last id of a page as `after` for the next page.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/proposals", tag = "proposals",
     params(("tenant" = String, Path), ProposalFilter),
     responses((status = 200, body = Vec<Proposal>), (status = "4XX", body = ErrorBody)), security(("bearer" = [])))]
@@ -41,9 +56,24 @@ async fn list_proposals(
     Path(tenant): Path<String>,
     Query(filter): Query<ProposalFilter>,
 ) -> Result<Json<Vec<Proposal>>, ApiError> {
+    let limit = cursor::page_limit(filter.limit)?;
+    if let Some(after) = &filter.after
+        && let Err(refused) = constraints::HEX16.check("after", after)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            format!("{}: the `id` of a page's last proposal", refused.message),
+        ));
+    }
+    let page = ProposalPage {
+        status: filter.status,
+        after: filter.after,
+        limit,
+    };
     Ok(Json(
         api.control
-            .proposals(&caller.principal, &tenant, filter.status)
+            .proposals_page(&caller.principal, &tenant, page)
             .await?,
     ))
 }

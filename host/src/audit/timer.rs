@@ -4,7 +4,7 @@
 //! [`EVERY`] ago.
 
 use super::checkpoint::{self, AuditSigner, Checkpointed};
-use crate::store::{RedbStore, Storage, StoreError};
+use crate::store::{Storage, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -39,11 +39,11 @@ impl Drop for Checkpointer {
 
 impl Checkpointer {
     /// Start checkpointing the chains of `store` with `signer`.
-    pub(crate) fn start(store: Arc<RedbStore>, signer: Arc<AuditSigner>) -> Result<Self, StoreError> {
+    pub(crate) fn start(store: Arc<dyn Storage>, signer: Arc<AuditSigner>) -> Result<Self, StoreError> {
         let (stop, stopped) = channel::<()>();
         let thread = std::thread::Builder::new()
             .name("omnify-audit-checkpoints".into())
-            .spawn(move || run(&store, &signer, &stopped))
+            .spawn(move || run(&*store, &signer, &stopped))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the audit checkpoints: {e}")))?;
         Ok(Self {
             stop: Some(stop),
@@ -55,7 +55,7 @@ impl Checkpointer {
 /// When each chain was last signed here, and at which entry.
 type Signed = HashMap<String, (u64, Instant)>;
 
-fn run(store: &RedbStore, signer: &AuditSigner, stopped: &Receiver<()>) {
+fn run(store: &dyn Storage, signer: &AuditSigner, stopped: &Receiver<()>) {
     let mut signed = Signed::new();
     loop {
         match stopped.recv_timeout(POLL) {
@@ -70,7 +70,7 @@ fn run(store: &RedbStore, signer: &AuditSigner, stopped: &Receiver<()>) {
 
 /// Sign every chain that is due.
 fn pass(
-    store: &RedbStore,
+    store: &dyn Storage,
     signer: &AuditSigner,
     signed: &mut Signed,
     now: Instant,

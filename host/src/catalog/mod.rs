@@ -12,7 +12,6 @@ pub mod trust;
 use crate::audit::{self, Event, SYSTEM_CHAIN};
 use crate::control::{ControlError, ControlPlane};
 use crate::plugin::{LoadedPlugin, digest};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, get_json, key, prefix, put_json, scan_json};
 use crate::tenant::Principal;
 use omnify_registry::{Candidate, Manifest};

@@ -4,7 +4,6 @@
 
 use crate::audit::{self, Event, SYSTEM_CHAIN};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, put_json};
 use crate::tenant::Principal;
 use serde::{Deserialize, Serialize};

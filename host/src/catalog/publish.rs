@@ -9,7 +9,6 @@ use super::{PluginVersion, version_key};
 use crate::audit::{self, Event, SYSTEM_CHAIN};
 use crate::control::{ControlError, ControlPlane};
 use crate::plugin::Shape;
-use crate::store::Storage;
 use crate::store::storage::{Table, put_json};
 use crate::tenant::Principal;
 use omnify_registry::{Manifest, Package};

@@ -4,7 +4,6 @@
 
 use crate::audit::{self, Event, SYSTEM_CHAIN};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, get_json, put_json, scan_json};
 use crate::tenant::Principal;
 use omnify_registry::signing::{key_id, parse_public_key};

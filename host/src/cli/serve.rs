@@ -2,7 +2,7 @@
 
 use crate::api::{self, ApiConfig};
 use crate::catalog::trust::NewTrustedKey;
-use crate::control::{ControlConfig, ControlError, ControlPlane};
+use crate::control::{ControlConfig, ControlError, ControlPlane, HostCredentials};
 use crate::invoke::HostPattern;
 use crate::runtime::RuntimeConfig;
 use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
@@ -73,9 +73,39 @@ pub struct ServeArgs {
     /// the links in outgoing events are absolute with it (paths without).
     #[arg(long, env = "OMNIFY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// The master key file (32 bytes), for example a mounted secret; by
+    /// default `<data dir>/master.key`, created at first start. A file
+    /// named here is never created.
+    #[arg(long, env = "OMNIFY_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// A file holding the admin token to accept (`oma_` and at least 32
+    /// more characters), instead of one made and printed at first start.
+    #[arg(long, env = "OMNIFY_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// The admin token to accept, from `OMNIFY_ADMIN_TOKEN` only (a flag's
+    /// value would show in the process list); the file wins over it.
+    #[arg(skip = std::env::var("OMNIFY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()))]
+    admin_token: Option<String>,
 }
 
 impl ServeArgs {
+    /// Where the host's own secrets come from.
+    fn credentials(&self) -> anyhow::Result<HostCredentials> {
+        let admin_token = match &self.admin_token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the admin token file {}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => self.admin_token.clone(),
+        };
+        Ok(HostCredentials {
+            master_key_file: self.master_key_file.clone(),
+            admin_token,
+        })
+    }
+
     /// The webhook limits: the host's defaults, overridden by the flags.
     fn webhook_limits(&self) -> WebhookLimits {
         let defaults = WebhookLimits::default();
@@ -97,12 +127,14 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         args.grantable_hosts.push(HostPattern::parse("127.0.0.1:*")?);
     }
     let webhook_limits = args.webhook_limits();
+    let credentials = args.credentials()?;
     let (control, admin_token) = ControlPlane::open(ControlConfig {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
         dev: args.dev,
         sync: Default::default(),
         grantable_hosts: args.grantable_hosts,
+        credentials,
     })
     .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
     if let Some(token) = admin_token {

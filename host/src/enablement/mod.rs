@@ -7,7 +7,6 @@ use crate::audit::{self, Event};
 use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, get_json, key, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::{PluginKind, RequestedLimits};

@@ -12,7 +12,7 @@ pub use metrics::Metrics;
 use crate::control::ControlError;
 use crate::invoke::{InvokeErrorKind, Usage};
 use crate::store::storage::{Table, prefix, scan_json};
-use crate::store::{RedbStore, Storage, StoreError};
+use crate::store::{Storage, StoreError};
 use crate::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -102,7 +102,7 @@ pub fn day_of(time: SystemTime) -> String {
 
 /// Quotas, usage and metrics.
 pub struct Meter {
-    store: Arc<RedbStore>,
+    store: Arc<dyn Storage>,
     counters: Counters,
     metrics: Metrics,
 }
@@ -124,7 +124,7 @@ impl Drop for Admission {
 
 impl Meter {
     /// Start the meter.
-    pub fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
+    pub fn start(store: Arc<dyn Storage>) -> Result<Self, StoreError> {
         Ok(Self {
             store,
             counters: Arc::default(),

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::{Table, get_json, put_json, scan_json};
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};

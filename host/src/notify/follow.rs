@@ -9,7 +9,7 @@ use super::{
 use crate::audit::{self, AuditEntry};
 use crate::proposals::Proposal;
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, key, prefix, put_json, scan_json};
-use crate::store::{RedbStore, Storage, StoreError};
+use crate::store::{Storage, StoreError};
 use crate::sync::Run;
 use serde_json::{Value, json};
 
@@ -155,7 +155,7 @@ pub(crate) fn erase(tx: &mut dyn WriteTx, tenant: &str) -> Result<(), StoreError
 
 /// Follow every tenant that has endpoints up to its chain's head (or
 /// [`STEPS_PER_PASS`] steps); how many deliveries were made.
-pub(crate) fn follow_all(store: &RedbStore, base: &str) -> Result<usize, StoreError> {
+pub(crate) fn follow_all(store: &dyn Storage, base: &str) -> Result<usize, StoreError> {
     let tenants = tenants_with_endpoints(&*store.read()?)?;
     let mut made = 0;
     for tenant in tenants {
@@ -173,7 +173,7 @@ pub(crate) fn follow_all(store: &RedbStore, base: &str) -> Result<usize, StoreEr
 /// cursor is written only with deliveries (or after a full step without
 /// any): entries that make no delivery are read again after a restart, which
 /// is harmless, and most commits then cost the notifier no write.
-fn step(store: &RedbStore, tenant: &str, base: &str) -> Result<Option<usize>, StoreError> {
+fn step(store: &dyn Storage, tenant: &str, base: &str) -> Result<Option<usize>, StoreError> {
     {
         let tx = store.read()?;
         let Some(cursor) = cursor_of(&*tx, tenant)? else {

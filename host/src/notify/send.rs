@@ -8,7 +8,7 @@ use super::{
 use crate::capability::egress::{Egress, blocked_range};
 use crate::invoke::HostPattern;
 use crate::store::storage::{Table, get_json, put_json};
-use crate::store::{RedbStore, Storage, StoreError};
+use crate::store::{Storage, StoreError};
 use crate::vault::Vault;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -116,7 +116,7 @@ pub(crate) struct Ready {
 
 /// Up to `limit` deliveries due at `now_ms` that are not in `busy`.
 pub(crate) fn due(
-    store: &RedbStore,
+    store: &dyn Storage,
     vault: &Vault,
     now_ms: u64,
     limit: usize,
@@ -237,7 +237,12 @@ fn backoff_ms(failed: usize) -> u64 {
 
 /// Record `attempt` of the delivery under `key` and schedule the next one,
 /// if any. A delivery whose endpoint was deleted meanwhile is gone.
-pub(crate) fn record(store: &RedbStore, key: &[u8], attempt: Attempt, now_ms: u64) -> Result<(), StoreError> {
+pub(crate) fn record(
+    store: &dyn Storage,
+    key: &[u8],
+    attempt: Attempt,
+    now_ms: u64,
+) -> Result<(), StoreError> {
     let mut tx = store.write()?;
     let Some(mut row) = get_json::<OutboxRow>(&*tx, Table::NotifyOutbox, key)? else {
         return Ok(());

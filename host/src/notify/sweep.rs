@@ -10,8 +10,8 @@ use super::{Endpoint, EventKind};
 use crate::audit;
 use crate::control::ControlError;
 use crate::proposals::{Proposal, ProposalStatus};
+use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, key, prefix};
-use crate::store::{RedbStore, Storage};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 
@@ -43,7 +43,7 @@ fn created_unix(proposal: &Proposal, ttl_hours: u64) -> u64 {
 }
 
 /// Sweep every tenant at `now`.
-pub(crate) fn sweep(store: &RedbStore, now: SystemTime, base: &str) -> Result<Swept, ControlError> {
+pub(crate) fn sweep(store: &dyn Storage, now: SystemTime, base: &str) -> Result<Swept, ControlError> {
     let mut swept = Swept::default();
     for tenant in tenants(&*store.read()?)? {
         let one = sweep_tenant(store, &tenant, now, base)?;
@@ -53,7 +53,12 @@ pub(crate) fn sweep(store: &RedbStore, now: SystemTime, base: &str) -> Result<Sw
     Ok(swept)
 }
 
-fn sweep_tenant(store: &RedbStore, tenant: &str, now: SystemTime, base: &str) -> Result<Swept, ControlError> {
+fn sweep_tenant(
+    store: &dyn Storage,
+    tenant: &str,
+    now: SystemTime,
+    base: &str,
+) -> Result<Swept, ControlError> {
     let now_unix = audit::unix_seconds(now);
     let mut swept = Swept::default();
     let mut tx = store.write()?;

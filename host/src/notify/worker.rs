@@ -10,7 +10,7 @@ use crate::capability::egress::{Egress, EgressConfig};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::HostPattern;
 use crate::scheduler::{Clock, SystemClock};
-use crate::store::{RedbStore, StoreError};
+use crate::store::{Storage, StoreError};
 use crate::vault::Vault;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -76,7 +76,7 @@ impl Drop for Notifier {
 
 /// What the thread works with.
 struct Context {
-    store: Arc<RedbStore>,
+    store: Arc<dyn Storage>,
     vault: Vault,
     egress: Egress,
     grantable: Vec<HostPattern>,
@@ -87,7 +87,7 @@ impl Notifier {
     /// Start following `store`'s chains; endpoints may reach private
     /// addresses only on `grantable` hosts.
     pub(crate) fn start(
-        store: Arc<RedbStore>,
+        store: Arc<dyn Storage>,
         vault: Vault,
         grantable: Vec<HostPattern>,
     ) -> Result<Self, StoreError> {
@@ -147,17 +147,17 @@ async fn run(context: Context, mut stopped: watch::Receiver<bool>) {
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
     loop {
         let base = context.shared.base();
-        if let Err(error) = follow_all(&context.store, &base) {
+        if let Err(error) = follow_all(&*context.store, &base) {
             tracing::warn!(%error, "notifier: cannot follow the audit chains");
         }
         if Instant::now() >= next_sweep {
             next_sweep = Instant::now() + SWEEP_EVERY;
-            if let Err(error) = sweep::sweep(&context.store, context.shared.now(), &base) {
+            if let Err(error) = sweep::sweep(&*context.store, context.shared.now(), &base) {
                 tracing::warn!(%error, "notifier: the sweep failed");
             }
         }
         match send::due(
-            &context.store,
+            &*context.store,
             &context.vault,
             send::now_ms(),
             SENDERS - inflight.len(),
@@ -186,7 +186,7 @@ async fn run(context: Context, mut stopped: watch::Receiver<bool>) {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                 if let Ok((key, attempt)) = done {
                     busy.remove(&key);
-                    if let Err(error) = send::record(&context.store, &key, attempt, send::now_ms()) {
+                    if let Err(error) = send::record(&*context.store, &key, attempt, send::now_ms()) {
                         tracing::warn!(%error, "notifier: cannot record a delivery's attempt");
                     }
                 } else {

@@ -6,7 +6,6 @@ use super::impact::VerifiedChange;
 use super::{Proposal, size_of};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, get_json, prefix, put_json};
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};

@@ -9,7 +9,6 @@ use crate::audit;
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::call::ActionPreview;
 use crate::invoke::{Call, CallOutput, Output};
-use crate::store::Storage;
 use crate::store::storage::{Table, scan_json};
 use crate::tenant::{Principal, Role};
 use serde_json::Value;

@@ -17,7 +17,6 @@ use crate::control::{ControlError, ControlPlane};
 use crate::enablement::{GrantSpec, require_enablement};
 use crate::invoke::call::{ActionPreview, ActionSpec};
 use crate::invoke::{Call, CallOutput, InvokeErrorKind};
-use crate::store::Storage;
 use crate::store::storage::Table;
 use crate::sync::Run;
 use crate::tenant::{self, Principal};

@@ -16,7 +16,6 @@ pub mod simulate;
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::call::ActionPreview;
-use crate::store::Storage;
 use crate::store::storage::{Table, WriteTx, get_json, key, prefix, put_json};
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};
@@ -266,6 +265,17 @@ pub(crate) fn escalate(
     audit_proposal(tx, "system", "proposal.escalate", "ok", proposal)
 }
 
+/// Which of a tenant's proposals to list.
+#[derive(Debug, Clone, Default)]
+pub struct ProposalPage {
+    /// Only those in this status.
+    pub status: Option<ProposalStatus>,
+    /// Only those older than this proposal (the last of the previous page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
 /// A pending proposal past its expiry reads as expired.
 fn with_expiry(mut proposal: Proposal, now: u64) -> Proposal {
     if proposal.status == ProposalStatus::Pending && now >= proposal.expires_at_unix {
@@ -283,16 +293,58 @@ impl ControlPlane {
         tenant_id: &str,
         status: Option<ProposalStatus>,
     ) -> Result<Vec<Proposal>, ControlError> {
+        let page = ProposalPage {
+            status,
+            after: None,
+            limit: usize::MAX,
+        };
+        self.proposals_page(principal, tenant_id, page).await
+    }
+
+    /// One page of a tenant's proposals, newest first (admin, or the
+    /// tenant's keys). A page after a proposal that does not exist is
+    /// refused rather than read as the first page.
+    pub async fn proposals_page(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        page: ProposalPage,
+    ) -> Result<Vec<Proposal>, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let now = audit::unix_seconds(std::time::SystemTime::now());
-        let mut proposals: Vec<Proposal> =
-            tenant::rows_of(&*self.store.read()?, Table::Proposals, tenant_id)?
+        let tenant_id = tenant_id.to_string();
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            tenant::require_existing(&*tx, &tenant_id)?;
+            let now = audit::unix_seconds(std::time::SystemTime::now());
+            let newest_first = |p: &Proposal| {
+                (
+                    std::cmp::Reverse(p.created_at.clone()),
+                    std::cmp::Reverse(p.id.clone()),
+                )
+            };
+            let after = match &page.after {
+                Some(id) => {
+                    let after: Proposal = get_json(&*tx, Table::Proposals, &proposal_key(&tenant_id, id))?
+                        .ok_or_else(|| {
+                            ControlError::Invalid(format!(
+                                "`after`: tenant `{tenant_id}` has no proposal `{id}` to page after"
+                            ))
+                        })?;
+                    Some(newest_first(&after))
+                }
+                None => None,
+            };
+            let mut proposals: Vec<Proposal> = tenant::rows_of(&*tx, Table::Proposals, &tenant_id)?
                 .into_iter()
                 .map(|p| with_expiry(p, now))
-                .filter(|p: &Proposal| status.is_none_or(|s| p.status == s))
+                .filter(|p: &Proposal| page.status.is_none_or(|s| p.status == s))
+                .filter(|p| after.as_ref().is_none_or(|after| &newest_first(p) > after))
                 .collect();
-        proposals.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok(proposals)
+            proposals.sort_by_key(newest_first);
+            proposals.truncate(page.limit);
+            Ok(proposals)
+        })
+        .await
     }
 
     /// One proposal (admin, or the tenant's keys).
@@ -303,12 +355,16 @@ impl ControlPlane {
         id: &str,
     ) -> Result<Proposal, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let tx = self.store.read()?;
-        tenant::require_existing(&*tx, tenant_id)?;
-        let now = audit::unix_seconds(std::time::SystemTime::now());
-        get_json::<Proposal>(&*tx, Table::Proposals, &proposal_key(tenant_id, id))?
-            .map(|p| with_expiry(p, now))
-            .ok_or_else(|| ControlError::NotFound(format!("tenant `{tenant_id}` has no proposal `{id}`")))
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        self.blocking(move |store| {
+            let tx = store.read()?;
+            tenant::require_existing(&*tx, &tenant_id)?;
+            let now = audit::unix_seconds(std::time::SystemTime::now());
+            get_json::<Proposal>(&*tx, Table::Proposals, &proposal_key(&tenant_id, &id))?
+                .map(|p| with_expiry(p, now))
+                .ok_or_else(|| ControlError::NotFound(format!("tenant `{tenant_id}` has no proposal `{id}`")))
+        })
+        .await
     }
 
     /// Reject a pending proposal with a reason; it never runs.

@@ -10,7 +10,6 @@ use super::intake::{link_budget_moves, target_of};
 use super::{DecisionKind, Proposal, ProposalStatus};
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::Table;
 use crate::tenant::{self, Principal};
 use serde::Serialize;

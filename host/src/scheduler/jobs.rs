@@ -5,7 +5,6 @@ use crate::audit::{self, Event, rfc3339_at, unix_seconds};
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
 use crate::invoke::Task;
-use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, put_json, scan_json};
 use crate::sync::SyncRequest;
 use crate::tenant::{self, Principal};

@@ -5,12 +5,16 @@
 //! guest never supplies it, so it cannot name another tenant's data.
 
 pub mod commits;
+pub mod conformance;
 mod memory;
 mod on_storage;
+pub mod postgres;
 pub mod redb;
 pub mod storage;
 
 pub use memory::MemoryStore;
+pub use on_storage::OnStorage;
+pub use postgres::PgStore;
 pub use redb::RedbStore;
 pub use storage::{ReadTx, Storage, Table, WriteTx};
 

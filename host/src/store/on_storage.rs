@@ -3,7 +3,13 @@
 //! records under `tenant \0 connector \0 stream \0 key`.
 
 use super::storage::{Change, Storage, Table, WriteTx, key, prefix};
-use super::{KvChange, KvStore, RecordPage, RecordStore, RedbStore, Scope, StoreError};
+use super::{KvChange, KvStore, RecordPage, RecordStore, Scope, StoreError};
+use std::sync::Arc;
+
+/// The `kv` and `data` capabilities' stores on a shared [`Storage`]:
+/// whichever backend the host runs on serves them.
+#[derive(Clone)]
+pub struct OnStorage(pub Arc<dyn Storage>);
 
 fn scope_key(scope: &Scope) -> Vec<u8> {
     key(&[scope.tenant.as_bytes(), scope.plugin.as_bytes()])
@@ -54,9 +60,9 @@ fn apply_changes(
     tx.put(Table::KvUsage, &scope_key(scope), &total.to_be_bytes())
 }
 
-impl KvStore for RedbStore {
+impl KvStore for OnStorage {
     fn get(&self, scope: &Scope, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read()?.get(Table::Kv, &entry_key(scope, name))
+        self.0.read()?.get(Table::Kv, &entry_key(scope, name))
     }
 
     fn apply(&self, scope: &Scope, changes: Vec<KvChange>, max_total_bytes: u64) -> Result<(), StoreError> {
@@ -65,7 +71,8 @@ impl KvStore for RedbStore {
             .map(|(name, value)| (name.len() + value.as_ref().map_or(0, Vec::len)) as u64)
             .sum();
         let scope = scope.clone();
-        self.commits()
+        self.0
+            .commits()
             .commit_blocking(&scope.tenant.clone(), bytes, move |tx| {
                 apply_changes(tx, &scope, &changes, max_total_bytes)
             })
@@ -82,7 +89,8 @@ impl KvStore for RedbStore {
         let mut search = scope_prefix.clone();
         search.extend_from_slice(name_prefix.as_bytes());
         let after = after.map(|a| entry_key(scope, a));
-        self.read()?
+        self.0
+            .read()?
             .scan(Table::Kv, &search, after.as_deref(), limit)?
             .into_iter()
             .map(|(key, _)| {
@@ -93,11 +101,13 @@ impl KvStore for RedbStore {
     }
 
     fn used_bytes(&self, scope: &Scope) -> Result<u64, StoreError> {
-        Ok(decode_total(self.read()?.get(Table::KvUsage, &scope_key(scope))?))
+        Ok(decode_total(
+            self.0.read()?.get(Table::KvUsage, &scope_key(scope))?,
+        ))
     }
 }
 
-impl RecordStore for RedbStore {
+impl RecordStore for OnStorage {
     fn read_page(
         &self,
         tenant: &str,
@@ -114,6 +124,7 @@ impl RecordStore for RedbStore {
             key
         });
         let mut entries = self
+            .0
             .read()?
             .scan(Table::Records, &stream_prefix, after.as_deref(), limit + 1)?;
         let fits = super::page_length(entries.iter().map(|(_, value)| value.len()), limit, max_bytes);

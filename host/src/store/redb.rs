@@ -79,17 +79,6 @@ impl RedbStore {
         tx.commit()?;
         Ok(store)
     }
-
-    /// The queue that commits the writes every call makes (usage, audit,
-    /// key-value changes, synced batches) in groups, fairly between tenants.
-    pub fn commits(&self) -> &CommitQueue {
-        &self.commits
-    }
-
-    /// A receiver that sees a new value after every commit.
-    pub fn watch_commits(&self) -> watch::Receiver<u64> {
-        self.commits_made.subscribe()
-    }
 }
 
 /// A write transaction with every table created, so that reads can treat
@@ -152,6 +141,24 @@ impl Storage for RedbStore {
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
         begin_write(&self.db, &self.commits_made)
+    }
+
+    fn commits(&self) -> &CommitQueue {
+        &self.commits
+    }
+
+    fn check_ready(&self) -> Result<(), StoreError> {
+        let found = self.read()?.get(Table::Meta, SCHEMA_KEY)?;
+        match found.as_deref() {
+            Some(bytes) if bytes == SCHEMA_VERSION.to_be_bytes() => Ok(()),
+            _ => Err(StoreError::Unavailable(format!(
+                "the store's schema is not version {SCHEMA_VERSION}"
+            ))),
+        }
+    }
+
+    fn watch_commits(&self) -> watch::Receiver<u64> {
+        self.commits_made.subscribe()
     }
 }
 

@@ -4,6 +4,7 @@
 //! database can implement it with one `(table, key, value)` relation.
 
 use super::StoreError;
+use super::commits::CommitQueue;
 
 /// The tables of the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +208,18 @@ pub trait Storage: Send + Sync {
 
     /// Start a write transaction. Write transactions are serialised.
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError>;
+
+    /// The queue that commits the writes every call makes (usage, audit,
+    /// key-value changes, synced batches) in groups, fairly between tenants.
+    fn commits(&self) -> &CommitQueue;
+
+    /// Whether the store answers and holds the schema this host writes
+    /// (the readiness probe asks this).
+    fn check_ready(&self) -> Result<(), StoreError>;
+
+    /// A receiver that sees a new value after every commit, so that live
+    /// readers (the event feed, the notifier) wake when something changed.
+    fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64>;
 }
 
 /// A composite key: the parts joined by NUL bytes. Names in keys never

@@ -15,7 +15,6 @@ use crate::control::{ControlError, ControlPlane};
 use crate::enablement::require_enablement;
 use crate::invoke::{Batch, Call, CallOutput, InvokeErrorKind, PluginError, ReadRequest, SyncMode};
 use crate::meter::{CallRecord, write_record};
-use crate::store::Storage;
 use crate::store::storage::{Change, Table, get_json, key, prefix, put_json};
 use crate::tenant::Principal;
 use serde_json::Value;

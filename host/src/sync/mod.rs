@@ -20,7 +20,6 @@ use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
 use crate::invoke::{Call, CallOutput, SyncMode};
 use crate::scheduler::pool::{Found, Pending, Work};
-use crate::store::Storage;
 use crate::store::storage::{Table, get_json, key, prefix};
 use crate::tenant::{self, Principal};
 use serde::{Deserialize, Serialize};

@@ -168,6 +168,50 @@ pub fn ensure_admin_token(store: &dyn Storage) -> Result<Option<String>, StoreEr
     Ok(Some(token))
 }
 
+/// The shortest admin token accepted from configuration, after `oma_`.
+const MIN_ADMIN_TOKEN_SECRET: usize = 32;
+
+/// Make `token` the admin token (given by configuration), replacing any
+/// other; the change is in the host's audit chain. A token that could be
+/// guessed, or read as an API key, is refused.
+pub fn set_admin_token(store: &dyn Storage, token: &str) -> Result<(), StartupTokenError> {
+    let secret = token
+        .strip_prefix("oma_")
+        .ok_or(StartupTokenError::Shape("it must start with `oma_`"))?;
+    if secret.len() < MIN_ADMIN_TOKEN_SECRET || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(StartupTokenError::Shape(
+            "it needs at least 32 printable characters after `oma_` (for example 48 hex digits)",
+        ));
+    }
+    let hash = token_hash(token);
+    let mut tx = store.write()?;
+    if tx.get(Table::Meta, ADMIN_TOKEN_KEY)?.as_deref() == Some(hash.as_slice()) {
+        return Ok(());
+    }
+    tx.put(Table::Meta, ADMIN_TOKEN_KEY, &hash)?;
+    let event = Event {
+        actor: "system",
+        action: "admin-token.set",
+        target: "admin",
+        outcome: "ok",
+        details: serde_json::json!({ "from": "configuration" }),
+    };
+    audit::append(&mut *tx, audit::SYSTEM_CHAIN, event)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Why a configured admin token was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupTokenError {
+    /// The token is not one the host accepts.
+    #[error("the configured admin token is refused: {0}")]
+    Shape(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Who presents `token`, if anyone.
 pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, ControlError> {
     let unknown = || ControlError::Unauthenticated("unknown or revoked credentials".into());

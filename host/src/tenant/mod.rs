@@ -6,7 +6,6 @@ pub mod keys;
 use crate::audit::checkpoint::{self, Checkpointed};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::Storage;
 use crate::store::storage::{ReadTx, Table, WriteTx, get_json, prefix, put_json, scan_json};
 use omnify_registry::manifest::is_plugin_name;
 use serde::{Deserialize, Serialize};

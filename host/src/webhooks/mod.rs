@@ -19,7 +19,6 @@ use crate::control::{ControlError, ControlPlane};
 use crate::dispatch::Budget;
 use crate::enablement::require_enablement;
 use crate::invoke::{Call, CallOutput, InvokeErrorKind, PluginError};
-use crate::store::Storage;
 use crate::store::storage::{Table, prefix};
 use crate::tenant::{self, Principal, TenantStatus};
 use limits::{Exhausted, WebhookGate};

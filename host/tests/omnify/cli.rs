@@ -126,6 +126,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             dev: false,
             sync: Default::default(),
             grantable_hosts: Vec::new(),
+            credentials: Default::default(),
         })
         .expect("open");
         let admin = Principal::admin();

@@ -3,5 +3,6 @@
 //! again. One test binary, since each one links the whole host.
 
 mod cli;
+mod container;
 mod crash;
 mod partner;

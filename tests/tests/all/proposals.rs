@@ -380,3 +380,50 @@ async fn an_approval_retried_after_a_client_timeout_executes_once() {
     assert_eq!(budget_writes(&env), 1, "{:?}", env.sandbox.meta.writes());
     assert_eq!(env.proposal(id).await["execution"]["attempts"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_page_newest_first_and_refuse_a_bad_cursor() {
+    let env = start().await;
+    // One proposal on each of the sandbox's three Meta campaigns.
+    let changes = (0..3)
+        .map(|i| budget_change(&env, i, 2.0 + i as f64, 0.9))
+        .collect();
+    propose(&env, changes, vec![]).await;
+    let path = format!("/v1/tenants/{TENANT}/proposals");
+    let whole = env.get(&path).await.json;
+    let whole: Vec<Value> = whole.as_array().expect("a list").clone();
+    assert_eq!(whole.len(), 3);
+
+    let mut paged: Vec<Value> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let after = paged
+            .last()
+            .map(|p| format!("&after={}", p["id"].as_str().expect("an id")))
+            .unwrap_or_default();
+        let page = env.get(&format!("{path}?limit=2{after}")).await.json;
+        let page = page.as_array().expect("a page").clone();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+        pages += 1;
+        assert!(pages <= 2, "two pages, of 2 and 1");
+    }
+    assert_eq!(paged, whole, "the pages, in order, are the whole list");
+
+    for (query, status, code) in [
+        ("after=not-an-id", 400, "invalid_cursor"),
+        ("after=00000000000000ff", 422, "invalid"),
+        ("limit=0", 422, "invalid"),
+        ("limit=1001", 422, "invalid"),
+    ] {
+        let reply = env
+            .host
+            .call(Method::GET, &format!("{path}?{query}"), Some(&env.admin), None)
+            .await;
+        assert_eq!(reply.status, status, "{query}: {}", reply.text);
+        assert_eq!(reply.json["error"]["code"], code, "{query}: {}", reply.text);
+    }
+}

@@ -391,3 +391,49 @@ async fn shutting_down_finishes_the_calls_in_flight() {
         "the call in flight finished before the server stopped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_need_no_key_and_ready_fails_on_a_store_of_another_schema() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let (host, _) = TestHost::start(data.path(), &[]).await;
+    let alive = host.call(Method::GET, "/v1/health", None, None).await;
+    assert_eq!((alive.status, alive.json["status"].clone()), (200, json!("ok")));
+    let ready = host.call(Method::GET, "/v1/ready", None, None).await;
+    assert_eq!(
+        (ready.status, ready.json["status"].clone()),
+        (200, json!("ready")),
+        "{}",
+        ready.text
+    );
+
+    // A store written by a newer host: alive, but not to be sent traffic.
+    let store = host.control.storage();
+    let schema = store
+        .read()
+        .expect("read")
+        .get(Table::Meta, b"schema_version")
+        .expect("get")
+        .expect("a schema version");
+    let mut tx = store.write().expect("write");
+    tx.put(Table::Meta, b"schema_version", &99u32.to_be_bytes())
+        .expect("put");
+    tx.commit().expect("commit");
+    let not_ready = host.call(Method::GET, "/v1/ready", None, None).await;
+    assert_eq!(not_ready.status, 503, "{}", not_ready.text);
+    assert_eq!(not_ready.json["error"]["code"], "not_ready", "{}", not_ready.text);
+    assert!(
+        not_ready.json["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("schema"),
+        "{}",
+        not_ready.text
+    );
+    assert_eq!(host.call(Method::GET, "/v1/health", None, None).await.status, 200);
+
+    let mut tx = store.write().expect("write");
+    tx.put(Table::Meta, b"schema_version", &schema).expect("put");
+    tx.commit().expect("commit");
+    assert_eq!(host.call(Method::GET, "/v1/ready", None, None).await.status, 200);
+    host.stop().await;
+}

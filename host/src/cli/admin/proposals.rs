@@ -25,6 +25,13 @@ enum ProposalsCommand {
         /// Only proposals in this status.
         #[arg(long, value_parser = ["pending", "approved", "rejected", "executed", "failed", "expired"])]
         status: Option<String>,
+        /// At most this many proposals (1 to 1000); the API's default when
+        /// absent.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The page after this proposal: the one the previous page printed.
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
     },
     /// Show one proposal: its input, the preview the host verified, the
     /// policy's reason, the decision and the execution.
@@ -62,12 +69,25 @@ enum ProposalsCommand {
 pub(super) async fn run(args: ProposalsArgs) -> Result<(), AdminError> {
     let session = Session::open(&args.api)?;
     match args.command {
-        ProposalsCommand::List { tenant, status } => {
-            let query: Vec<(&str, &str)> = status.iter().map(|s| ("status", s.as_str())).collect();
+        ProposalsCommand::List {
+            tenant,
+            status,
+            limit,
+            after,
+        } => {
+            let limit_text = limit.map(|l| l.to_string());
+            let query: Vec<(&str, &str)> = [
+                ("status", status.as_deref()),
+                ("limit", limit_text.as_deref()),
+                ("after", after.as_deref()),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
+            .collect();
             let answer = session
                 .call(Method::GET, &["tenants", &tenant, "proposals"], &query, None)
                 .await?;
-            session.show(&answer, list_proposals);
+            session.show(&answer, |body| list_proposals(body, limit));
         }
         ProposalsCommand::Show { tenant, id } => {
             let answer = session
@@ -97,8 +117,8 @@ pub(super) async fn run(args: ProposalsArgs) -> Result<(), AdminError> {
     Ok(())
 }
 
-fn list_proposals(body: &Value) -> String {
-    let (rows, next) = table::page(body);
+fn list_proposals(body: &Value, limit: Option<u32>) -> String {
+    let rows = table::page(body).0;
     let columns = [
         column("ID", |r| field(r, "id")),
         column("AGENT", |r| field(r, "agent")),
@@ -112,8 +132,8 @@ fn list_proposals(body: &Value) -> String {
         column("EXPIRES", |r| expires(&r["expires_at_unix"])),
     ];
     let mut text = table::list(&columns, rows, "proposals");
-    if let Some(next) = next {
-        text.push_str(&format!("\nmore: the API's next page is `{next}`"));
+    if let Some(next) = table::next_cursor(body, limit) {
+        text.push_str(&format!("\nnext page: --after {next}"));
     }
     text
 }

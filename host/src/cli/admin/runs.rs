@@ -89,20 +89,6 @@ pub(super) async fn run(args: RunsArgs) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// The cursor of the next page: the API's `next` when it sends one; for a
-/// plain list as full as asked, its last run's id (what `after` takes).
-fn next_cursor(body: &Value, limit: Option<u32>) -> Option<String> {
-    let (rows, next) = table::page(body);
-    if let Some(next) = next {
-        return Some(next.to_string());
-    }
-    let full = limit.map_or(100, |l| l as usize);
-    if body.is_array() && !rows.is_empty() && rows.len() >= full {
-        return rows.last().and_then(|r| r["id"].as_str()).map(str::to_string);
-    }
-    None
-}
-
 fn list_runs(body: &Value, limit: Option<u32>) -> String {
     let columns = [
         column("ID", |r| field(r, "id")),
@@ -115,7 +101,7 @@ fn list_runs(body: &Value, limit: Option<u32>) -> String {
         column("ERROR", |r| shortened(&field(r, "last_error"))),
     ];
     let mut text = table::list(&columns, table::page(body).0, "runs");
-    if let Some(next) = next_cursor(body, limit) {
+    if let Some(next) = table::next_cursor(body, limit) {
         text.push_str(&format!("\nnext page: --after {next}"));
     }
     text
@@ -212,16 +198,6 @@ fn show_run(run: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn the_next_cursor_is_the_apis_or_a_full_pages_last_id() {
-        let page = json!({"items": [{"id": "r2"}], "next": "opaque"});
-        assert_eq!(next_cursor(&page, Some(1)).as_deref(), Some("opaque"));
-        let full = json!([{"id": "r3"}, {"id": "r2"}]);
-        assert_eq!(next_cursor(&full, Some(2)).as_deref(), Some("r2"));
-        assert_eq!(next_cursor(&full, Some(5)), None);
-        assert_eq!(next_cursor(&json!({"items": [], "next": null}), None), None);
-    }
 
     #[test]
     fn runs_read_as_sync_or_agent_and_queued() {

@@ -93,6 +93,20 @@ pub(super) fn page(body: &Value) -> (&[Value], Option<&str>) {
     }
 }
 
+/// The cursor of the next page: the API's `next` when it sends one; for a
+/// plain list as full as asked, its last item's id (what `after` takes).
+pub(super) fn next_cursor(body: &Value, limit: Option<u32>) -> Option<String> {
+    let (rows, next) = page(body);
+    if let Some(next) = next {
+        return Some(next.to_string());
+    }
+    let full = limit.map_or(100, |l| l as usize);
+    if body.is_array() && !rows.is_empty() && rows.len() >= full {
+        return rows.last().and_then(|r| r["id"].as_str()).map(str::to_string);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +157,15 @@ mod tests {
         let named = json!({"runs": [{"id": 3}], "next": null});
         assert_eq!(page(&named), (&[json!({"id": 3})][..], None));
         assert_eq!(page(&json!(null)).0.len(), 0);
+    }
+
+    #[test]
+    fn the_next_cursor_is_the_apis_or_a_full_pages_last_id() {
+        let page = json!({"items": [{"id": "r2"}], "next": "opaque"});
+        assert_eq!(next_cursor(&page, Some(1)).as_deref(), Some("opaque"));
+        let full = json!([{"id": "r3"}, {"id": "r2"}]);
+        assert_eq!(next_cursor(&full, Some(2)).as_deref(), Some("r2"));
+        assert_eq!(next_cursor(&full, Some(5)), None);
+        assert_eq!(next_cursor(&json!({"items": [], "next": null}), None), None);
     }
 }

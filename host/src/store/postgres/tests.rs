@@ -1,0 +1,215 @@
+//! The store against a real server: `OMNIFY_TEST_POSTGRES` names one (a
+//! URL such as `postgres://omnify@127.0.0.1:55432/postgres` whose user may
+//! create databases). Each test works in databases of its own, dropped
+//! afterwards. Without the variable the tests say so and pass, unless
+//! `OMNIFY_REQUIRE_POSTGRES` is set.
+
+use super::{PgStore, schema};
+use crate::store::storage::{Storage, Table};
+use crate::store::{StoreError, conformance};
+use std::sync::Mutex;
+
+/// The server the tests use, and a connection to it for setting up.
+struct Server {
+    url: url::Url,
+    runtime: tokio::runtime::Runtime,
+    admin: tokio_postgres::Client,
+}
+
+impl Server {
+    /// The server `OMNIFY_TEST_POSTGRES` names, or `None` when unset.
+    fn from_env(test: &str) -> Option<Self> {
+        let Ok(url) = std::env::var("OMNIFY_TEST_POSTGRES") else {
+            assert!(
+                std::env::var_os("OMNIFY_REQUIRE_POSTGRES").is_none(),
+                "OMNIFY_REQUIRE_POSTGRES is set but OMNIFY_TEST_POSTGRES is not"
+            );
+            eprintln!("{test}: did not run: OMNIFY_TEST_POSTGRES is not set");
+            return None;
+        };
+        let url = url::Url::parse(&url).expect("OMNIFY_TEST_POSTGRES is a URL");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let admin = runtime.block_on(connect(url.as_str()));
+        Some(Self { url, runtime, admin })
+    }
+
+    /// A new, empty database, dropped with the guard.
+    fn database(&self) -> Scratch<'_> {
+        let name = format!("omnify_conf_{:016x}", getrandom::u64().expect("random"));
+        self.runtime
+            .block_on(self.admin.batch_execute(&format!("CREATE DATABASE {name}")))
+            .expect("create a database");
+        let mut url = self.url.clone();
+        url.set_path(&name);
+        Scratch {
+            server: self,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Run `sql` in the database at `url`; the first column of its rows as text.
+    fn query(&self, url: &str, sql: &str) -> Vec<String> {
+        self.runtime.block_on(async {
+            let client = connect(url).await;
+            let rows = client.query(sql, &[]).await.expect("query");
+            rows.iter().map(|row| row.get::<_, String>(0)).collect()
+        })
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to OMNIFY_TEST_POSTGRES");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// A database of one test.
+struct Scratch<'a> {
+    server: &'a Server,
+    name: String,
+    url: String,
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(error) = self
+            .server
+            .runtime
+            .block_on(self.server.admin.batch_execute(&drop))
+        {
+            eprintln!("cannot drop {}: {error}", self.name);
+        }
+    }
+}
+
+#[test]
+fn the_postgres_store_conforms() {
+    let Some(server) = Server::from_env("the_postgres_store_conforms") else {
+        return;
+    };
+    let databases = Mutex::new(Vec::new());
+    conformance::run(|| {
+        let database = server.database();
+        let store = PgStore::connect(&database.url).expect("connect");
+        databases.lock().expect("databases").push(database);
+        store
+    });
+}
+
+/// Each applied version with when it was applied.
+const APPLIED: &str = "SELECT version || ' ' || applied_at FROM schema_migrations ORDER BY version";
+
+#[test]
+fn a_second_connect_applies_no_migration() {
+    let Some(server) = Server::from_env("a_second_connect_applies_no_migration") else {
+        return;
+    };
+    let database = server.database();
+    let first = PgStore::connect(&database.url).expect("connect");
+    let applied = server.query(&database.url, APPLIED);
+    assert_eq!(applied.len(), schema::MIGRATIONS.len(), "{applied:?}");
+    let second = PgStore::connect(&database.url).expect("connect again");
+    assert_eq!(
+        server.query(&database.url, APPLIED),
+        applied,
+        "nothing applied again"
+    );
+    first.check_ready().expect("ready");
+    second.check_ready().expect("ready");
+}
+
+#[test]
+fn hosts_starting_together_migrate_once() {
+    let Some(server) = Server::from_env("hosts_starting_together_migrate_once") else {
+        return;
+    };
+    let database = server.database();
+    let stores: Vec<PgStore> = std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PgStore::connect(&database.url)))
+            .collect();
+        starting
+            .into_iter()
+            .map(|host| host.join().expect("joined").expect("connect"))
+            .collect()
+    });
+    assert_eq!(
+        server.query(&database.url, APPLIED).len(),
+        schema::MIGRATIONS.len()
+    );
+    for store in &stores {
+        store.check_ready().expect("ready");
+    }
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused() {
+    let Some(server) = Server::from_env("a_database_of_a_newer_schema_is_refused") else {
+        return;
+    };
+    let database = server.database();
+    let store = PgStore::connect(&database.url).expect("connect");
+    let newer = schema::LATEST + 1;
+    server.query(
+        &database.url,
+        &format!("INSERT INTO schema_migrations (version) VALUES ({newer}) RETURNING 'ok'"),
+    );
+    let error = store.check_ready().expect_err("not ready on a newer schema");
+    assert!(error.to_string().contains("schema"), "{error}");
+    match PgStore::connect(&database.url) {
+        Err(StoreError::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (newer as u32, schema::LATEST as u32));
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+#[test]
+fn calls_from_inside_another_runtime_work() {
+    let Some(server) = Server::from_env("calls_from_inside_another_runtime_work") else {
+        return;
+    };
+    let database = server.database();
+    let outer = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    outer.block_on(async {
+        let store = PgStore::connect(&database.url).expect("connect");
+        let mut tx = store.write().expect("write");
+        tx.put(Table::Tenants, b"t", b"v").expect("put");
+        tx.commit().expect("commit");
+        let read = store.read().expect("read");
+        assert_eq!(
+            read.get(Table::Tenants, b"t").expect("get").as_deref(),
+            Some(&b"v"[..])
+        );
+        drop(read);
+        // Dropping the store here must not panic either.
+        drop(store);
+    });
+}
+
+#[test]
+fn errors_never_show_the_password() {
+    // Nothing listens on port 1 of the loopback.
+    let unreachable = PgStore::connect("postgres://omnify:s3cret-pw@127.0.0.1:1/omnify").err();
+    let unreachable = unreachable.expect("no server there").to_string();
+    assert!(unreachable.contains("127.0.0.1:1"), "{unreachable}");
+    let malformed = PgStore::connect("postgres://omnify:s3cret-pw@127.0.0.1:port/omnify").err();
+    let malformed = malformed.expect("a malformed URL").to_string();
+    for message in [unreachable, malformed] {
+        assert!(!message.contains("s3cret-pw"), "{message}");
+    }
+}
