@@ -2,7 +2,7 @@
 //! sandbox applies the write and the audit chain names the key), rejects
 //! one with a reason, cannot decide an expert-only one, and signs out.
 
-use super::{browser, click, page_text, screenshot, wait_for_text};
+use super::{browser, click, page_text, reject, screenshot, wait_for_text};
 use fantoccini::Locator;
 use omnify_tests::platforms::{PlatformHost, TENANT};
 use omnify_tests::proposing::{budget_change, budget_writes, propose, set_level, start};
@@ -69,20 +69,7 @@ async fn an_operator_decides_the_inbox_in_a_real_browser() {
     );
 
     // Reject the second with a reason.
-    let reject = format!("#proposal-{} form.reject", ids[1]);
-    let form = client.find(Locator::Css(&reject)).await.expect("the reject form");
-    form.find(Locator::Css("input[name='reason']"))
-        .await
-        .expect("the reason")
-        .send_keys("the season is over")
-        .await
-        .expect("typed");
-    form.find(Locator::Css("button"))
-        .await
-        .expect("the reject button")
-        .click()
-        .await
-        .expect("clicked");
+    reject(&client, &ids[1], "the season is over").await;
     let by = Instant::now() + Duration::from_secs(20);
     while proposal(&env, &ids[1]).await["status"] != "rejected" {
         assert!(Instant::now() < by, "{}", proposal(&env, &ids[1]).await);

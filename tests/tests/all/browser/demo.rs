@@ -5,8 +5,8 @@
 //! names the key), one rejected with a reason never runs; signing out
 //! closes the inbox.
 
-use super::{browser, click, page_text, screenshot, wait_for_text};
-use fantoccini::{Client, Locator};
+use super::{browser, click, page_text, reject, screenshot, wait_for_text};
+use fantoccini::Locator;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -141,26 +141,6 @@ impl Demo {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// Fill in the reason of `id`'s reject form and send it.
-async fn reject(client: &Client, id: &str, reason: &str) {
-    let form = client
-        .find(Locator::Css(&format!("#proposal-{id} form.reject")))
-        .await
-        .expect("the reject form");
-    form.find(Locator::Css("input[name='reason']"))
-        .await
-        .expect("the reason")
-        .send_keys(reason)
-        .await
-        .expect("typed");
-    form.find(Locator::Css("button"))
-        .await
-        .expect("the reject button")
-        .click()
-        .await
-        .expect("clicked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

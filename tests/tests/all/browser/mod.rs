@@ -148,3 +148,23 @@ pub(super) async fn sign_in(client: &Client, base: &str, token: &str) {
     click(client, "form[action='/console/sign-in'] button").await;
     wait_for_text(client, "Sign out").await;
 }
+
+/// Fill in the reason of `id`'s reject form and send it.
+pub(super) async fn reject(client: &Client, id: &str, reason: &str) {
+    let form = client
+        .find(Locator::Css(&format!("#proposal-{id} form.reject")))
+        .await
+        .expect("the reject form");
+    form.find(Locator::Css("input[name='reason']"))
+        .await
+        .expect("the reason")
+        .send_keys(reason)
+        .await
+        .expect("typed");
+    form.find(Locator::Css("button"))
+        .await
+        .expect("the reject button")
+        .click()
+        .await
+        .expect("clicked");
+}
