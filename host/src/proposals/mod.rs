@@ -276,6 +276,12 @@ pub struct ProposalPage {
     pub limit: usize,
 }
 
+/// The order proposals are listed in: newest first, by id when made in the
+/// same millisecond.
+fn newest_first(a: &Proposal, b: &Proposal) -> std::cmp::Ordering {
+    b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id))
+}
+
 /// A pending proposal past its expiry reads as expired.
 fn with_expiry(mut proposal: Proposal, now: u64) -> Proposal {
     if proposal.status == ProposalStatus::Pending && now >= proposal.expires_at_unix {
@@ -316,31 +322,23 @@ impl ControlPlane {
             let tx = store.read()?;
             tenant::require_existing(&*tx, &tenant_id)?;
             let now = audit::unix_seconds(std::time::SystemTime::now());
-            let newest_first = |p: &Proposal| {
-                (
-                    std::cmp::Reverse(p.created_at.clone()),
-                    std::cmp::Reverse(p.id.clone()),
+            let after = |id: &str| {
+                get_json::<Proposal>(&*tx, Table::Proposals, &proposal_key(&tenant_id, id))?.ok_or_else(
+                    || {
+                        ControlError::Invalid(format!(
+                            "`after`: tenant `{tenant_id}` has no proposal `{id}` to page after"
+                        ))
+                    },
                 )
             };
-            let after = match &page.after {
-                Some(id) => {
-                    let after: Proposal = get_json(&*tx, Table::Proposals, &proposal_key(&tenant_id, id))?
-                        .ok_or_else(|| {
-                            ControlError::Invalid(format!(
-                                "`after`: tenant `{tenant_id}` has no proposal `{id}` to page after"
-                            ))
-                        })?;
-                    Some(newest_first(&after))
-                }
-                None => None,
-            };
+            let after = page.after.as_deref().map(after).transpose()?;
             let mut proposals: Vec<Proposal> = tenant::rows_of(&*tx, Table::Proposals, &tenant_id)?
                 .into_iter()
                 .map(|p| with_expiry(p, now))
                 .filter(|p: &Proposal| page.status.is_none_or(|s| p.status == s))
-                .filter(|p| after.as_ref().is_none_or(|after| &newest_first(p) > after))
+                .filter(|p| after.as_ref().is_none_or(|after| newest_first(p, after).is_gt()))
                 .collect();
-            proposals.sort_by_key(newest_first);
+            proposals.sort_by(newest_first);
             proposals.truncate(page.limit);
             Ok(proposals)
         })

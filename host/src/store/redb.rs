@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use super::commits::CommitQueue;
-use super::storage::{Change, Entry, ReadTx, Storage, Table, WriteTx};
+use super::storage::{Change, Entry, ReadTx, Storage, Table, WriteTx, prefix_end, scan_start};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
@@ -162,31 +162,9 @@ impl Storage for RedbStore {
     }
 }
 
-/// The smallest key greater than every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Bound::Excluded(end);
-        }
-    }
-    Bound::Unbounded
-}
-
-fn start_bound<'a>(prefix: &'a [u8], after: Option<&'a [u8]>) -> Bound<&'a [u8]> {
-    match after {
-        Some(after) if after >= prefix => Bound::Excluded(after),
-        _ => Bound::Included(prefix),
-    }
-}
-
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
+/// The end of a scan of `prefix`, as redb takes it.
+fn end_bound(prefix_end: &Option<Vec<u8>>) -> Bound<&[u8]> {
+    prefix_end.as_deref().map_or(Bound::Unbounded, Bound::Excluded)
 }
 
 fn scan_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
@@ -197,7 +175,7 @@ fn scan_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
 ) -> Result<Vec<Entry>, StoreError> {
     let end = prefix_end(prefix);
     let range = table
-        .range::<&[u8]>((start_bound(prefix, after), as_slice(&end)))
+        .range::<&[u8]>((scan_start(prefix, after), end_bound(&end)))
         .map_err(unavailable)?;
     let mut entries = Vec::new();
     for item in range.take(limit) {
@@ -213,7 +191,7 @@ fn last_in_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
 ) -> Result<Option<Entry>, StoreError> {
     let end = prefix_end(prefix);
     let mut range = table
-        .range::<&[u8]>((Bound::Included(prefix), as_slice(&end)))
+        .range::<&[u8]>((Bound::Included(prefix), end_bound(&end)))
         .map_err(unavailable)?;
     range
         .next_back()

@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use super::commits::CommitQueue;
+use std::ops::Bound;
 
 /// The tables of the control plane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -241,6 +242,30 @@ pub fn prefix(parts: &[&[u8]]) -> Vec<u8> {
     let mut prefix = key(parts);
     prefix.push(0);
     prefix
+}
+
+/// Where a scan of the keys under `prefix` starts: just after `after`, or
+/// at the prefix itself when there is no `after` or it sorts before the
+/// prefix (such an `after` excludes nothing under it). Every backend scans
+/// from here.
+pub fn scan_start<'a>(prefix: &'a [u8], after: Option<&'a [u8]>) -> Bound<&'a [u8]> {
+    match after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`; none
+/// when no key is (the prefix is empty or only 0xFF bytes).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
 }
 
 /// Read a JSON value.

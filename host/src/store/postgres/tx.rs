@@ -9,11 +9,12 @@
 
 use super::unavailable;
 use crate::store::StoreError;
-use crate::store::storage::{Change, Entry, ReadTx, Table, WriteTx};
+use crate::store::storage::{Change, Entry, ReadTx, Table, WriteTx, prefix_end, scan_start};
 use deadpool_postgres::Object;
 use futures::executor::block_on;
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_postgres::Row;
@@ -198,16 +199,14 @@ struct Range<'a> {
     start: &'a [u8],
     /// Whether `start` itself is excluded (it is the `after` key).
     after: bool,
-    /// The first key past the prefix; `None` when no key is (the prefix is
-    /// empty or only 0xFF bytes).
+    /// The first key past the prefix; `None` when no key is.
     end: Option<Vec<u8>>,
 }
 
 impl<'a> Range<'a> {
     fn new(prefix: &'a [u8], after: Option<&'a [u8]>) -> Self {
-        let (start, after) = match after {
-            // An `after` before the prefix excludes nothing under it.
-            Some(after) if after >= prefix => (after, true),
+        let (start, after) = match scan_start(prefix, after) {
+            Bound::Excluded(after) => (after, true),
             _ => (prefix, false),
         };
         Self {
@@ -234,18 +233,6 @@ impl<'a> Range<'a> {
         }
         params
     }
-}
-
-/// The smallest key greater than every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// A read-only snapshot.
