@@ -92,6 +92,8 @@ fn main() {
             sync: Default::default(),
             grantable_hosts: Vec::new(),
             credentials: Default::default(),
+            store_url: None,
+            lease: omnify_host::hosts::DEFAULT_LEASE,
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");

@@ -4,16 +4,18 @@
 //! [`crate::enablement`], [`crate::meter`], [`crate::audit`].
 
 use crate::audit::{self, AuditSigner, CheckpointError, Checkpointer};
+use crate::hosts::{Heartbeat, Hosts};
 use crate::invoke::{HostPattern, InvokeError};
 use crate::meter::Meter;
 use crate::plugin::LoadError;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{OnStorage, RedbStore, Storage, StoreError};
+use crate::store::{OnStorage, PgStore, ReadTx, RedbStore, Storage, StoreError};
 use crate::sync::SyncConfig;
 use crate::tenant::keys;
 use crate::vault::{MASTER_KEY_FILE, Vault, VaultError};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How the control plane is set up.
 #[derive(Debug, Clone)]
@@ -35,6 +37,12 @@ pub struct ControlConfig {
     /// The host's own secrets, when they come from outside the data
     /// directory.
     pub credentials: HostCredentials,
+    /// A shared PostgreSQL store (`postgres://…`) instead of the embedded
+    /// one in the data directory.
+    pub store_url: Option<String>,
+    /// How long this host's leases on runs and due jobs last unless
+    /// renewed: after a host dies, another takes its work this long after.
+    pub lease: Duration,
 }
 
 /// Where the host's own secrets come from when not from the data
@@ -60,6 +68,8 @@ impl ControlConfig {
             sync: SyncConfig::default(),
             grantable_hosts: Vec::new(),
             credentials: HostCredentials::default(),
+            store_url: None,
+            lease: crate::hosts::DEFAULT_LEASE,
         }
     }
 
@@ -159,6 +169,10 @@ pub struct ControlPlane {
     /// Sends the tenants' events to their endpoints; stopped (and joined)
     /// when this is dropped.
     pub(crate) notifier: crate::notify::Notifier,
+    /// This host among the hosts of the store, and the leases it holds.
+    pub(crate) hosts: Arc<Hosts>,
+    /// Renews those leases; stopped (and joined) when this is dropped.
+    _heartbeat: Heartbeat,
     dev: bool,
     sync: SyncConfig,
     grantable_hosts: Vec<HostPattern>,
@@ -169,12 +183,23 @@ impl ControlPlane {
     /// an admin token is created and returned; it is stored only as a hash,
     /// so this is the only time it can be shown.
     pub fn open(config: ControlConfig) -> Result<(Self, Option<String>), StartError> {
-        let store: Arc<dyn Storage> = Arc::new(RedbStore::open(&config.data_dir)?);
+        let store: Arc<dyn Storage> = match &config.store_url {
+            Some(url) => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
+                })?;
+                Arc::new(PgStore::connect(url)?)
+            }
+            None => Arc::new(RedbStore::open(&config.data_dir)?),
+        };
+        let hosts = Arc::new(Hosts::new(config.lease, store.shared())?);
+        tracing::info!(host = hosts.id(), shared = hosts.shared(), "this host's id");
         let master_key = config.master_key_file()?;
         let vault = Vault::open_for_store(&master_key, &*store)?;
-        let audit_signer = Arc::new(AuditSigner::open_or_create(
-            &config.data_dir.join(audit::checkpoint::SIGNING_KEY_FILE),
-        )?);
+        let audit_signer = Arc::new(match store.shared() {
+            true => AuditSigner::shared(&*store, &vault)?,
+            false => AuditSigner::open_or_create(&config.data_dir.join(audit::checkpoint::SIGNING_KEY_FILE))?,
+        });
         tracing::info!(public_key = %audit_signer.public_key_hex(), "audit checkpoints are signed with this key");
         let mut runtime_config = RuntimeConfig {
             cache_dir: Some(config.data_dir.join("precompiled")),
@@ -204,7 +229,8 @@ impl ControlPlane {
                 "DEVELOPMENT MODE: unsigned plugin packages are accepted; never run this in production"
             );
         }
-        let meter = Meter::start(store.clone())?;
+        let heartbeat = Heartbeat::start(store.clone(), hosts.clone())?;
+        let meter = Meter::start(store.clone(), hosts.clone())?;
         let checkpointer = Checkpointer::start(store.clone(), audit_signer.clone())?;
         // The notifier's own handle on the same master key, for the sealed
         // URLs and secrets of endpoints.
@@ -227,6 +253,8 @@ impl ControlPlane {
                 },
                 webhooks: Default::default(),
                 notifier,
+                hosts,
+                _heartbeat: heartbeat,
                 dev: config.dev,
                 sync: config.sync,
                 grantable_hosts: config.grantable_hosts,
@@ -265,9 +293,27 @@ impl ControlPlane {
         self.sync
     }
 
-    /// Whether the store answers and holds the schema this host writes.
+    /// Whether the store answers and holds the schema this host writes,
+    /// and the host is not stopping.
     pub async fn check_ready(&self) -> Result<(), ControlError> {
+        if self.hosts.is_stopping() {
+            return Err(ControlError::Conflict("the host is stopping".into()));
+        }
         self.blocking(|store| Ok(store.check_ready()?)).await
+    }
+
+    /// Read from a snapshot of the store: at once on the embedded store,
+    /// whose snapshots are reads of mapped memory taking microseconds, and
+    /// off the async threads on a shared one, which is a network away.
+    pub(crate) async fn read_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn ReadTx) -> Result<T, ControlError> + Send + 'static,
+    ) -> Result<T, ControlError> {
+        if self.hosts.shared() {
+            self.blocking(move |store| work(&*store.read()?)).await
+        } else {
+            work(&*self.store.read()?)
+        }
     }
 
     /// Run blocking store work off the async threads.

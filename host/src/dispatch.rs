@@ -4,7 +4,7 @@
 //! answering.
 
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::tenant_and_enablement;
+use crate::enablement::{sealed_secrets_of, tenant_and_enablement};
 use crate::invoke::{Call, Output};
 use crate::meter::CallRecord;
 use crate::tenant::{Principal, TenantStatus};
@@ -69,21 +69,23 @@ impl ControlPlane {
         budget: Budget<'_>,
     ) -> Result<(Result<Output, crate::invoke::InvokeError>, CallRecord), ControlError> {
         principal.require_tenant(tenant_id)?;
-        // A read snapshot of a memory-mapped store takes microseconds, so it
-        // is taken here rather than on a blocking thread.
-        let (tenant, enablement, ctx) = {
-            let tx = self.store.read()?;
-            let (tenant, enablement) = tenant_and_enablement(&*tx, tenant_id, plugin)?;
-            let ctx = self.invocation_context(&*tx, &enablement, request_id)?;
-            (tenant, enablement, ctx)
+        let (tenant, enablement, sealed) = {
+            let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
+            self.read_store(move |tx| {
+                let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
+                let sealed = sealed_secrets_of(tx, &enablement)?;
+                Ok((tenant, enablement, sealed))
+            })
+            .await?
         };
+        let ctx = self.invocation_context(&enablement, sealed, request_id)?;
         if tenant.status == TenantStatus::Suspended {
             return Err(ControlError::Forbidden(format!(
                 "tenant `{tenant_id}` is suspended"
             )));
         }
         let admission = match budget {
-            Budget::Tenant => match self.meter.admit(&tenant) {
+            Budget::Tenant => match self.meter.admit(&tenant).await {
                 Ok(admission) => Some(admission),
                 Err(refused) => {
                     // Quota refusals are not audited one by one; the

@@ -17,6 +17,7 @@ mod dispatch;
 pub mod enablement;
 pub mod engine;
 pub mod feed;
+pub mod hosts;
 pub mod invoke;
 pub mod meter;
 pub mod notify;

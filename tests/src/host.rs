@@ -53,7 +53,33 @@ impl TestHost {
     /// Start a host, in development mode when `dev` (unsigned packages
     /// accepted).
     pub async fn start_with(data_dir: &Path, cors_origins: &[&str], dev: bool) -> (Self, Option<String>) {
-        let (control, admin) = ControlPlane::open(ControlConfig {
+        let mut config = Self::config(data_dir, dev);
+        // The whole suite can run on PostgreSQL: each data directory gets a
+        // database of its own, the same one again when a test restarts it.
+        if std::env::var("OMNIFY_TEST_STORE").as_deref() == Ok("postgres") {
+            config.store_url = Some(crate::postgres::database_of(data_dir).await);
+        }
+        Self::start_config(config, cors_origins).await
+    }
+
+    /// Start one of several hosts of the shared store at `store_url`, all
+    /// with the master key in `master_key`; its leases last `lease`.
+    pub async fn start_shared(
+        data_dir: &Path,
+        store_url: &str,
+        master_key: &Path,
+        lease: std::time::Duration,
+    ) -> (Self, Option<String>) {
+        let mut config = Self::config(data_dir, false);
+        config.store_url = Some(store_url.to_string());
+        config.credentials.master_key_file = Some(master_key.to_path_buf());
+        config.lease = lease;
+        Self::start_config(config, &[]).await
+    }
+
+    /// The configuration of a test host on `data_dir`.
+    fn config(data_dir: &Path, dev: bool) -> ControlConfig {
+        ControlConfig {
             dev,
             // Short backoffs keep the retry tests quick.
             sync: omnify_host::sync::SyncConfig {
@@ -66,6 +92,8 @@ impl TestHost {
             // Connectors are pointed at sandboxes on loopback, on any port.
             grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("a valid pattern")],
             credentials: Default::default(),
+            store_url: None,
+            lease: omnify_host::hosts::DEFAULT_LEASE,
             runtime: RuntimeConfig {
                 engine: EngineConfig {
                     max_instances: 32,
@@ -73,8 +101,12 @@ impl TestHost {
                 },
                 ..RuntimeConfig::default()
             },
-        })
-        .expect("the control plane opens");
+        }
+    }
+
+    /// Start a host as `config` says.
+    async fn start_config(config: ControlConfig, cors_origins: &[&str]) -> (Self, Option<String>) {
+        let (control, admin) = ControlPlane::open(config).expect("the control plane opens");
         let control = Arc::new(control);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));

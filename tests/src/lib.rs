@@ -10,8 +10,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod holding;
 pub mod host;
 pub mod platforms;
+pub mod postgres;
 pub mod proposing;
 pub mod server;
 pub mod source;

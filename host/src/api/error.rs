@@ -105,6 +105,19 @@ impl From<ControlError> for ApiError {
                     ..Self::new(status, code, message)
                 };
             }
+            ControlError::Store(crate::store::StoreError::Unavailable(_)) => {
+                // Where the store is and why it failed is for the log, not
+                // for callers; the store coming back is worth retrying for.
+                tracing::error!(%error, "the store is unavailable");
+                return Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "the host cannot reach its store; nothing was changed, try again shortly",
+                    )
+                };
+            }
             ControlError::Store(_) | ControlError::Vault(_) | ControlError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

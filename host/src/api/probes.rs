@@ -23,8 +23,9 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 when ready; else 503 in the API's error shape, code `not_ready`,
-/// with the reason.
+/// 200 when ready; else 503 in the API's error shape, code `not_ready`.
+/// Anyone may ask, so the reason (where the store is, what it said) goes
+/// to the log only.
 async fn ready(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
     match api.control.check_ready().await {
         Ok(()) => Ok(Json(json!({ "status": "ready" }))),
@@ -33,7 +34,7 @@ async fn ready(State(api): State<Api>) -> Result<Json<Value>, ApiError> {
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
-                error.to_string(),
+                "the host is stopping, or its store does not answer or holds another schema; its log says which",
             ))
         }
     }

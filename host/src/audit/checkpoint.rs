@@ -53,6 +53,9 @@ pub enum CheckpointError {
     Store(#[from] StoreError),
 }
 
+/// Where a shared store keeps the sealed audit signing key, in [`Table::Meta`].
+const SHARED_KEY: &[u8] = b"audit-signing-key";
+
 /// The host's audit signing key. Its `Debug` never shows the key.
 pub struct AuditSigner {
     key: SigningKey,
@@ -93,6 +96,39 @@ impl AuditSigner {
         }
         Ok(Self {
             key: read_secret(path)?,
+        })
+    }
+
+    /// The key kept, sealed with the master key, in a store that several
+    /// hosts share, creating it if it is not there yet: every host of the
+    /// store signs with it, so each verifies the others' checkpoints.
+    pub fn shared(store: &dyn Storage, vault: &crate::vault::Vault) -> Result<Self, CheckpointError> {
+        let sealing = |e: crate::vault::VaultError| CheckpointError::KeyFile {
+            path: "the store".into(),
+            message: e.to_string(),
+        };
+        let mut tx = store.write()?;
+        let secret = match tx.get(Table::Meta, SHARED_KEY)? {
+            Some(sealed) => vault.open(SHARED_KEY, &sealed).map_err(sealing)?,
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret).map_err(|e| CheckpointError::Random(e.to_string()))?;
+                tx.put(
+                    Table::Meta,
+                    SHARED_KEY,
+                    &vault.seal(SHARED_KEY, &secret).map_err(sealing)?,
+                )?;
+                tx.commit()?;
+                tracing::info!("created the audit signing key in the shared store");
+                secret.to_vec()
+            }
+        };
+        let secret: [u8; 32] = secret.try_into().map_err(|_| CheckpointError::KeyFile {
+            path: "the store".into(),
+            message: "the shared audit signing key is not 32 bytes".into(),
+        })?;
+        Ok(Self {
+            key: SigningKey::from_bytes(&secret),
         })
     }
 

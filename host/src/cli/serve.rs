@@ -1,4 +1,5 @@
-//! `omnify serve`: the host with its HTTP API on the embedded store.
+//! `omnify serve`: the host with its HTTP API, on the embedded store or a
+//! shared PostgreSQL one.
 
 use crate::api::{self, ApiConfig};
 use crate::catalog::trust::NewTrustedKey;
@@ -14,6 +15,7 @@ use omnify_registry::PublisherKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Arguments of `omnify serve`.
 #[derive(Debug, Args)]
@@ -86,6 +88,25 @@ pub struct ServeArgs {
     /// value would show in the process list); the file wins over it.
     #[arg(skip = std::env::var("OMNIFY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()))]
     admin_token: Option<String>,
+    /// A shared PostgreSQL store, `postgres://user:password@host:port/db`,
+    /// instead of the embedded one in the data directory; several hosts may
+    /// serve one. Prefer `OMNIFY_STORE` when the URL holds a password (a
+    /// flag's value shows in the process list). Hosts of one store need the
+    /// same master key.
+    #[arg(long, env = "OMNIFY_STORE")]
+    store: Option<String>,
+    /// A file holding the PostgreSQL password (a mounted secret), for a
+    /// store URL without one.
+    #[arg(long, env = "OMNIFY_POSTGRES_PASSWORD_FILE", requires = "store")]
+    store_password_file: Option<PathBuf>,
+    /// Seconds a host's leases on runs and due jobs last unless renewed:
+    /// after a host dies, the others take its work over this long after.
+    #[arg(long, env = "OMNIFY_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_seconds: u64,
+    /// Seconds a stopping host waits for its runs to reach a batch boundary
+    /// before it gives them up.
+    #[arg(long, env = "OMNIFY_STOP_GRACE_SECONDS", default_value_t = 10)]
+    stop_grace_seconds: u64,
 }
 
 impl ServeArgs {
@@ -107,6 +128,19 @@ impl ServeArgs {
     }
 
     /// The webhook limits: the host's defaults, overridden by the flags.
+    /// The PostgreSQL store's URL, with the password from its file.
+    fn store_url(&self) -> anyhow::Result<Option<String>> {
+        let (Some(store), Some(file)) = (&self.store, &self.store_password_file) else {
+            return Ok(self.store.clone());
+        };
+        let password = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the PostgreSQL password from {}", file.display()))?;
+        let mut url = url::Url::parse(store).context("the store URL is invalid")?;
+        url.set_password(Some(password.trim()))
+            .map_err(|()| anyhow::anyhow!("the store URL cannot hold a password"))?;
+        Ok(Some(url.to_string()))
+    }
+
     fn webhook_limits(&self) -> WebhookLimits {
         let defaults = WebhookLimits::default();
         WebhookLimits {
@@ -128,6 +162,7 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     }
     let webhook_limits = args.webhook_limits();
     let credentials = args.credentials()?;
+    let store_url = args.store_url()?;
     let (control, admin_token) = ControlPlane::open(ControlConfig {
         data_dir: args.data_dir.clone(),
         runtime: RuntimeConfig::default(),
@@ -135,8 +170,13 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         sync: Default::default(),
         grantable_hosts: args.grantable_hosts,
         credentials,
+        store_url,
+        lease: Duration::from_secs(args.lease_seconds),
     })
-    .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
+    .with_context(|| match args.store.is_some() {
+        true => "cannot open the PostgreSQL store".to_string(),
+        false => format!("cannot open the data directory {}", args.data_dir.display()),
+    })?;
     if let Some(token) = admin_token {
         println!("Admin token (shown once, stored only as a hash): {token}");
     }
@@ -184,6 +224,14 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     // Last: scripts and tests wait for this line, and may stop reading then.
     println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
     api::serve(listener, api::app(control.clone(), &config), shutdown_signal()).await?;
+    // Other hosts of the store resume what this one held at once.
+    match control
+        .hand_back(Duration::from_secs(args.stop_grace_seconds))
+        .await
+    {
+        Ok(released) => println!("handed back {released} lease(s)"),
+        Err(error) => tracing::error!(%error, "cannot hand back this host's work; its leases lapse instead"),
+    }
     if let Err(error) = control.flush_webhook_refusals(true).await {
         tracing::error!(%error, "cannot write the last webhook refusal summaries");
     }
@@ -202,6 +250,16 @@ async fn add_plugin(control: &ControlPlane, path: &Path, keys_dir: &Path) -> any
         "{}: plugin.toml names no publisher",
         path.display()
     );
+    let (name, version) = (
+        package.manifest().plugin.name.clone(),
+        package.manifest().plugin.version.clone(),
+    );
+    // Hosts sharing a store find what the first of them published, and
+    // need not trust a development key of their own for it.
+    if control.plugin_version(&name, &version.to_string()).await.is_ok() {
+        println!("{name} {version} is already published");
+        return Ok(());
+    }
     std::fs::create_dir_all(keys_dir)?;
     // Inside the data directory, which is private: so is this.
     #[cfg(unix)]
@@ -226,10 +284,6 @@ async fn add_plugin(control: &ControlPlane, path: &Path, keys_dir: &Path) -> any
         Err(error) => return Err(error.into()),
     }
     package.sign(&key);
-    let (name, version) = (
-        package.manifest().plugin.name.clone(),
-        package.manifest().plugin.version.clone(),
-    );
     match control.publish(&admin, &package.to_bytes()?).await {
         Ok(published) => println!(
             "published {} {} ({})",

@@ -7,7 +7,7 @@ use crate::audit::{self, Event};
 use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
 use crate::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
-use crate::store::storage::{ReadTx, Table, get_json, key, put_json};
+use crate::store::storage::{Entry, ReadTx, Table, get_json, key, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::{PluginKind, RequestedLimits};
 use serde::{Deserialize, Serialize};
@@ -152,6 +152,15 @@ fn validate_config(schema: &str, config: &Map<String, Value>) -> Result<(), Cont
         "config does not match the plugin's schema: {}",
         problems.join("; ")
     )))
+}
+
+/// The sealed secrets of `enablement`, by slot.
+pub(crate) fn sealed_secrets_of(
+    tx: &dyn ReadTx,
+    enablement: &Enablement,
+) -> Result<Vec<Entry>, ControlError> {
+    let slots = secrets::slots_of(&enablement.tenant, &enablement.plugin);
+    Ok(tx.scan(Table::Secrets, &slots, None, usize::MAX)?)
 }
 
 impl ControlPlane {
@@ -439,24 +448,19 @@ impl ControlPlane {
         .await
     }
 
-    /// The context a call of `enablement` runs with: configuration, opened
-    /// secrets, grants and limits.
+    /// The context a call of `enablement` runs with: configuration, its
+    /// secrets (read with [`sealed_secrets_of`]) opened, grants and limits.
     pub(crate) fn invocation_context(
         &self,
-        tx: &dyn ReadTx,
         enablement: &Enablement,
+        sealed_secrets: Vec<Entry>,
         request_id: &str,
     ) -> Result<InvocationContext, ControlError> {
         let (tenant_id, plugin) = (&enablement.tenant, &enablement.plugin);
         let mut ctx = InvocationContext::new(tenant_id, plugin);
         ctx.request_id = request_id.to_string();
         ctx.config = enablement.config.clone();
-        for (slot, sealed) in tx.scan(
-            Table::Secrets,
-            &secrets::slots_of(tenant_id, plugin),
-            None,
-            usize::MAX,
-        )? {
+        for (slot, sealed) in sealed_secrets {
             let name = secrets::name_of_slot(&slot);
             let value = self.vault.open(&slot, &sealed)?;
             ctx.secrets

@@ -4,12 +4,14 @@
 
 mod metrics;
 mod record;
+mod shared;
 
 pub(crate) use record::write_record;
 
 pub use metrics::Metrics;
 
 use crate::control::ControlError;
+use crate::hosts::Hosts;
 use crate::invoke::{InvokeErrorKind, Usage};
 use crate::store::storage::{Table, prefix, scan_json};
 use crate::store::{Storage, StoreError};
@@ -17,7 +19,7 @@ use crate::tenant::Tenant;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// One tenant's use of one plugin on one UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -85,6 +87,8 @@ struct TenantCounters {
     running: u64,
     day: String,
     fuel_today: Option<u64>,
+    /// When `fuel_today` was read from the store.
+    fuel_read_at: Option<Instant>,
 }
 
 type Counters = Arc<Mutex<HashMap<String, TenantCounters>>>;
@@ -100,9 +104,28 @@ pub fn day_of(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()[..10].to_string()
 }
 
+/// The fuel `tenant`'s calls used on `day`, all hosts together.
+fn fuel_used_on(store: &dyn Storage, tenant: &str, day: &str) -> Result<u64, StoreError> {
+    let tx = store.read()?;
+    let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(
+        &*tx,
+        Table::Usage,
+        &prefix(&[tenant.as_bytes()]),
+        None,
+        usize::MAX,
+    )?;
+    Ok(usage
+        .iter()
+        .filter(|(_, u)| u.day == day)
+        // Webhook deliveries have a budget of their own.
+        .map(|(_, u)| u.fuel.saturating_sub(u.webhook_fuel))
+        .sum())
+}
+
 /// Quotas, usage and metrics.
 pub struct Meter {
     store: Arc<dyn Storage>,
+    hosts: Arc<Hosts>,
     counters: Counters,
     metrics: Metrics,
 }
@@ -112,6 +135,8 @@ pub struct Meter {
 pub struct Admission {
     counters: Counters,
     tenant: String,
+    /// Set when the other hosts count this host's running calls too.
+    shared: Option<(Arc<dyn Storage>, Arc<Hosts>)>,
 }
 
 impl Drop for Admission {
@@ -119,14 +144,39 @@ impl Drop for Admission {
         if let Some(counters) = lock(&self.counters).get_mut(&self.tenant) {
             counters.running = counters.running.saturating_sub(1);
         }
+        if let Some((store, hosts)) = &self.shared {
+            shared::publish_running(store, hosts, &self.counters, &self.tenant);
+        }
+    }
+}
+
+/// What a quota counter's write costs in the store's group commit.
+fn commit_cost() -> u64 {
+    crate::store::commits::JOB_OVERHEAD
+}
+
+fn concurrency_refused(limit: u32) -> ControlError {
+    ControlError::QuotaExceeded {
+        quota: "concurrent_calls",
+        limit: limit.into(),
+        resets_at: "as soon as one of the tenant's running calls ends".into(),
+    }
+}
+
+fn rate_refused(limit: u32, seconds: u64) -> ControlError {
+    ControlError::QuotaExceeded {
+        quota: "calls_per_minute",
+        limit: limit.into(),
+        resets_at: crate::audit::rfc3339_at((seconds / 60 + 1) * 60),
     }
 }
 
 impl Meter {
-    /// Start the meter.
-    pub fn start(store: Arc<dyn Storage>) -> Result<Self, StoreError> {
+    /// Start the meter of this host among `hosts`.
+    pub fn start(store: Arc<dyn Storage>, hosts: Arc<Hosts>) -> Result<Self, StoreError> {
         Ok(Self {
             store,
+            hosts,
             counters: Arc::default(),
             metrics: Metrics::new(),
         })
@@ -142,86 +192,93 @@ impl Meter {
         lock(&self.counters).get(tenant).map_or(0, |c| c.running)
     }
 
-    fn fuel_used_on(&self, tenant: &str, day: &str) -> Result<u64, StoreError> {
-        let tx = self.store.read()?;
-        let usage: Vec<(Vec<u8>, DailyUsage)> = scan_json(
-            &*tx,
-            Table::Usage,
-            &prefix(&[tenant.as_bytes()]),
-            None,
-            usize::MAX,
-        )?;
-        Ok(usage
-            .iter()
-            .filter(|(_, u)| u.day == day)
-            // Webhook deliveries have a budget of their own.
-            .map(|(_, u)| u.fuel.saturating_sub(u.webhook_fuel))
-            .sum())
-    }
-
     /// Admit a call of `tenant` if its quotas allow, or say which quota is
-    /// used up and when it resets.
-    pub fn admit(&self, tenant: &Tenant) -> Result<Admission, ControlError> {
+    /// used up and when it resets. On a shared store the call and
+    /// concurrency quotas are counted across every host.
+    pub async fn admit(&self, tenant: &Tenant) -> Result<Admission, ControlError> {
         let now = SystemTime::now();
         let seconds = crate::audit::unix_seconds(now);
         let today = day_of(now);
         let quotas = tenant.quotas;
-        // Loaded outside the lock: the first call of a day reads the store.
+        let shared = self.hosts.shared();
+        // Loaded outside the lock: the first call of a day reads the store,
+        // and on a shared store a call after the last read went stale.
         let stored_fuel = match quotas.fuel_per_day {
             Some(_)
-                if lock(&self.counters)
-                    .get(&tenant.id)
-                    .is_none_or(|c| c.day != today || c.fuel_today.is_none()) =>
+                if lock(&self.counters).get(&tenant.id).is_none_or(|c| {
+                    c.day != today
+                        || c.fuel_today.is_none()
+                        || (shared
+                            && c.fuel_read_at
+                                .is_none_or(|at| at.elapsed() >= shared::FUEL_REFRESH))
+                }) =>
             {
-                Some(self.fuel_used_on(&tenant.id, &today)?)
+                let (store, tenant_id, day) = (self.store.clone(), tenant.id.clone(), today.clone());
+                let fuel = tokio::task::spawn_blocking(move || fuel_used_on(&*store, &tenant_id, &day))
+                    .await
+                    .map_err(|e| ControlError::Internal(format!("a storage task failed: {e}")))??;
+                Some(fuel)
             }
             _ => None,
         };
-        let mut all = lock(&self.counters);
-        let counters = all.entry(tenant.id.clone()).or_default();
-        if counters.day != today {
-            counters.day = today;
-            counters.fuel_today = None;
-        }
-        if let Some(fuel) = stored_fuel {
-            counters.fuel_today = Some(fuel);
-        }
-        if counters.minute != seconds / 60 {
-            counters.minute = seconds / 60;
-            counters.calls_this_minute = 0;
-        }
-        if let Some(limit) = quotas.concurrent_calls
-            && counters.running >= u64::from(limit)
+        let count_across_hosts =
+            shared && (quotas.concurrent_calls.is_some() || quotas.calls_per_minute.is_some());
         {
-            return Err(ControlError::QuotaExceeded {
-                quota: "concurrent_calls",
-                limit: limit.into(),
-                resets_at: "as soon as one of the tenant's running calls ends".into(),
-            });
+            let mut all = lock(&self.counters);
+            let counters = all.entry(tenant.id.clone()).or_default();
+            if counters.day != today {
+                counters.day = today;
+                counters.fuel_today = None;
+            }
+            if let Some(fuel) = stored_fuel {
+                counters.fuel_today = Some(fuel);
+                counters.fuel_read_at = Some(Instant::now());
+            }
+            if counters.minute != seconds / 60 {
+                counters.minute = seconds / 60;
+                counters.calls_this_minute = 0;
+            }
+            if !count_across_hosts {
+                if let Some(limit) = quotas.concurrent_calls
+                    && counters.running >= u64::from(limit)
+                {
+                    return Err(concurrency_refused(limit));
+                }
+                if let Some(limit) = quotas.calls_per_minute
+                    && counters.calls_this_minute >= u64::from(limit)
+                {
+                    return Err(rate_refused(limit, seconds));
+                }
+            }
+            if let Some(limit) = quotas.fuel_per_day
+                && counters.fuel_today.unwrap_or(0) >= limit
+            {
+                return Err(ControlError::QuotaExceeded {
+                    quota: "fuel_per_day",
+                    limit,
+                    resets_at: crate::audit::rfc3339_at((seconds / 86_400 + 1) * 86_400),
+                });
+            }
+            counters.calls_this_minute += 1;
+            if !count_across_hosts {
+                counters.running += 1;
+            }
         }
-        if let Some(limit) = quotas.calls_per_minute
-            && counters.calls_this_minute >= u64::from(limit)
-        {
-            return Err(ControlError::QuotaExceeded {
-                quota: "calls_per_minute",
-                limit: limit.into(),
-                resets_at: crate::audit::rfc3339_at((seconds / 60 + 1) * 60),
-            });
+        if count_across_hosts {
+            shared::admit(
+                &self.store,
+                &self.hosts,
+                &self.counters,
+                &tenant.id,
+                quotas,
+                seconds,
+            )
+            .await?;
         }
-        if let Some(limit) = quotas.fuel_per_day
-            && counters.fuel_today.unwrap_or(0) >= limit
-        {
-            return Err(ControlError::QuotaExceeded {
-                quota: "fuel_per_day",
-                limit,
-                resets_at: crate::audit::rfc3339_at((seconds / 86_400 + 1) * 86_400),
-            });
-        }
-        counters.calls_this_minute += 1;
-        counters.running += 1;
         Ok(Admission {
             counters: self.counters.clone(),
             tenant: tenant.id.clone(),
+            shared: count_across_hosts.then(|| (self.store.clone(), self.hosts.clone())),
         })
     }
 

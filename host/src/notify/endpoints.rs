@@ -167,12 +167,15 @@ impl ControlPlane {
     ) -> Result<Vec<Endpoint>, ControlError> {
         principal.require_tenant(tenant_id)?;
         principal.require_admin()?;
-        let tx = self.store.read()?;
-        tenant::require_existing(&*tx, tenant_id)?;
-        Ok(endpoints_of(&*tx, tenant_id)?
-            .into_iter()
-            .map(|e| e.endpoint)
-            .collect())
+        let tenant_id = tenant_id.to_string();
+        self.read_store(move |tx| {
+            tenant::require_existing(tx, &tenant_id)?;
+            Ok(endpoints_of(tx, &tenant_id)?
+                .into_iter()
+                .map(|e| e.endpoint)
+                .collect())
+        })
+        .await
     }
 
     /// Delete an endpoint with its deliveries: nothing more is sent to it.
@@ -223,25 +226,28 @@ impl ControlPlane {
     ) -> Result<Vec<Delivery>, ControlError> {
         principal.require_tenant(tenant_id)?;
         principal.require_admin()?;
-        let tx = self.store.read()?;
-        tenant::require_existing(&*tx, tenant_id)?;
-        if tx
-            .get(Table::NotifyEndpoints, &endpoint_key(tenant_id, id))?
-            .is_none()
-        {
-            return Err(ControlError::NotFound(format!(
-                "tenant `{tenant_id}` has no endpoint `{id}`"
-            )));
-        }
-        Ok(scan_json::<OutboxRow>(
-            &*tx,
-            Table::NotifyOutbox,
-            &outbox_prefix(tenant_id, id),
-            None,
-            DELIVERIES_LISTED,
-        )?
-        .into_iter()
-        .map(|(_, row)| row.delivery)
-        .collect())
+        let (tenant_id, id) = (tenant_id.to_string(), id.to_string());
+        self.read_store(move |tx| {
+            tenant::require_existing(tx, &tenant_id)?;
+            if tx
+                .get(Table::NotifyEndpoints, &endpoint_key(&tenant_id, &id))?
+                .is_none()
+            {
+                return Err(ControlError::NotFound(format!(
+                    "tenant `{tenant_id}` has no endpoint `{id}`"
+                )));
+            }
+            Ok(scan_json::<OutboxRow>(
+                tx,
+                Table::NotifyOutbox,
+                &outbox_prefix(&tenant_id, &id),
+                None,
+                DELIVERIES_LISTED,
+            )?
+            .into_iter()
+            .map(|(_, row)| row.delivery)
+            .collect())
+        })
+        .await
     }
 }

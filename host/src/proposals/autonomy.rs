@@ -240,9 +240,12 @@ impl ControlPlane {
     /// A tenant's autonomy settings (admin, or the tenant's keys).
     pub async fn autonomy(&self, principal: &Principal, tenant_id: &str) -> Result<Autonomy, ControlError> {
         principal.require_tenant(tenant_id)?;
-        let tx = self.store.read()?;
-        tenant::require_existing(&*tx, tenant_id)?;
-        autonomy_of(&*tx, tenant_id)
+        let tenant_id = tenant_id.to_string();
+        self.read_store(move |tx| {
+            tenant::require_existing(tx, &tenant_id)?;
+            autonomy_of(tx, &tenant_id)
+        })
+        .await
     }
 
     /// Set a tenant's autonomy level and guardrails (admin).

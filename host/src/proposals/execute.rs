@@ -4,12 +4,15 @@
 
 use super::autonomy::autonomy_of;
 use super::impact::{VerifiedChange, moved_since};
-use super::{Decision, DecisionKind, Execution, Proposal, ProposalStatus, audit_proposal, put_proposal};
+use super::{
+    Decision, DecisionKind, Execution, Proposal, ProposalStatus, audit_proposal, proposal_key, put_proposal,
+};
 use crate::audit;
 use crate::control::{ControlError, ControlPlane};
+use crate::hosts::lease::{Holder, Resource};
 use crate::invoke::call::ActionPreview;
 use crate::invoke::{Call, CallOutput, Output};
-use crate::store::storage::{Table, scan_json};
+use crate::store::storage::{Table, get_json, scan_json};
 use crate::tenant::{Principal, Role};
 use serde_json::Value;
 use std::sync::Arc;
@@ -88,19 +91,25 @@ impl ControlPlane {
         Ok(executed)
     }
 
-    /// Execute every proposal left approved but not executed when the host
-    /// stopped (call it at start, before requests are served); the same
-    /// idempotency key makes the second attempt safe.
+    /// Execute every proposal left approved but not executed when its host
+    /// stopped, unless a live host is executing it (call it at start, and
+    /// on a shared store now and then); the same idempotency key makes the
+    /// second attempt safe.
     pub async fn resume_approved_proposals(&self) -> Result<usize, ControlError> {
+        let hosts = self.hosts.clone();
         let interrupted: Vec<Proposal> = self
-            .blocking(|store| {
-                Ok(
-                    scan_json::<Proposal>(&*store.read()?, Table::Proposals, b"", None, usize::MAX)?
-                        .into_iter()
-                        .map(|(_, proposal)| proposal)
-                        .filter(|proposal| proposal.status == ProposalStatus::Approved)
-                        .collect(),
-                )
+            .blocking(move |store| {
+                let tx = store.read()?;
+                let mut interrupted = Vec::new();
+                for (_, proposal) in scan_json::<Proposal>(&*tx, Table::Proposals, b"", None, usize::MAX)? {
+                    let lease = Resource::proposal(&proposal.tenant, &proposal.id);
+                    if proposal.status == ProposalStatus::Approved
+                        && hosts.holder(&*tx, &lease)? == Holder::Nobody
+                    {
+                        interrupted.push(proposal);
+                    }
+                }
+                Ok(interrupted)
             })
             .await?;
         let count = interrupted.len();
@@ -179,17 +188,40 @@ impl ControlPlane {
         proposal
     }
 
+    /// The approved proposal, as stored, with its execution claimed for this
+    /// host; or, as `Err`, as stored when it is no longer approved or is
+    /// being executed already (here, or by another host).
+    async fn claim_execution(&self, proposal: &Proposal) -> Result<Result<Proposal, Proposal>, ControlError> {
+        let (key, hosts) = (proposal_key(&proposal.tenant, &proposal.id), self.hosts.clone());
+        let lease = Resource::proposal(&proposal.tenant, &proposal.id);
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let stored: Proposal = get_json(&*tx, Table::Proposals, &key)?
+                .ok_or_else(|| ControlError::NotFound("the proposal was deleted".into()))?;
+            if stored.status != ProposalStatus::Approved
+                || hosts.holding().contains(&lease)
+                || !hosts.claim(&mut *tx, &lease)?
+            {
+                return Ok(Err(stored));
+            }
+            tx.commit()?;
+            Ok(Ok(stored))
+        })
+        .await
+    }
+
     /// Store `proposal` with an audit entry of `action` by `actor`. The
     /// platform has already acted (or been asked), so a failure to record
     /// is logged, not returned: the next approval finds the proposal as it
     /// was and the idempotency key keeps it from acting twice.
     async fn save_audited(&self, proposal: &Proposal, actor: String, action: &'static str, outcome: String) {
-        let recorded = proposal.clone();
+        let (recorded, hosts) = (proposal.clone(), self.hosts.clone());
         let saved = self
             .blocking(move |store| {
                 let mut tx = store.write()?;
                 put_proposal(&mut *tx, &recorded)?;
                 audit_proposal(&mut *tx, &actor, action, &outcome, &recorded)?;
+                hosts.release(&mut *tx, &Resource::proposal(&recorded.tenant, &recorded.id))?;
                 tx.commit()?;
                 Ok(())
             })
@@ -202,7 +234,15 @@ impl ControlPlane {
     /// Preview an approved proposal again, then call the connector's `act`
     /// and record the outcome as `principal`'s; returns the proposal as
     /// recorded (pending again when it went stale).
-    pub(crate) async fn execute_proposal(&self, principal: &Principal, mut proposal: Proposal) -> Proposal {
+    pub(crate) async fn execute_proposal(&self, principal: &Principal, proposal: Proposal) -> Proposal {
+        let mut proposal = match self.claim_execution(&proposal).await {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(as_stored)) => return as_stored,
+            Err(error) => {
+                tracing::error!(%error, proposal = proposal.id, "cannot claim a proposal's execution");
+                return proposal;
+            }
+        };
         let failed_recheck = match self.recheck(principal, &proposal).await {
             Recheck::Moved(now, why) => return self.requeue_stale(proposal, now, why).await,
             Recheck::Failed(error) => Some(error),

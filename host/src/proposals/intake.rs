@@ -146,7 +146,10 @@ impl ControlPlane {
         let Some(output) = &run.output else {
             return Ok(Vec::new());
         };
-        let grants = require_enablement(&*self.store.read()?, &run.tenant, &run.plugin)?.grants;
+        let (tenant_id, plugin) = (run.tenant.clone(), run.plugin.clone());
+        let grants = self
+            .read_store(move |tx| Ok(require_enablement(tx, &tenant_id, &plugin)?.grants))
+            .await?;
         let mut refusals = Vec::new();
         for insight in output["insights"].as_array().into_iter().flatten() {
             if insight["kind"] != THRESHOLDS_INSIGHT {
@@ -218,17 +221,16 @@ impl ControlPlane {
                 run.plugin, grants.proposes
             ));
         }
-        let enabled = require_enablement(
-            &*self.store.read().map_err(|e| e.to_string())?,
-            &run.tenant,
-            &proposed.connector,
-        )
-        .map_err(|_| {
-            format!(
-                "connector `{}` is not enabled for this tenant",
-                proposed.connector
-            )
-        })?;
+        let (tenant_id, connector) = (run.tenant.clone(), proposed.connector.clone());
+        let enabled = self
+            .read_store(move |tx| require_enablement(tx, &tenant_id, &connector))
+            .await
+            .map_err(|_| {
+                format!(
+                    "connector `{}` is not enabled for this tenant",
+                    proposed.connector
+                )
+            })?;
         if enabled.kind != PluginKind::Connector {
             return Err(format!("`{}` is not a connector", proposed.connector));
         }

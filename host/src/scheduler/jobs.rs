@@ -4,6 +4,7 @@
 use crate::audit::{self, Event, rfc3339_at, unix_seconds};
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
+use crate::hosts::lease::Resource;
 use crate::invoke::Task;
 use crate::store::storage::{Table, get_json, key, put_json, scan_json};
 use crate::sync::SyncRequest;
@@ -216,6 +217,7 @@ impl ControlPlane {
     /// queue in the same transaction, so a run is neither lost nor doubled
     /// if the host stops right after. Returns the queue ids and jobs.
     pub(crate) async fn take_due_jobs(&self, now: SystemTime) -> Result<Vec<(String, Job)>, ControlError> {
+        let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             let mut queued = Vec::new();
@@ -233,6 +235,7 @@ impl ControlPlane {
                 put_json(&mut *tx, Table::Jobs, job_key, &next)?;
                 let queue_id = format!("{:013}-{}", unix_seconds(now), job.id);
                 put_json(&mut *tx, Table::Queue, queue_id.as_bytes(), job)?;
+                hosts.claim(&mut *tx, &Resource::Queued(queue_id.clone()))?;
                 queued.push((queue_id, job.clone()));
             }
             tx.commit()?;
@@ -241,25 +244,50 @@ impl ControlPlane {
         .await
     }
 
-    /// The runs of due jobs that no worker had started when the host
-    /// stopped.
+    /// The runs of due jobs that no worker has started and no live host
+    /// holds (their host stopped, or died and its lease lapsed), claimed
+    /// for this host.
     pub(crate) async fn queued_jobs(&self) -> Result<Vec<(String, Job)>, ControlError> {
-        self.blocking(|store| {
-            Ok(
-                scan_json::<Job>(&*store.read()?, Table::Queue, b"", None, usize::MAX)?
-                    .into_iter()
-                    .map(|(key, job)| (String::from_utf8_lossy(&key).into_owned(), job))
-                    .collect(),
-            )
+        let hosts = self.hosts.clone();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let held = hosts.holding();
+            let mut claimed = Vec::new();
+            for (key, job) in scan_json::<Job>(&*tx, Table::Queue, b"", None, usize::MAX)? {
+                let queue_id = String::from_utf8_lossy(&key).into_owned();
+                let lease = Resource::Queued(queue_id.clone());
+                if !held.contains(&lease) && hosts.claim(&mut *tx, &lease)? {
+                    claimed.push((queue_id, job));
+                }
+            }
+            tx.commit()?;
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// Whether this host still holds the queued run `queue_id` (claiming
+    /// it again if its lease lapsed and nobody took it), just before a
+    /// worker starts it.
+    pub(crate) async fn still_holds_queued(&self, queue_id: String) -> Result<bool, ControlError> {
+        let hosts = self.hosts.clone();
+        self.blocking(move |store| {
+            let mut tx = store.write()?;
+            let held = tx.get(Table::Queue, queue_id.as_bytes())?.is_some()
+                && hosts.claim(&mut *tx, &Resource::Queued(queue_id))?;
+            tx.commit()?;
+            Ok(held)
         })
         .await
     }
 
     /// A worker has started (or given up on) a queued run.
     pub(crate) async fn dequeue(&self, queue_id: String) -> Result<(), ControlError> {
+        let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             tx.delete(Table::Queue, queue_id.as_bytes())?;
+            hosts.release(&mut *tx, &Resource::Queued(queue_id))?;
             Ok(tx.commit()?)
         })
         .await

@@ -52,6 +52,9 @@ impl Clock for ManualClock {
     }
 }
 
+/// The longest wait between two looks for work that stopped hosts left.
+const LONGEST_SWEEP: Duration = Duration::from_secs(5);
+
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchedulerConfig {
@@ -112,8 +115,42 @@ impl Scheduler {
                     tokio::time::sleep(ticker.config.tick).await;
                 }
             });
+            // A dead host's work is free once its leases lapse, a stopped
+            // host's at once: looking twice per lease period (and at least
+            // every few seconds) takes either over soon after.
+            let sweeper = scheduler.clone();
+            let every = (sweeper.control.hosts.lease() / 2).min(LONGEST_SWEEP);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(error) = sweeper.take_over().await {
+                        tracing::error!(%error, "cannot look for work that stopped hosts left");
+                    }
+                }
+            });
         }
         Ok(scheduler)
+    }
+
+    /// Queue the runs and due jobs that no live host holds (their host
+    /// stopped or died); returns how many.
+    pub async fn take_over(&self) -> Result<usize, ControlError> {
+        let runs = self.control.resume_interrupted_runs().await?;
+        let jobs = self.control.queued_jobs().await?;
+        // On the embedded store the only host resumed its approvals at start.
+        let approvals = match self.control.hosts.shared() {
+            true => self.control.resume_approved_proposals().await?,
+            false => 0,
+        };
+        let count = runs + jobs.len() + approvals;
+        for (queue_id, job) in jobs {
+            tracing::info!(tenant = %job.tenant, plugin = %job.plugin, job = %job.id, "taking over a due job");
+            self.push_job(job, queue_id);
+        }
+        if count > 0 {
+            self.control.dispatch();
+        }
+        Ok(count)
     }
 
     /// Queue the jobs due now; returns how many.

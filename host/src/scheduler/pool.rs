@@ -241,6 +241,21 @@ impl RunPool {
     pub fn waiting(&self) -> usize {
         self.state().queue.waiting()
     }
+
+    /// Start no more runs, and ask each running one to stop at its next
+    /// batch boundary without ending (see [`CancelHandle::hand_back`]).
+    pub(crate) fn hand_back_all(&self) {
+        let mut state = self.state();
+        state.size.workers = 0;
+        for handle in state.running.values() {
+            handle.hand_back();
+        }
+    }
+
+    /// Runs that have a slot (preparing or running).
+    pub(crate) fn busy(&self) -> usize {
+        self.state().busy
+    }
 }
 
 impl ControlPlane {
@@ -275,6 +290,16 @@ impl ControlPlane {
                 task,
                 queue_id,
             } => {
+                if let Some(queue_id) = queue_id.clone() {
+                    match self.still_holds_queued(queue_id).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(error) => {
+                            tracing::warn!(tenant = %pending.tenant, %plugin, %error, "cannot start a due job's run now; it waits for the next look");
+                            return;
+                        }
+                    }
+                }
                 let prepared = match task.clone() {
                     Some(task) => {
                         self.prepare_agent_run(&principal, &pending.tenant, plugin, task)

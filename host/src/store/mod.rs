@@ -11,12 +11,14 @@ mod on_storage;
 pub mod postgres;
 pub mod redb;
 pub mod storage;
+mod volatile;
 
 pub use memory::MemoryStore;
 pub use on_storage::OnStorage;
 pub use postgres::PgStore;
 pub use redb::RedbStore;
 pub use storage::{ReadTx, Storage, Table, WriteTx};
+pub use volatile::VolatileStore;
 
 /// Whose data an operation touches: one plugin within one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -69,11 +69,17 @@ pub enum Table {
     NotifyCursors,
     /// Time-based events already sent once, by `tenant \0 proposal \0 kind`.
     NotifyMarks,
+    /// Which host holds a run, a queued job or its own liveness, and until
+    /// when, by `kind \0 name…` (see `crate::hosts`).
+    Leases,
+    /// Quota counters shared by the hosts of one store, by
+    /// `tenant \0 counter \0 host`.
+    QuotaCounters,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 29] = [
+    pub const ALL: [Table; 31] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -103,6 +109,8 @@ impl Table {
         Table::NotifyDue,
         Table::NotifyCursors,
         Table::NotifyMarks,
+        Table::Leases,
+        Table::QuotaCounters,
     ];
 
     /// The table's stable name.
@@ -137,6 +145,8 @@ impl Table {
             Table::NotifyDue => "notify_due",
             Table::NotifyCursors => "notify_cursors",
             Table::NotifyMarks => "notify_marks",
+            Table::Leases => "leases",
+            Table::QuotaCounters => "quota_counters",
         }
     }
 }
@@ -221,6 +231,13 @@ pub trait Storage: Send + Sync {
     /// A receiver that sees a new value after every commit, so that live
     /// readers (the event feed, the notifier) wake when something changed.
     fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Whether other hosts may be using the store at the same time. An
+    /// embedded store is locked by its one host, so whatever another host
+    /// left there belongs to a host that has stopped.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// A composite key: the parts joined by NUL bytes. Names in keys never

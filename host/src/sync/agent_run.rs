@@ -116,8 +116,8 @@ impl ControlPlane {
             self.count_attempt(&run, fuel, error).await;
             let error = match result {
                 Ok(output) => {
-                    if let Some(by) = cancel.cancelled_by() {
-                        return Err(RunError::Cancelled(by));
+                    if let Some(stop) = cancel.stopped() {
+                        return Err(stop);
                     }
                     let output = serde_json::to_value(&output.value).map_err(failed)?;
                     let mut ended = Run {

@@ -13,6 +13,7 @@ use super::{Run, RunStatus, StreamRun, index, run_key};
 use crate::audit::{self, Event};
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::require_enablement;
+use crate::hosts::lease::{Holder, Resource};
 use crate::invoke::{Batch, Call, CallOutput, InvokeErrorKind, PluginError, ReadRequest, SyncMode};
 use crate::meter::{CallRecord, write_record};
 use crate::store::storage::{Change, Table, get_json, key, prefix, put_json};
@@ -151,6 +152,11 @@ impl ControlPlane {
             },
             Err(error) => Err(error.into()),
         };
+        if let Err(RunError::HandedOver(why)) = &outcome {
+            // Its lease says who ends it; this host only stops.
+            tracing::info!(tenant = tenant_id, run = run_id, %why, "a run was handed over");
+            return;
+        }
         if let Err(error) = &outcome {
             tracing::info!(tenant = tenant_id, run = run_id, %error, "a run ended early");
         }
@@ -160,22 +166,23 @@ impl ControlPlane {
     }
 
     /// The run as a worker takes it (no longer queued); none when it has
-    /// already ended (cancelled while it waited).
+    /// already ended (cancelled while it waited) or another host holds it.
     async fn start_execution(&self, tenant_id: &str, run_id: &str) -> Result<Option<Run>, ControlError> {
         let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
+        let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             let Some(mut run) = get_json::<Run>(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))? else {
                 return Err(ControlError::Internal(format!("run {run_id} disappeared")));
             };
-            if run.status != RunStatus::Running {
+            if run.status != RunStatus::Running
+                || !hosts.claim(&mut *tx, &Resource::run(&tenant_id, &run_id))?
+            {
                 return Ok(None);
             }
-            if run.queued {
-                run.queued = false;
-                index::update(&mut *tx, &run)?;
-                tx.commit()?;
-            }
+            run.queued = false;
+            index::update(&mut *tx, &run)?;
+            tx.commit()?;
             Ok(Some(run))
         })
         .await
@@ -190,13 +197,17 @@ impl ControlPlane {
         outcome: Result<Option<Value>, RunError>,
     ) -> Result<(), ControlError> {
         let (tenant_id, run_id) = (tenant_id.to_string(), run_id.to_string());
+        let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
                 .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
-            if run.status != RunStatus::Running {
+            let lease = Resource::run(&tenant_id, &run_id);
+            // A run another host holds is that host's to end.
+            if run.status != RunStatus::Running || matches!(hosts.holder(&*tx, &lease)?, Holder::Other(_)) {
                 return Ok(());
             }
+            hosts.release(&mut *tx, &lease)?;
             run.ended_at = Some(audit::now());
             run.queued = false;
             let kind = if run.task.is_some() { "agent" } else { "sync" };
@@ -389,11 +400,19 @@ impl ControlPlane {
     /// Count an attempt (and its error) on the run.
     pub(super) async fn count_attempt(&self, run: &Run, fuel: u64, error: Option<String>) {
         let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
+        let hosts = self.hosts.clone();
         let noted = self
             .blocking(move |store| {
                 let mut tx = store.write()?;
                 let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
                     .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
+                if matches!(
+                    hosts.holder(&*tx, &Resource::run(&tenant_id, &run_id))?,
+                    Holder::Other(_)
+                ) {
+                    // The batch that commits next is refused as well.
+                    return Ok(());
+                }
                 run.attempts += 1;
                 run.fuel += fuel;
                 if error.is_some() {
@@ -420,6 +439,7 @@ impl ControlPlane {
         state: Option<Value>,
     ) -> Result<(), RunError> {
         let (tenant_id, run_id) = (run.tenant.clone(), run.id.clone());
+        let hosts = self.hosts.clone();
         let bytes = batch.records.iter().map(|r| r.get().len() as u64).sum::<u64>()
             + state.as_ref().map_or(0, |s| s.to_string().len() as u64);
         // Through the store's shared commits, so that a tenant's large
@@ -430,16 +450,22 @@ impl ControlPlane {
             .commit(
                 &run.tenant,
                 bytes,
-                move |tx| -> Result<Option<String>, ControlError> {
+                move |tx| -> Result<Option<RunError>, ControlError> {
                     let mut run: Run = get_json(&*tx, Table::Runs, &run_key(&tenant_id, &run_id))?
                         .ok_or_else(|| ControlError::Internal(format!("run {run_id} disappeared")))?;
-                    run.attempts += 1;
-                    run.fuel += record.usage.fuel;
                     // The read's usage and audit entry, with the records it produced.
                     write_record(tx, &record)?;
+                    if let Holder::Other(host) = hosts.holder(&*tx, &Resource::run(&tenant_id, &run_id))? {
+                        // The run is another host's now: its progress is
+                        // that host's to write, and so is this batch.
+                        return Ok(Some(RunError::HandedOver(format!("host {host} holds it now"))));
+                    }
+                    run.attempts += 1;
+                    run.fuel += record.usage.fuel;
                     if run.cancelled_by.is_some() || run.status != RunStatus::Running {
                         index::update(tx, &run)?;
-                        return Ok(Some(run.cancelled_by.unwrap_or_else(|| "another request".into())));
+                        let by = run.cancelled_by.unwrap_or_else(|| "another request".into());
+                        return Ok(Some(RunError::Cancelled(by)));
                     }
                     let stream: &StreamRun = run.streams.get(index).ok_or_else(|| {
                         ControlError::Internal(format!("run {run_id} has no stream {index}"))
@@ -490,7 +516,7 @@ impl ControlPlane {
             )
             .await?;
         match cancelled {
-            Some(by) => Err(RunError::Cancelled(by)),
+            Some(stop) => Err(stop),
             None => Ok(()),
         }
     }

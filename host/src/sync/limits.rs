@@ -96,6 +96,10 @@ pub enum RunError {
     /// Someone cancelled the run.
     #[error("cancelled by {0}")]
     Cancelled(String),
+    /// This host no longer runs it, and must not end it: it stopped, or
+    /// another host took the run's lease over.
+    #[error("handed over: {0}")]
+    HandedOver(String),
     /// A limit of the run was reached with more left to read.
     #[error(
         "the run reached its limit of {limit} {what} (`run_limits.{field}`) with more to read; the batches committed before it are kept"
@@ -235,13 +239,32 @@ impl ProgressWatch {
     }
 }
 
-/// A run's cancellation: set once, with who asked.
+/// Why a run is asked to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stop {
+    /// Someone cancelled it.
+    Cancelled(String),
+    /// This host is stopping and hands the run back, for another host (or
+    /// its own next start) to resume.
+    HandBack,
+}
+
+impl Stop {
+    fn error(&self) -> RunError {
+        match self {
+            Stop::Cancelled(by) => RunError::Cancelled(by.clone()),
+            Stop::HandBack => RunError::HandedOver("this host is stopping".into()),
+        }
+    }
+}
+
+/// A run's cancellation or hand-back: set once.
 #[derive(Debug, Clone)]
-pub struct CancelToken(watch::Receiver<Option<String>>);
+pub struct CancelToken(watch::Receiver<Option<Stop>>);
 
 /// The side that cancels a [`CancelToken`].
 #[derive(Debug)]
-pub struct CancelHandle(watch::Sender<Option<String>>);
+pub struct CancelHandle(watch::Sender<Option<Stop>>);
 
 /// A new pair.
 pub fn cancel_pair() -> (CancelHandle, CancelToken) {
@@ -252,7 +275,19 @@ pub fn cancel_pair() -> (CancelHandle, CancelToken) {
 impl CancelHandle {
     /// Cancel, as `by`.
     pub fn cancel(&self, by: &str) {
-        self.0.send_replace(Some(by.to_string()));
+        self.0.send_replace(Some(Stop::Cancelled(by.to_string())));
+    }
+
+    /// Stop the run at its next batch boundary without ending it, so that
+    /// it resumes elsewhere.
+    pub fn hand_back(&self) {
+        self.0.send_if_modified(|stop| {
+            let unset = stop.is_none();
+            if unset {
+                *stop = Some(Stop::HandBack);
+            }
+            unset
+        });
     }
 }
 
@@ -264,19 +299,27 @@ impl CancelToken {
 
     /// Who cancelled, once someone did.
     pub fn cancelled_by(&self) -> Option<String> {
-        self.0.borrow().clone()
+        match &*self.0.borrow() {
+            Some(Stop::Cancelled(by)) => Some(by.clone()),
+            _ => None,
+        }
     }
 
-    /// Wait until cancelled (forever if the handle is gone uncancelled).
-    async fn cancelled(&self) -> String {
+    /// Why the run must stop, once it must.
+    pub fn stopped(&self) -> Option<RunError> {
+        self.0.borrow().as_ref().map(Stop::error)
+    }
+
+    /// Wait until stopped (forever if the handle is gone unset).
+    async fn wait(&self) -> RunError {
         let mut receiver = self.0.clone();
-        let by = receiver
+        let stop = receiver
             .wait_for(Option::is_some)
             .await
-            .map(|by| by.clone().unwrap_or_default());
-        match by {
-            Ok(by) => by,
-            Err(_) => std::future::pending().await,
+            .map(|stop| stop.as_ref().map(Stop::error));
+        match stop {
+            Ok(Some(error)) => error,
+            _ => std::future::pending().await,
         }
     }
 }
@@ -324,8 +367,8 @@ impl Budget {
 
     /// Whether another batch may be read: not cancelled, under every limit.
     pub(super) fn check(&self) -> Result<(), RunError> {
-        if let Some(by) = self.cancel.cancelled_by() {
-            return Err(RunError::Cancelled(by));
+        if let Some(stop) = self.cancel.stopped() {
+            return Err(stop);
         }
         let over = |field, what, limit: Option<u64>, used: u64| match limit {
             Some(limit) if used >= limit => Err(RunError::Limit { field, what, limit }),
@@ -357,7 +400,7 @@ impl Budget {
             _ => (until, false),
         };
         tokio::select! {
-            by = self.cancel.cancelled() => Err(RunError::Cancelled(by)),
+            stop = self.cancel.wait() => Err(stop),
             () = tokio::time::sleep_until(until.into()) => {
                 if runs_out { Err(self.out_of_time()) } else { Ok(()) }
             }

@@ -18,6 +18,7 @@ pub use limits::{CancelHandle, CancelToken, RunError, RunLimits, cancel_pair};
 
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::tenant_and_enablement;
+use crate::hosts::lease::Resource;
 use crate::invoke::{Call, CallOutput, SyncMode};
 use crate::scheduler::pool::{Found, Pending, Work};
 use crate::store::storage::{Table, get_json, key, prefix};
@@ -203,9 +204,11 @@ impl ControlPlane {
         details: Value,
     ) -> Result<(), ControlError> {
         let stored = run.clone();
+        let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
             index::insert(&mut *tx, &stored)?;
+            hosts.claim(&mut *tx, &Resource::run(&stored.tenant, &stored.id))?;
             let event = crate::audit::Event {
                 actor: &stored.requested_by,
                 action,
@@ -319,9 +322,12 @@ impl ControlPlane {
         Ok(run)
     }
 
-    /// Queue again every run that had not ended when the host stopped; it
-    /// resumes from its last committed batch. Reads only the index of open
-    /// runs (indexing, once, the runs of a store from before the index).
+    /// Queue again every run that has not ended and that no live host
+    /// holds (its host stopped, or died and its lease lapsed), claiming
+    /// it; it resumes from its last committed batch. Reads only the index
+    /// of open runs (indexing, once, the runs of a store from before the
+    /// index). Called at start, and then now and then to take over the
+    /// runs of hosts that died.
     pub async fn resume_interrupted_runs(self: &Arc<Self>) -> Result<usize, ControlError> {
         let indexed = self
             .blocking(|store| {
@@ -338,14 +344,26 @@ impl ControlPlane {
         let mut after: Option<(String, String)> = None;
         loop {
             let cursor = after.clone();
+            let hosts = self.hosts.clone();
             let (open, page): (Vec<(String, String)>, Vec<Run>) = self
                 .blocking(move |store| {
                     let mut tx = store.write()?;
                     let open = index::open_runs(&*tx, cursor.as_ref(), 256)?;
+                    let held = hosts.holding();
                     let mut runs = Vec::new();
                     for (tenant, id) in &open {
+                        let lease = Resource::run(tenant, id);
+                        if held.contains(&lease) {
+                            // This host has it queued or running already.
+                            continue;
+                        }
                         match get_json::<Run>(&*tx, Table::Runs, &run_key(tenant, id))? {
-                            Some(run) => runs.push(run),
+                            Some(run) if run.status != RunStatus::Running => {}
+                            Some(run) => {
+                                if hosts.claim(&mut *tx, &lease)? {
+                                    runs.push(run);
+                                }
+                            }
                             // Its tenant was deleted.
                             None => index::forget_open(&mut *tx, tenant, id)?,
                         }
@@ -356,7 +374,7 @@ impl ControlPlane {
                 .await?;
             let Some(last) = open.last() else { break };
             after = Some(last.clone());
-            for run in page.iter().filter(|run| run.status == RunStatus::Running) {
+            for run in &page {
                 tracing::info!(tenant = %run.tenant, plugin = %run.plugin, run = %run.id, "resuming an interrupted run");
                 // Resumed work stays whoever started it.
                 self.queue_run(run);

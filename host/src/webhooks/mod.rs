@@ -128,16 +128,21 @@ impl ControlPlane {
         connector: &str,
         declared_len: Option<u64>,
     ) -> Result<WebhookPermit, WebhookError> {
-        {
+        let (tenant, enablement) = {
             // Both looked up whatever the first says, for one timing class.
-            let tx = self.store.read()?;
-            let tenant = found(tenant::require_existing(&*tx, tenant_id))?;
-            let enablement = found(require_enablement(&*tx, tenant_id, connector))?;
-            let endpoint = tenant.is_some_and(|t| t.status != TenantStatus::Suspended)
-                && enablement.is_some_and(|e| e.kind == PluginKind::Connector);
-            if !endpoint {
-                return Err(WebhookError::NotFound);
-            }
+            let (tenant_id, connector) = (tenant_id.to_string(), connector.to_string());
+            self.read_store(move |tx| {
+                Ok((
+                    tenant::require_existing(tx, &tenant_id),
+                    require_enablement(tx, &tenant_id, &connector),
+                ))
+            })
+            .await?
+        };
+        let endpoint = found(tenant)?.is_some_and(|t| t.status != TenantStatus::Suspended)
+            && found(enablement)?.is_some_and(|e| e.kind == PluginKind::Connector);
+        if !endpoint {
+            return Err(WebhookError::NotFound);
         }
         let limits = self.webhook_limits();
         if declared_len.is_some_and(|len| len > limits.max_body_bytes as u64) {

@@ -127,6 +127,8 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             sync: Default::default(),
             grantable_hosts: Vec::new(),
             credentials: Default::default(),
+            store_url: None,
+            lease: omnify_host::hosts::DEFAULT_LEASE,
         })
         .expect("open");
         let admin = Principal::admin();

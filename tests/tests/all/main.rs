@@ -14,6 +14,7 @@ mod console;
 mod egress;
 mod fair_share;
 mod governance;
+mod hosts;
 mod notify;
 mod plugin_dev;
 mod plugins;

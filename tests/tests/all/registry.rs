@@ -4,6 +4,7 @@
 
 use omnify_registry::{Package, PublisherKey};
 use omnify_tests::guests;
+use omnify_tests::holding::holding_server;
 use omnify_tests::host::{HOSTILE_MANIFEST, TestHost, hello_manifest};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -423,43 +424,6 @@ async fn upgrade_and_rollback_under_a_steady_stream_of_calls_fail_no_call() {
         .find(|e| e["action"] == "plugin.act")
         .expect("a call");
     assert_eq!(last["details"]["version"], "1.0.0");
-}
-
-/// A server whose `/wait` holds each call until the test lets them all go;
-/// returns its URL, the count of calls waiting, and the release.
-async fn holding_server() -> (
-    String,
-    Arc<std::sync::atomic::AtomicUsize>,
-    tokio::sync::watch::Sender<bool>,
-) {
-    use std::sync::atomic::AtomicUsize;
-    let (release, released) = tokio::sync::watch::channel(false);
-    let waiting = Arc::new(AtomicUsize::new(0));
-    let state = (waiting.clone(), released);
-    let app = axum::Router::new()
-        .route(
-            "/wait",
-            axum::routing::get(
-                |axum::extract::State((waiting, mut released)): axum::extract::State<(
-                    Arc<AtomicUsize>,
-                    tokio::sync::watch::Receiver<bool>,
-                )>| async move {
-                    waiting.fetch_add(1, Ordering::SeqCst);
-                    // Bounded: a test that forgets to release still ends.
-                    let _ =
-                        tokio::time::timeout(std::time::Duration::from_secs(30), released.wait_for(|go| *go))
-                            .await;
-                    "ok"
-                },
-            ),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, waiting, release)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 //! for its future with a plain executor, so a call never panics when it is
 //! made from inside another runtime.
 
+mod listen;
 mod schema;
 mod tx;
 
@@ -42,8 +43,9 @@ pub struct PgStore {
     // finishes what is queued on the pool), the runtime last.
     commits: CommitQueue,
     pool: Pool,
-    /// Counts commits, so that live readers wake when something changed.
-    commits_made: Arc<watch::Sender<u64>>,
+    /// Counts commits, so that live readers wake when something changed,
+    /// and tells the other hosts.
+    announce: Arc<tx::Announce>,
     /// Where the store is, for messages: never the password.
     target: String,
     background: Background,
@@ -92,6 +94,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("cannot start the PostgreSQL runtime: {e}")))?;
         let background = Background(Some(runtime));
+        let listener_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -118,19 +121,29 @@ impl PgStore {
             tracing::info!(target = %target, applied, version = schema::LATEST, "migrated the PostgreSQL schema");
         }
 
-        let commits_made = Arc::new(watch::Sender::new(0));
-        let (writer, made, at) = (pool.clone(), commits_made.clone(), target.clone());
+        let instance = listen::instance_id()?;
+        let announce = Arc::new(tx::Announce {
+            made: Arc::new(watch::Sender::new(0)),
+            end: listen::notify_and_commit(&instance),
+        });
+        handle.spawn(listen::listen(
+            listener_config,
+            announce.made.clone(),
+            instance,
+            target.clone(),
+        ));
+        let (writer, announced, at) = (pool.clone(), announce.clone(), target.clone());
         let commits = CommitQueue::start(Box::new(move || {
             let tx: Box<dyn WriteTx> = Box::new(tx::PgWrite::begin(
                 connection(&writer, &handle, &at)?,
-                made.clone(),
+                announced.clone(),
             )?);
             Ok(tx)
         }))?;
         Ok(Self {
             commits,
             pool,
-            commits_made,
+            announce,
             target,
             background,
         })
@@ -190,7 +203,7 @@ impl Storage for PgStore {
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
         Ok(Box::new(tx::PgWrite::begin(
             self.connection()?,
-            self.commits_made.clone(),
+            self.announce.clone(),
         )?))
     }
 
@@ -213,7 +226,11 @@ impl Storage for PgStore {
     }
 
     fn watch_commits(&self) -> watch::Receiver<u64> {
-        self.commits_made.subscribe()
+        self.announce.made.subscribe()
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 }
 

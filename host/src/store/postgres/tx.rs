@@ -91,7 +91,9 @@ impl Session {
         unavailable(doing, error)
     }
 
-    fn commit(mut self) -> Result<(), StoreError> {
+    /// End the transaction with `end` (`COMMIT`, maybe after statements
+    /// that take effect with it).
+    fn commit(mut self, end: &str) -> Result<(), StoreError> {
         let Some(connection) = self.connection.take() else {
             return Err(StoreError::Unavailable("the transaction has ended".into()));
         };
@@ -101,7 +103,7 @@ impl Session {
                 "PostgreSQL: a statement of the transaction failed, so it was rolled back".into(),
             ));
         }
-        match block_on(connection.batch_execute("COMMIT")) {
+        match block_on(connection.batch_execute(end)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 discard(connection);
@@ -246,17 +248,24 @@ impl PgRead {
 }
 
 /// A write transaction holding the store's write lock.
-pub(super) struct PgWrite(Session, Arc<watch::Sender<u64>>);
+pub(super) struct PgWrite(Session, Arc<Announce>);
+
+/// How a store's commits are told: to this host's readers, and to the other
+/// hosts' listeners.
+pub(super) struct Announce {
+    /// Counts this host's commits.
+    pub made: Arc<watch::Sender<u64>>,
+    /// Ends a write transaction: a notification naming this store instance,
+    /// delivered only if the commit happens, then the commit.
+    pub end: String,
+}
 
 impl PgWrite {
     /// Begin a write on `connection`, waiting for the write lock; a commit
-    /// counts in `commits_made`.
-    pub(super) fn begin(
-        connection: Object,
-        commits_made: Arc<watch::Sender<u64>>,
-    ) -> Result<Self, StoreError> {
+    /// is announced as `announce` says.
+    pub(super) fn begin(connection: Object, announce: Arc<Announce>) -> Result<Self, StoreError> {
         let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-        Ok(Self(Session::begin(connection, &begin)?, commits_made))
+        Ok(Self(Session::begin(connection, &begin)?, announce))
     }
 }
 
@@ -338,9 +347,9 @@ impl WriteTx for PgWrite {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let Self(session, commits_made) = *self;
-        session.commit()?;
-        commits_made.send_modify(|made| *made = made.wrapping_add(1));
+        let Self(session, announce) = *self;
+        session.commit(&announce.end)?;
+        announce.made.send_modify(|made| *made = made.wrapping_add(1));
         Ok(())
     }
 }
