@@ -171,6 +171,9 @@ pub struct ControlPlane {
     pub(crate) notifier: crate::notify::Notifier,
     /// This host among the hosts of the store, and the leases it holds.
     pub(crate) hosts: Arc<Hosts>,
+    /// Held while a component is loaded from the store, so that it is
+    /// compiled once however many calls want it.
+    pub(crate) loading: tokio::sync::Mutex<()>,
     /// Renews those leases; stopped (and joined) when this is dropped.
     _heartbeat: Heartbeat,
     dev: bool,
@@ -185,9 +188,7 @@ impl ControlPlane {
     pub fn open(config: ControlConfig) -> Result<(Self, Option<String>), StartError> {
         let store: Arc<dyn Storage> = match &config.store_url {
             Some(url) => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", config.data_dir.display()))
-                })?;
+                crate::store::redb::private_dir(&config.data_dir)?;
                 Arc::new(PgStore::connect(url)?)
             }
             None => Arc::new(RedbStore::open(&config.data_dir)?),
@@ -254,6 +255,7 @@ impl ControlPlane {
                 webhooks: Default::default(),
                 notifier,
                 hosts,
+                loading: tokio::sync::Mutex::new(()),
                 _heartbeat: heartbeat,
                 dev: config.dev,
                 sync: config.sync,

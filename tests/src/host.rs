@@ -43,6 +43,18 @@ pub struct Reply {
     pub text: String,
 }
 
+/// The configuration of a test host on `data_dir`, in development mode
+/// when `dev`. The whole suite can run on PostgreSQL
+/// (`OMNIFY_TEST_STORE=postgres`): each data directory then gets a
+/// database of its own, the same one again when a test restarts it.
+pub async fn test_config(data_dir: &Path, dev: bool) -> ControlConfig {
+    let mut config = TestHost::config(data_dir, dev);
+    if std::env::var("OMNIFY_TEST_STORE").as_deref() == Ok("postgres") {
+        config.store_url = Some(crate::postgres::database_of(data_dir).await);
+    }
+    config
+}
+
 impl TestHost {
     /// Start a host on `data_dir`; returns the admin token too when the
     /// directory is new.
@@ -53,13 +65,7 @@ impl TestHost {
     /// Start a host, in development mode when `dev` (unsigned packages
     /// accepted).
     pub async fn start_with(data_dir: &Path, cors_origins: &[&str], dev: bool) -> (Self, Option<String>) {
-        let mut config = Self::config(data_dir, dev);
-        // The whole suite can run on PostgreSQL: each data directory gets a
-        // database of its own, the same one again when a test restarts it.
-        if std::env::var("OMNIFY_TEST_STORE").as_deref() == Ok("postgres") {
-            config.store_url = Some(crate::postgres::database_of(data_dir).await);
-        }
-        Self::start_config(config, cors_origins).await
+        Self::start_config(test_config(data_dir, dev).await, cors_origins).await
     }
 
     /// Start one of several hosts of the shared store at `store_url`, all
@@ -104,7 +110,7 @@ impl TestHost {
         }
     }
 
-    /// Start a host as `config` says.
+    /// Start a host as `config` says; see [`test_config`].
     async fn start_config(config: ControlConfig, cors_origins: &[&str]) -> (Self, Option<String>) {
         let (control, admin) = ControlPlane::open(config).expect("the control plane opens");
         let control = Arc::new(control);

@@ -225,6 +225,13 @@ impl ControlPlane {
         if let Some(plugin) = self.runtime.loaded(digest_hex) {
             return Ok(plugin);
         }
+        // One load at a time: the calls that arrive together on a host that
+        // has not loaded the component yet wait for one compilation rather
+        // than each compiling it.
+        let _loading = self.loading.lock().await;
+        if let Some(plugin) = self.runtime.loaded(digest_hex) {
+            return Ok(plugin);
+        }
         let digest_hex = digest_hex.to_string();
         let runtime = self.runtime.clone();
         self.blocking(move |store| {

@@ -42,9 +42,7 @@ impl RedbStore {
     /// The data directory is made private to its owner (0700) and the file
     /// readable only by it (0600), also when they already existed.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
-        restrict(data_dir, 0o700)?;
+        private_dir(data_dir)?;
         let path = data_dir.join(DATABASE_FILE);
         if !path.exists() {
             create_private(&path)?;
@@ -92,6 +90,14 @@ fn begin_write(
         tx.open_table(definition(table)).map_err(unavailable)?;
     }
     Ok(Box::new(RedbWrite(tx, commits_made.clone())))
+}
+
+/// Create `dir` if it does not exist, and make it its owner's alone
+/// (0700): a data directory holds keys, whichever store the host uses.
+pub(crate) fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+    restrict(dir, 0o700)
 }
 
 /// Set `path`'s permission bits to `mode` (Unix only).

@@ -407,7 +407,13 @@ async fn the_probes_need_no_key_and_ready_fails_on_a_store_of_another_schema() {
     );
 
     // A store written by a newer host: alive, but not to be sent traffic.
+    // (The PostgreSQL store keeps its version in its migrations table; its
+    // own tests refuse a newer one.)
     let store = host.control.storage();
+    if store.shared() {
+        host.stop().await;
+        return;
+    }
     let schema = store
         .read()
         .expect("read")

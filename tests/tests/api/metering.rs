@@ -15,12 +15,8 @@ async fn invocations_are_metered_audited_and_held_to_quotas() {
         )
         .await
     };
-    let read = invoke_body("read", json!({"stream": "greetings"}));
-    let ok = invoke(world.acme_operator.clone(), read.clone()).await;
-    assert_eq!(ok.status, 200, "{}", ok.text);
-    assert_eq!(ok.json["output"]["result"]["records"][1]["text"], "Hello, Grace!");
-    assert!(ok.json["usage"]["fuel"].as_u64().unwrap_or(0) > 0);
-
+    // Set before the first call: a shared store counts calls against the
+    // quota only from when it is set.
     let quotas = json!({"calls_per_minute": 2});
     assert_eq!(
         host.call(Method::PUT, "/v1/tenants/acme/quotas", Some(admin), Some(&quotas))
@@ -28,6 +24,12 @@ async fn invocations_are_metered_audited_and_held_to_quotas() {
             .status,
         200
     );
+    let read = invoke_body("read", json!({"stream": "greetings"}));
+    let ok = invoke(world.acme_operator.clone(), read.clone()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json["output"]["result"]["records"][1]["text"], "Hello, Grace!");
+    assert!(ok.json["usage"]["fuel"].as_u64().unwrap_or(0) > 0);
+
     let second = invoke(world.acme_operator.clone(), read.clone()).await;
     assert_eq!(second.status, 200);
     let third = invoke(world.acme_operator.clone(), read.clone()).await;
