@@ -237,6 +237,7 @@ impl ControlPlane {
         // URLs and secrets of endpoints.
         let notifier = crate::notify::Notifier::start(
             store.clone(),
+            hosts.clone(),
             Vault::open_or_create(&master_key)?,
             config.grantable_hosts.clone(),
         )?;

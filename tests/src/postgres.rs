@@ -89,15 +89,22 @@ impl Drop for Scratch {
             self.server.to_string(),
             format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
         );
-        // Dropped inside a test's runtime, which cannot be blocked on.
+        // Dropped inside a test's runtime, which cannot be blocked on; and
+        // bounded, so that a failed test's hosts still connecting cannot
+        // hold it up.
         let dropped = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map(|runtime| runtime.block_on(execute(&server, &sql)))
+                .map(|runtime| {
+                    runtime.block_on(tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        execute(&server, &sql),
+                    ))
+                })
         })
         .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
             eprintln!("could not drop the test database {}", self.name);
         }
     }

@@ -27,6 +27,8 @@ pub enum Resource {
     },
     /// A due job's run that no worker has started yet, by queue id.
     Queued(String),
+    /// An event delivery being sent, by its outbox key.
+    Delivery(Vec<u8>),
     /// An approved proposal being executed.
     Proposal {
         /// The proposal's tenant.
@@ -59,6 +61,7 @@ impl Resource {
             Self::Host(host) => key(&[b"host", host.as_bytes()]),
             Self::Run { tenant, id } => key(&[b"run", tenant.as_bytes(), id.as_bytes()]),
             Self::Queued(id) => key(&[b"queued", id.as_bytes()]),
+            Self::Delivery(outbox_key) => key(&[b"delivery", outbox_key]),
             Self::Proposal { tenant, id } => key(&[b"proposal", tenant.as_bytes(), id.as_bytes()]),
         }
     }

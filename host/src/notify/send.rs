@@ -6,6 +6,8 @@ use super::{
     Attempt, DeliveryStatus, OutboxRow, StoredEndpoint, due_key, endpoint_key, outbox_key, seal_context,
 };
 use crate::capability::egress::{Egress, blocked_range};
+use crate::hosts::Hosts;
+use crate::hosts::lease::Resource;
 use crate::invoke::HostPattern;
 use crate::store::storage::{Table, get_json, put_json};
 use crate::store::{Storage, StoreError};
@@ -181,6 +183,35 @@ pub(crate) fn due(
     Ok(ready)
 }
 
+/// Of `ready`, the deliveries this host now holds: one another live host
+/// is sending already is left to it, so that two hosts never send one
+/// attempt twice. A host that dies mid-send leaves its lease to lapse, and
+/// the delivery is sent again: deliveries are at least once, and their id
+/// lets a receiver drop a repeat.
+pub(crate) fn claim(
+    store: &dyn Storage,
+    hosts: &Hosts,
+    ready: Vec<Ready>,
+    now_ms: u64,
+) -> Result<Vec<Ready>, StoreError> {
+    if ready.is_empty() {
+        return Ok(ready);
+    }
+    let mut tx = store.write()?;
+    let mut claimed = Vec::with_capacity(ready.len());
+    for delivery in ready {
+        // Still due as of this transaction: another host may have sent it
+        // and recorded the attempt since `due` read it.
+        let still_due = get_json::<OutboxRow>(&*tx, Table::NotifyOutbox, &delivery.key)?
+            .is_some_and(|row| row.next_unix.is_some_and(|at| at <= now_ms));
+        if still_due && hosts.claim(&mut *tx, &Resource::Delivery(delivery.key.clone()))? {
+            claimed.push(delivery);
+        }
+    }
+    tx.commit()?;
+    Ok(claimed)
+}
+
 /// One attempt: the URL checked again, the body signed and posted.
 pub(crate) async fn attempt(egress: &Egress, grantable: &[HostPattern], ready: &Ready) -> Attempt {
     let started = Instant::now();
@@ -239,11 +270,13 @@ fn backoff_ms(failed: usize) -> u64 {
 /// if any. A delivery whose endpoint was deleted meanwhile is gone.
 pub(crate) fn record(
     store: &dyn Storage,
+    hosts: &Hosts,
     key: &[u8],
     attempt: Attempt,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let mut tx = store.write()?;
+    hosts.release(&mut *tx, &Resource::Delivery(key.to_vec()))?;
     let Some(mut row) = get_json::<OutboxRow>(&*tx, Table::NotifyOutbox, key)? else {
         return Ok(());
     };

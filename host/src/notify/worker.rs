@@ -8,6 +8,7 @@ use super::send::{self, Ready};
 use super::sweep::{self, Swept};
 use crate::capability::egress::{Egress, EgressConfig};
 use crate::control::{ControlError, ControlPlane};
+use crate::hosts::Hosts;
 use crate::invoke::HostPattern;
 use crate::scheduler::{Clock, SystemClock};
 use crate::store::{Storage, StoreError};
@@ -77,6 +78,7 @@ impl Drop for Notifier {
 /// What the thread works with.
 struct Context {
     store: Arc<dyn Storage>,
+    hosts: Arc<Hosts>,
     vault: Vault,
     egress: Egress,
     grantable: Vec<HostPattern>,
@@ -88,6 +90,7 @@ impl Notifier {
     /// addresses only on `grantable` hosts.
     pub(crate) fn start(
         store: Arc<dyn Storage>,
+        hosts: Arc<Hosts>,
         vault: Vault,
         grantable: Vec<HostPattern>,
     ) -> Result<Self, StoreError> {
@@ -106,6 +109,7 @@ impl Notifier {
         let (stop, stopped) = watch::channel(false);
         let context = Context {
             store,
+            hosts,
             vault,
             egress,
             grantable,
@@ -156,13 +160,15 @@ async fn run(context: Context, mut stopped: watch::Receiver<bool>) {
                 tracing::warn!(%error, "notifier: the sweep failed");
             }
         }
-        match send::due(
+        let now = send::now_ms();
+        let due = send::due(
             &*context.store,
             &context.vault,
-            send::now_ms(),
+            now,
             SENDERS - inflight.len(),
             &busy,
-        ) {
+        );
+        match due.and_then(|ready| send::claim(&*context.store, &context.hosts, ready, now)) {
             Ok(ready) => {
                 for ready in ready {
                     busy.insert(ready.key.clone());
@@ -186,7 +192,7 @@ async fn run(context: Context, mut stopped: watch::Receiver<bool>) {
             Some(done) = inflight.join_next(), if !inflight.is_empty() => {
                 if let Ok((key, attempt)) = done {
                     busy.remove(&key);
-                    if let Err(error) = send::record(&*context.store, &key, attempt, send::now_ms()) {
+                    if let Err(error) = send::record(&*context.store, &context.hosts, &key, attempt, send::now_ms()) {
                         tracing::warn!(%error, "notifier: cannot record a delivery's attempt");
                     }
                 } else {

@@ -559,3 +559,65 @@ async fn a_commit_on_one_host_wakes_the_readers_of_the_other() {
         .expect("the store is open");
     hosts.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_event_is_sent_once_with_both_hosts_sending() {
+    let Some(hosts) = TwoHosts::start("each_event_is_sent_once_with_both_hosts_sending").await else {
+        return;
+    };
+    let source = Source::start(5).await;
+    source.fail_always(omnify_tests::source::Fault::Unauthorized);
+    hosts.with_paged_source(&source).await;
+    let receiver = crate::notify::Receiver::start().await;
+    let endpoint = json!({"url": receiver.hook("ops"), "kinds": ["run.failed"], "escalation": false});
+    let registered = hosts
+        .a
+        .call(
+            Method::POST,
+            "/v1/tenants/acme/endpoints",
+            Some(&hosts.admin),
+            Some(&endpoint),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+
+    // Five runs that fail at once (the platform refuses the token), started
+    // on both hosts: five events, each one delivery.
+    let runs = 5;
+    for i in 0..runs {
+        let host = if i % 2 == 0 { &hosts.a } else { &hosts.b };
+        let started = host
+            .call(
+                Method::POST,
+                "/v1/tenants/acme/plugins/paged-source/sync",
+                Some(&hosts.admin),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(started.status, 202, "{}", started.text);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.received("ops").len() < runs {
+        assert!(
+            Instant::now() < deadline,
+            "not every failure was sent: {:?}",
+            receiver.received("ops").len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both notifiers look again after every commit and every second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let received = receiver.received("ops");
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).expect("JSON")["id"].to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (received.len(), ids.len()),
+        (runs, runs),
+        "each event once: {received:#?}"
+    );
+    hosts.stop().await;
+}
