@@ -79,6 +79,28 @@ impl TwoHosts {
         assert_eq!(enabled.status, 200, "{}", enabled.text);
     }
 
+    /// Publish build 1 of the `versioned` connector on `a` and enable it
+    /// for a new tenant `acme` against the holding server at `url`;
+    /// returns the enablement's path.
+    async fn with_versioned(&self, url: &str) -> &'static str {
+        let admin = self.admin.as_str();
+        assert_eq!(self.a.create_tenant(admin, "acme").await.status, 201);
+        let published = self
+            .a
+            .upload(
+                admin,
+                &manifest("guests/versioned/plugin.toml"),
+                guests::VERSIONED,
+            )
+            .await;
+        assert_eq!(published.status, 201, "{}", published.text);
+        let path = "/v1/tenants/acme/plugins/versioned";
+        let enable = json!({"config": {"base_url": url}});
+        let enabled = self.a.call(Method::PUT, path, Some(admin), Some(&enable)).await;
+        assert_eq!(enabled.json["version"], "1.0.0", "{}", enabled.text);
+        path
+    }
+
     async fn stop(self) {
         self.a.stop().await;
         self.b.stop().await;
@@ -398,27 +420,7 @@ async fn an_upgrade_on_one_host_is_what_the_other_runs_next() {
     let (url, _waiting, release) = holding_server().await;
     release.send_replace(true);
     let admin = hosts.admin.as_str();
-    assert_eq!(hosts.a.create_tenant(admin, "acme").await.status, 201);
-    let first = hosts
-        .a
-        .upload(
-            admin,
-            &manifest("guests/versioned/plugin.toml"),
-            guests::VERSIONED,
-        )
-        .await;
-    assert_eq!(first.status, 201, "{}", first.text);
-    let path = "/v1/tenants/acme/plugins/versioned";
-    let pinned = hosts
-        .a
-        .call(
-            Method::PUT,
-            path,
-            Some(admin),
-            Some(&json!({"config": {"base_url": url}})),
-        )
-        .await;
-    assert_eq!(pinned.json["version"], "1.0.0", "{}", pinned.text);
+    let path = hosts.with_versioned(&url).await;
     let second = hosts
         .a
         .upload(
@@ -466,27 +468,7 @@ async fn a_concurrency_quota_holds_across_both_hosts() {
     };
     let (url, waiting, release) = holding_server().await;
     let admin = hosts.admin.clone();
-    assert_eq!(hosts.a.create_tenant(&admin, "acme").await.status, 201);
-    let published = hosts
-        .a
-        .upload(
-            &admin,
-            &manifest("guests/versioned/plugin.toml"),
-            guests::VERSIONED,
-        )
-        .await;
-    assert_eq!(published.status, 201, "{}", published.text);
-    let path = "/v1/tenants/acme/plugins/versioned";
-    let enabled = hosts
-        .a
-        .call(
-            Method::PUT,
-            path,
-            Some(&admin),
-            Some(&json!({"config": {"base_url": url}})),
-        )
-        .await;
-    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    let path = hosts.with_versioned(&url).await;
     let quotas = json!({"concurrent_calls": 2});
     let set = hosts
         .b
