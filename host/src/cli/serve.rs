@@ -127,7 +127,6 @@ impl ServeArgs {
         })
     }
 
-    /// The webhook limits: the host's defaults, overridden by the flags.
     /// The PostgreSQL store's URL, with the password from its file.
     fn store_url(&self) -> anyhow::Result<Option<String>> {
         let (Some(store), Some(file)) = (&self.store, &self.store_password_file) else {
@@ -141,6 +140,7 @@ impl ServeArgs {
         Ok(Some(url.to_string()))
     }
 
+    /// The webhook limits: the host's defaults, overridden by the flags.
     fn webhook_limits(&self) -> WebhookLimits {
         let defaults = WebhookLimits::default();
         WebhookLimits {
@@ -315,4 +315,58 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Command::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn the_store_password_comes_from_its_file_encoded_into_the_url() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("password");
+        std::fs::write(&file, "p@ss:w/rd\n").expect("write");
+        let file = file.to_str().expect("a path");
+        let args = parse(&[
+            "--store",
+            "postgres://omnify@db:5432/omnify",
+            "--store-password-file",
+            file,
+        ])
+        .expect("valid flags");
+        let url = args.store_url().expect("a URL").expect("a store");
+        assert_eq!(url, "postgres://omnify:p%40ss%3Aw%2Frd@db:5432/omnify");
+        let parsed: tokio_postgres::Config = url.parse().expect("tokio-postgres reads it");
+        assert_eq!(parsed.get_password(), Some(&b"p@ss:w/rd"[..]));
+
+        let missing = parse(&[
+            "--store",
+            "postgres://omnify@db/omnify",
+            "--store-password-file",
+            "/nonexistent/password",
+        ])
+        .expect("valid flags")
+        .store_url()
+        .expect_err("a missing file is an error");
+        assert!(missing.to_string().contains("/nonexistent/password"), "{missing}");
+        assert!(
+            parse(&["--store-password-file", file]).is_err(),
+            "a password file needs a store"
+        );
+        assert!(
+            parse(&["--lease-seconds", "0"]).is_err(),
+            "leases last a second at least"
+        );
+    }
 }

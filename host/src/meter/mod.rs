@@ -150,11 +150,6 @@ impl Drop for Admission {
     }
 }
 
-/// What a quota counter's write costs in the store's group commit.
-fn commit_cost() -> u64 {
-    crate::store::commits::JOB_OVERHEAD
-}
-
 fn concurrency_refused(limit: u32) -> ControlError {
     ControlError::QuotaExceeded {
         quota: "concurrent_calls",

@@ -19,6 +19,7 @@ use super::{Counters, TenantCounters, lock};
 use crate::control::ControlError;
 use crate::hosts::Hosts;
 use crate::hosts::lease::{Holder, Resource};
+use crate::store::commits::JOB_OVERHEAD;
 use crate::store::storage::{Table, WriteTx, get_json, key, prefix, put_json};
 use crate::tenant::Quotas;
 use serde::{Deserialize, Serialize};
@@ -94,62 +95,58 @@ pub(super) async fn admit(
     );
     let outcome = store
         .commits()
-        .commit(
-            tenant,
-            super::commit_cost(),
-            move |tx| -> Result<(), ControlError> {
-                // The store first, so that this host's counters stay locked
-                // only for the arithmetic.
-                let elsewhere = match quotas.concurrent_calls {
-                    Some(_) => running_elsewhere(tx, &hosts, &tenant_id)?,
-                    None => 0,
-                };
-                let minute = match quotas.calls_per_minute {
-                    Some(limit) => {
-                        let stored: Minute =
-                            get_json(tx, Table::QuotaCounters, &minute_key(&tenant_id))?.unwrap_or_default();
-                        let calls = if stored.minute == seconds / 60 {
-                            stored.calls
-                        } else {
-                            0
-                        };
-                        if calls >= u64::from(limit) {
-                            return Err(super::rate_refused(limit, seconds));
-                        }
-                        Some(Minute {
-                            minute: seconds / 60,
-                            calls: calls + 1,
-                        })
+        .commit(tenant, JOB_OVERHEAD, move |tx| -> Result<(), ControlError> {
+            // The store first, so that this host's counters stay locked
+            // only for the arithmetic.
+            let elsewhere = match quotas.concurrent_calls {
+                Some(_) => running_elsewhere(tx, &hosts, &tenant_id)?,
+                None => 0,
+            };
+            let minute = match quotas.calls_per_minute {
+                Some(limit) => {
+                    let stored: Minute =
+                        get_json(tx, Table::QuotaCounters, &minute_key(&tenant_id))?.unwrap_or_default();
+                    let calls = if stored.minute == seconds / 60 {
+                        stored.calls
+                    } else {
+                        0
+                    };
+                    if calls >= u64::from(limit) {
+                        return Err(super::rate_refused(limit, seconds));
                     }
-                    None => None,
-                };
-                let running_here = {
-                    let mut all = lock(&counters_in);
-                    let here: &mut TenantCounters = all.entry(tenant_id.clone()).or_default();
-                    let already = counted_in.load(Ordering::Acquire);
-                    if let Some(limit) = quotas.concurrent_calls
-                        && elsewhere + here.running - u64::from(already) >= u64::from(limit)
-                    {
-                        return Err(super::concurrency_refused(limit));
-                    }
-                    if !already {
-                        here.running += 1;
-                        counted_in.store(true, Ordering::Release);
-                    }
-                    here.running
-                };
-                if let Some(minute) = &minute {
-                    put_json(tx, Table::QuotaCounters, &minute_key(&tenant_id), minute)?;
+                    Some(Minute {
+                        minute: seconds / 60,
+                        calls: calls + 1,
+                    })
                 }
-                put_json(
-                    tx,
-                    Table::QuotaCounters,
-                    &running_key(&tenant_id, hosts.id()),
-                    &running_here,
-                )?;
-                Ok(())
-            },
-        )
+                None => None,
+            };
+            let running_here = {
+                let mut all = lock(&counters_in);
+                let here: &mut TenantCounters = all.entry(tenant_id.clone()).or_default();
+                let already = counted_in.load(Ordering::Acquire);
+                if let Some(limit) = quotas.concurrent_calls
+                    && elsewhere + here.running - u64::from(already) >= u64::from(limit)
+                {
+                    return Err(super::concurrency_refused(limit));
+                }
+                if !already {
+                    here.running += 1;
+                    counted_in.store(true, Ordering::Release);
+                }
+                here.running
+            };
+            if let Some(minute) = &minute {
+                put_json(tx, Table::QuotaCounters, &minute_key(&tenant_id), minute)?;
+            }
+            put_json(
+                tx,
+                Table::QuotaCounters,
+                &running_key(&tenant_id, hosts.id()),
+                &running_here,
+            )?;
+            Ok(())
+        })
         .await;
     if outcome.is_err() && counted.load(Ordering::Acquire) {
         // Counted, then the commit failed: the call does not run.
@@ -170,10 +167,9 @@ pub(super) fn publish_running(
     tenant: &str,
 ) {
     let (hosts, counters, tenant_id) = (hosts.clone(), counters.clone(), tenant.to_string());
-    let _unawaited = store.commits().submit(
-        tenant,
-        super::commit_cost(),
-        move |tx| -> Result<(), ControlError> {
+    let _unawaited = store
+        .commits()
+        .submit(tenant, JOB_OVERHEAD, move |tx| -> Result<(), ControlError> {
             let running = lock(&counters).get(&tenant_id).map_or(0, |c| c.running);
             put_json(
                 tx,
@@ -182,6 +178,5 @@ pub(super) fn publish_running(
                 &running,
             )?;
             Ok(())
-        },
-    );
+        });
 }
