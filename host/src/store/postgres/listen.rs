@@ -7,8 +7,12 @@ use crate::store::StoreError;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio::task::JoinHandle;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{AsyncMessage, NoTls, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The channel commits are announced on.
 const CHANNEL: &str = "omnify_commits";
@@ -32,33 +36,54 @@ pub(super) fn notify_and_commit(instance: &str) -> String {
 /// connection.
 const RECONNECT: Duration = Duration::from_secs(1);
 
+/// A connection that hears the channel's notifications other than
+/// `own`'s, the receiver they arrive on, and the task driving it.
+type Listening = (tokio_postgres::Client, UnboundedReceiver<()>, JoinHandle<()>);
+
+async fn connect<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    own: String,
+) -> Result<Listening, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = config.connect(tls).await?;
+    let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notification(heard) = message
+                && heard.payload() != own
+                && heard_tx.send(()).is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok((client, heard, driver))
+}
+
 /// Listen for other store instances' commits until the store's runtime
-/// stops, counting each in `made`; reconnects whenever the connection is
-/// lost. A commit announced
-/// while it was away is made up for by counting one on every reconnect.
+/// stops, counting each in `made`, over TLS when `tls` is given; reconnects
+/// whenever the connection is lost. A commit announced while it was away
+/// is made up for by counting one on every reconnect.
 pub(super) async fn listen(
     config: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
     made: Arc<watch::Sender<u64>>,
     instance: String,
     target: String,
 ) {
     let mut connected_before = false;
     loop {
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
-                let own = instance.clone();
-                let driver = tokio::spawn(async move {
-                    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    while let Some(Ok(message)) = messages.next().await {
-                        if let AsyncMessage::Notification(heard) = message
-                            && heard.payload() != own
-                            && heard_tx.send(()).is_err()
-                        {
-                            break;
-                        }
-                    }
-                });
+        let connected = match &tls {
+            Some(tls) => connect(&config, tls.clone(), instance.clone()).await,
+            None => connect(&config, NoTls, instance.clone()).await,
+        };
+        match connected {
+            Ok((client, mut heard, driver)) => {
                 match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                     Ok(()) => {
                         if connected_before {

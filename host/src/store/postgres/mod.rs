@@ -11,6 +11,7 @@
 
 mod listen;
 mod schema;
+mod tls;
 mod tx;
 
 #[cfg(test)]
@@ -74,12 +75,15 @@ impl Drop for Background {
 }
 
 impl PgStore {
-    /// Connect to the database at `url` (`postgres://user:password@host:port/db`)
-    /// and bring its schema up to date, refusing one written by a newer build.
+    /// Connect to the database at `url` (`postgres://user:password@host:port/db`,
+    /// with `sslmode` and `sslrootcert` as in libpq; see [`tls`]) and bring
+    /// its schema up to date, refusing one written by a newer build.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let (url, root_cert) = tls::split_root_cert(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("the PostgreSQL URL is invalid: {e}")))?;
+        let tls = tls::connector(&config, root_cert.as_deref())?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -95,16 +99,16 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot start the PostgreSQL runtime: {e}")))?;
         let background = Background(Some(runtime));
         let listener_config = config.clone();
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                // A connection back from a transaction has ended it, or was
-                // discarded; checking it with a query again would cost a
-                // round trip per transaction.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            // A connection back from a transaction has ended it, or was
+            // discarded; checking it with a query again would cost a round
+            // trip per transaction.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config, tls.clone(), manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(MAX_CONNECTIONS)
             .wait_timeout(Some(WAIT_TIMEOUT))
@@ -128,6 +132,7 @@ impl PgStore {
         });
         handle.spawn(listen::listen(
             listener_config,
+            tls,
             announce.made.clone(),
             instance,
             target.clone(),
@@ -161,7 +166,8 @@ fn connection(pool: &Pool, runtime: &Handle, target: &str) -> Result<Object, Sto
     match block_on(runtime.spawn(async move { pool.get().await })) {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(e)) => Err(StoreError::Unavailable(format!(
-            "cannot connect to PostgreSQL at {target}: {e}"
+            "cannot connect to PostgreSQL at {target}: {}",
+            with_causes(&e)
         ))),
         Err(e) => Err(StoreError::Unavailable(format!(
             "cannot connect to PostgreSQL at {target}: {e}"
@@ -234,7 +240,22 @@ impl Storage for PgStore {
     }
 }
 
+/// `error` and what caused it, down to the first cause (a TLS handshake
+/// fails for a reason that only the innermost error gives).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// A driver error as a store error, saying what was being done.
 fn unavailable(doing: &str, error: &tokio_postgres::Error) -> StoreError {
-    StoreError::Unavailable(format!("PostgreSQL: cannot {doing}: {error}"))
+    StoreError::Unavailable(format!("PostgreSQL: cannot {doing}: {}", with_causes(error)))
 }

@@ -202,6 +202,46 @@ fn calls_from_inside_another_runtime_work() {
 }
 
 #[test]
+fn tls_is_used_and_the_server_is_verified() {
+    let Some(server) = Server::from_env("tls_is_used_and_the_server_is_verified") else {
+        return;
+    };
+    // `.ci/run` serves TLS with a certificate of a CA of its own.
+    let Ok(ca) = std::env::var("OMNIFY_TEST_POSTGRES_CA") else {
+        assert!(
+            std::env::var_os("OMNIFY_REQUIRE_POSTGRES").is_none(),
+            "OMNIFY_REQUIRE_POSTGRES is set but OMNIFY_TEST_POSTGRES_CA is not"
+        );
+        eprintln!("tls_is_used_and_the_server_is_verified: did not run: OMNIFY_TEST_POSTGRES_CA is not set");
+        return;
+    };
+    let database = server.database();
+    let with = |query: &str| format!("{}?{query}", database.url);
+    let store =
+        PgStore::connect(&with(&format!("sslmode=require&sslrootcert={ca}"))).expect("connect over TLS");
+    store.check_ready().expect("ready");
+    let encrypted = format!(
+        "SELECT count(*)::text FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND datname = '{}' AND application_name = 'omnify'",
+        database.name
+    );
+    let connections = server.query(server.url.as_str(), &encrypted);
+    assert_ne!(connections, ["0"], "the store's connections use TLS");
+    drop(store);
+
+    // The Mozilla roots alone do not know the test CA.
+    let unknown = PgStore::connect(&with("sslmode=require")).err();
+    let unknown = unknown.expect("a server of an unknown CA is refused").to_string();
+    assert!(
+        unknown.contains("certificate") || unknown.contains("Unknown"),
+        "{unknown}"
+    );
+    let missing = PgStore::connect(&with("sslmode=require&sslrootcert=/nonexistent/ca.pem")).err();
+    let missing = missing.expect("a missing CA file is refused").to_string();
+    assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+}
+
+#[test]
 fn errors_never_show_the_password() {
     // Nothing listens on port 1 of the loopback.
     let unreachable = PgStore::connect("postgres://omnify:s3cret-pw@127.0.0.1:1/omnify").err();
