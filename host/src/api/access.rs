@@ -205,7 +205,7 @@ pub(super) async fn authorize(
                 "send `Authorization: Bearer <admin token or API key>`",
             )
         })?;
-    let principal = api.control.authenticate(token)?;
+    let principal = api.control.authenticate(token).await?;
     if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &api).await {
         if let Some((_, tenant)) = params.iter().find(|(name, _)| *name == "tenant") {
             principal.require_tenant(tenant)?;

@@ -53,7 +53,7 @@ async fn session_ended(console: Console, token: String) -> String {
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         checks.tick().await;
-        if let Err(error) = console.sessions.current(&console.control, &token) {
+        if let Err(error) = console.sessions.current(&console.control, &token).await {
             return error.to_string();
         }
     }

@@ -168,7 +168,7 @@ impl Sessions {
 
     /// The session of `token`, with its credential authenticated again by
     /// `control`; an expired or revoked one is ended.
-    pub fn current(&self, control: &ControlPlane, token: &str) -> Result<Current, SessionError> {
+    pub async fn current(&self, control: &ControlPlane, token: &str) -> Result<Current, SessionError> {
         let id = session_id(token);
         let (sealed, csrf) = {
             let mut open = self.lock();
@@ -180,7 +180,7 @@ impl Sessions {
             (session.sealed.clone(), session.csrf.clone())
         };
         let credential = open_credential(token, &sealed)?;
-        match control.authenticate(&credential) {
+        match control.authenticate(&credential).await {
             Ok(principal) => Ok(Current { principal, csrf, id }),
             Err(ControlError::Unauthenticated(_)) => {
                 self.lock().remove(&id);

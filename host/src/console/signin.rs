@@ -130,7 +130,7 @@ pub async fn submit(State(console): State<Console>, request: Request) -> Respons
             false,
         );
     }
-    match console.control.authenticate(key) {
+    match console.control.authenticate(key).await {
         Ok(principal) => {
             // A session nobody could account for is never opened.
             if let Err(error) = console

@@ -42,9 +42,10 @@ impl FromRequestParts<Console> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Self::Rejection> {
         let secure = cookie::over_tls(&parts.headers, console.config.secure_cookies);
-        let found = cookie::read(&parts.headers, SESSION_COOKIE)
-            .filter(|token| !token.is_empty())
-            .map(|token| console.sessions.current(&console.control, token));
+        let found = match cookie::read(&parts.headers, SESSION_COOKIE).filter(|token| !token.is_empty()) {
+            Some(token) => Some(console.sessions.current(&console.control, token).await),
+            None => None,
+        };
         match found {
             Some(Ok(session)) => Ok(Self {
                 session,

@@ -213,10 +213,9 @@ pub enum StartupTokenError {
 }
 
 /// Who presents `token`, if anyone.
-pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, ControlError> {
+pub fn authenticate(tx: &dyn ReadTx, token: &str) -> Result<Principal, ControlError> {
     let unknown = || ControlError::Unauthenticated("unknown or revoked credentials".into());
     let hash = token_hash(token);
-    let tx = store.read()?;
     if token.starts_with("oma_") {
         return match tx.get(Table::Meta, ADMIN_TOKEN_KEY)? {
             Some(stored) if stored == hash => Ok(Principal::admin()),
@@ -224,7 +223,7 @@ pub fn authenticate(store: &dyn Storage, token: &str) -> Result<Principal, Contr
         };
     }
     let id = tx.get(Table::ApiKeyHashes, &hash)?.ok_or_else(unknown)?;
-    let key: ApiKey = get_json(&*tx, Table::ApiKeys, &id)?.ok_or_else(unknown)?;
+    let key: ApiKey = get_json(tx, Table::ApiKeys, &id)?.ok_or_else(unknown)?;
     if key.revoked_at.is_some() {
         return Err(unknown());
     }
@@ -303,10 +302,11 @@ pub(crate) fn delete_all(tx: &mut dyn WriteTx, tenant: &str) -> Result<(), Store
 }
 
 impl ControlPlane {
-    /// Who presents `token`. A read snapshot of the memory-mapped store
-    /// takes microseconds, so this runs on the caller's thread.
-    pub fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
-        authenticate(&*self.store, token)
+    /// Who presents `token` (see [`ControlPlane::read_store`] for where the
+    /// lookup runs).
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
+        let token = token.to_string();
+        self.read_store(move |tx| authenticate(tx, &token)).await
     }
 
     /// Record that `principal` opened or closed a console session
