@@ -97,10 +97,9 @@ impl Drop for Scratch {
                 .enable_all()
                 .build()
                 .map(|runtime| {
-                    runtime.block_on(tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        execute(&server, &sql),
-                    ))
+                    runtime.block_on(async {
+                        tokio::time::timeout(std::time::Duration::from_secs(10), execute(&server, &sql)).await
+                    })
                 })
         })
         .join();
