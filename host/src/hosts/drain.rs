@@ -33,9 +33,4 @@ impl ControlPlane {
         tracing::info!(host = self.hosts.id(), released, "handed back this host's work");
         Ok(released)
     }
-
-    /// This host's id among the hosts of its store.
-    pub fn host_id(&self) -> &str {
-        self.hosts.id()
-    }
 }

@@ -70,6 +70,11 @@ impl Hosts {
         self.held.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether this host holds `resource` (has it queued or running).
+    pub fn holds(&self, resource: &Resource) -> bool {
+        self.held().contains(resource)
+    }
+
     /// What this host holds now.
     pub fn holding(&self) -> Vec<Resource> {
         self.held().iter().cloned().collect()

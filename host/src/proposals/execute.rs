@@ -199,7 +199,7 @@ impl ControlPlane {
             let stored: Proposal = get_json(&*tx, Table::Proposals, &key)?
                 .ok_or_else(|| ControlError::NotFound("the proposal was deleted".into()))?;
             if stored.status != ProposalStatus::Approved
-                || hosts.holding().contains(&lease)
+                || hosts.holds(&lease)
                 || !hosts.claim(&mut *tx, &lease)?
             {
                 return Ok(Err(stored));

@@ -251,12 +251,11 @@ impl ControlPlane {
         let hosts = self.hosts.clone();
         self.blocking(move |store| {
             let mut tx = store.write()?;
-            let held = hosts.holding();
             let mut claimed = Vec::new();
             for (key, job) in scan_json::<Job>(&*tx, Table::Queue, b"", None, usize::MAX)? {
                 let queue_id = String::from_utf8_lossy(&key).into_owned();
                 let lease = Resource::Queued(queue_id.clone());
-                if !held.contains(&lease) && hosts.claim(&mut *tx, &lease)? {
+                if !hosts.holds(&lease) && hosts.claim(&mut *tx, &lease)? {
                     claimed.push((queue_id, job));
                 }
             }

@@ -349,11 +349,10 @@ impl ControlPlane {
                 .blocking(move |store| {
                     let mut tx = store.write()?;
                     let open = index::open_runs(&*tx, cursor.as_ref(), 256)?;
-                    let held = hosts.holding();
                     let mut runs = Vec::new();
                     for (tenant, id) in &open {
                         let lease = Resource::run(tenant, id);
-                        if held.contains(&lease) {
+                        if hosts.holds(&lease) {
                             // This host has it queued or running already.
                             continue;
                         }
