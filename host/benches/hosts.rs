@@ -11,14 +11,14 @@
 //! its own, dropped at the end. Both hosts run in this process (one engine
 //! each), as two processes on one machine would share its cores.
 
-use omnify_host::RuntimeConfig;
-use omnify_host::audit::{self, Event};
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::enablement::EnableRequest;
-use omnify_host::invoke::Call;
-use omnify_host::store::StoreError;
-use omnify_host::tenant::{NewTenant, Principal};
+use omnify_control::audit::{self, Event};
+use omnify_control::control::{ControlConfig, ControlPlane};
+use omnify_control::enablement::EnableRequest;
+use omnify_control::store::StoreError;
+use omnify_control::tenant::{NewTenant, Principal};
 use omnify_registry::Builder;
+use omnify_runtime::RuntimeConfig;
+use omnify_runtime::invoke::Call;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

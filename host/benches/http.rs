@@ -12,13 +12,13 @@
 //!
 //! Run with `cargo bench -p omnify --bench http`.
 
-use omnify_host::RuntimeConfig;
-use omnify_host::api::{self, ApiConfig};
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::enablement::EnableRequest;
-use omnify_host::invoke::{Call, InvocationContext};
-use omnify_host::tenant::{NewTenant, Principal};
+use omnify_api::ApiConfig;
+use omnify_control::control::{ControlConfig, ControlPlane};
+use omnify_control::enablement::EnableRequest;
+use omnify_control::tenant::{NewTenant, Principal};
 use omnify_registry::Builder;
+use omnify_runtime::RuntimeConfig;
+use omnify_runtime::invoke::{Call, InvocationContext};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,7 +93,7 @@ fn main() {
             grantable_hosts: Vec::new(),
             credentials: Default::default(),
             store_url: None,
-            lease: omnify_host::hosts::DEFAULT_LEASE,
+            lease: omnify_control::hosts::DEFAULT_LEASE,
         })
         .expect("control plane");
         let admin_token = admin_token.expect("new store");
@@ -122,8 +122,8 @@ fn main() {
             "http://{}/v1/tenants/bench/plugins/hello-connector/invoke",
             listener.local_addr().expect("addr")
         );
-        let app = api::app(control.clone(), &ApiConfig::default());
-        tokio::spawn(async move { api::serve(listener, app, std::future::pending()).await });
+        let app = omnify_api::app(control.clone(), &ApiConfig::default());
+        tokio::spawn(async move { omnify_api::serve(listener, app, std::future::pending()).await });
 
         println!(
             "\nconcurrency {CONCURRENCY}, {} s each, `spec` of hello-connector:",

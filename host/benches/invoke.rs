@@ -12,10 +12,10 @@
 //! Run with `cargo bench -p omnify --bench invoke`.
 
 use criterion::Criterion;
-use omnify_host::engine::{self, EngineConfig};
-use omnify_host::invoke::{Call, InvocationContext, Limits};
-use omnify_host::{LoadedPlugin, Runtime, RuntimeConfig};
 use omnify_registry::Builder;
+use omnify_runtime::engine::{self, EngineConfig};
+use omnify_runtime::invoke::{Call, InvocationContext, Limits};
+use omnify_runtime::{LoadedPlugin, Runtime, RuntimeConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

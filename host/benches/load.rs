@@ -8,8 +8,8 @@
 //!
 //! Run with `cargo bench -p omnify --bench load`.
 
-use omnify_host::{Runtime, RuntimeConfig};
 use omnify_registry::Builder;
+use omnify_runtime::{Runtime, RuntimeConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

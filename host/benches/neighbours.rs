@@ -18,12 +18,12 @@
 //! Run with `cargo bench --profile dev -p omnify --bench neighbours`, or
 //! `… --bench neighbours -- 'KV flood'` for B alone and one row.
 
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::enablement::EnableRequest;
-use omnify_host::invoke::{Call, HostPattern};
-use omnify_host::sync::{RunStatus, SyncRequest};
-use omnify_host::tenant::{NewTenant, Principal};
+use omnify_control::control::{ControlConfig, ControlPlane};
+use omnify_control::enablement::EnableRequest;
+use omnify_control::sync::{RunStatus, SyncRequest};
+use omnify_control::tenant::{NewTenant, Principal};
 use omnify_registry::{Builder, Package};
+use omnify_runtime::invoke::{Call, HostPattern};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -287,8 +287,8 @@ fn main() {
             "http://{}/v1/hooks/a/hostile",
             listener.local_addr().expect("address")
         );
-        let app = omnify_host::api::app(control.clone(), &omnify_host::api::ApiConfig::default());
-        tokio::spawn(omnify_host::api::serve(listener, app, std::future::pending()));
+        let app = omnify_api::app(control.clone(), &omnify_api::ApiConfig::default());
+        tokio::spawn(omnify_api::serve(listener, app, std::future::pending()));
 
         let saturating = measure_b(&control, Load::Saturating).await;
         // A quarter of what B manages alone.

@@ -9,12 +9,12 @@
 //! Run with `cargo bench -p omnify --bench sync`.
 
 use axum::extract::Query;
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::enablement::EnableRequest;
-use omnify_host::store::storage::{Table, key, prefix};
-use omnify_host::store::{RedbStore, Storage};
-use omnify_host::sync::{RunStatus, SyncRequest};
-use omnify_host::tenant::{NewTenant, Principal};
+use omnify_control::control::{ControlConfig, ControlPlane};
+use omnify_control::enablement::EnableRequest;
+use omnify_control::store::storage::{Table, key, prefix};
+use omnify_control::store::{RedbStore, Storage};
+use omnify_control::sync::{RunStatus, SyncRequest};
+use omnify_control::tenant::{NewTenant, Principal};
 use omnify_registry::{Builder, Package};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -149,7 +149,9 @@ fn main() {
             dev: true,
             // The source listens on loopback, which only operator-grantable
             // hosts may reach.
-            grantable_hosts: vec![omnify_host::invoke::HostPattern::parse("127.0.0.1:*").expect("pattern")],
+            grantable_hosts: vec![
+                omnify_runtime::invoke::HostPattern::parse("127.0.0.1:*").expect("pattern"),
+            ],
             credentials: Default::default(),
             ..ControlConfig::new(data.path())
         })

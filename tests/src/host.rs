@@ -1,12 +1,12 @@
 //! A real host (control plane and HTTP API) on a loopback port and a temp
 //! data directory, with a small HTTP client for the tests.
 
-use omnify_host::RuntimeConfig;
-use omnify_host::api::{self, ApiConfig};
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::engine::EngineConfig;
-use omnify_host::invoke::HostPattern;
+use omnify_api::ApiConfig;
+use omnify_control::control::{ControlConfig, ControlPlane};
 use omnify_registry::{Package, PublisherKey};
+use omnify_runtime::RuntimeConfig;
+use omnify_runtime::engine::EngineConfig;
+use omnify_runtime::invoke::HostPattern;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -88,7 +88,7 @@ impl TestHost {
         ControlConfig {
             dev,
             // Short backoffs keep the retry tests quick.
-            sync: omnify_host::sync::SyncConfig {
+            sync: omnify_control::sync::SyncConfig {
                 batch_size: 50,
                 base_delay: std::time::Duration::from_millis(20),
                 max_delay: std::time::Duration::from_millis(200),
@@ -99,7 +99,7 @@ impl TestHost {
             grantable_hosts: vec![HostPattern::parse("127.0.0.1:*").expect("a valid pattern")],
             credentials: Default::default(),
             store_url: None,
-            lease: omnify_host::hosts::DEFAULT_LEASE,
+            lease: omnify_control::hosts::DEFAULT_LEASE,
             runtime: RuntimeConfig {
                 engine: EngineConfig {
                     max_instances: 32,
@@ -120,10 +120,10 @@ impl TestHost {
             cors_origins: cors_origins.iter().map(|s| s.to_string()).collect(),
             ..ApiConfig::default()
         };
-        let app = api::app(control.clone(), &config);
+        let app = omnify_api::app(control.clone(), &config);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            api::serve(listener, app, async {
+            omnify_api::serve(listener, app, async {
                 let _ = stopped.await;
             })
             .await

@@ -1,11 +1,11 @@
 //! Shared helpers of the end-to-end tests: the guest components (built by
 //! `build.rs`), a runtime sized for tests, and loopback servers.
 
-use omnify_host::capability::egress::EgressConfig;
-use omnify_host::engine::EngineConfig;
-use omnify_host::invoke::{Call, Grants, HostPattern, InvocationContext, InvokeError, Output};
-use omnify_host::store::MemoryStore;
-use omnify_host::{LoadedPlugin, Runtime, RuntimeConfig};
+use omnify_runtime::capability::egress::EgressConfig;
+use omnify_runtime::engine::EngineConfig;
+use omnify_runtime::invoke::{Call, Grants, HostPattern, InvocationContext, InvokeError, Output};
+use omnify_runtime::storage::MemoryStore;
+use omnify_runtime::{LoadedPlugin, Runtime, RuntimeConfig};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -106,7 +106,7 @@ pub async fn act(
 /// The JSON an `act` call returned.
 pub fn act_result(output: &Output) -> Value {
     match &output.value {
-        omnify_host::CallOutput::Act(raw) => serde_json::from_str(raw.get()).expect("act returns JSON"),
+        omnify_runtime::CallOutput::Act(raw) => serde_json::from_str(raw.get()).expect("act returns JSON"),
         other => panic!("expected an act result, got {other:?}"),
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
+use omnify_runtime::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

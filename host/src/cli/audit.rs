@@ -4,12 +4,12 @@
 //! `public-key` and `verify --checkpoints <export> --public-key <key>` work
 //! with a running server too, and the latter with no data directory at all.
 
-use crate::audit::checkpoint::{self, AuditSigner, SIGNING_KEY_FILE};
-use crate::audit::{self, Verification, exported};
-use crate::store::{RedbStore, Storage};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use ed25519_dalek::VerifyingKey;
+use omnify_control::audit::checkpoint::{self, AuditSigner, SIGNING_KEY_FILE};
+use omnify_control::audit::{self, Verification, exported};
+use omnify_control::store::{RedbStore, Storage};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,7 +67,7 @@ pub struct ExportArgs {
 
 fn open(data_dir: &Path) -> anyhow::Result<RedbStore> {
     anyhow::ensure!(
-        data_dir.join(crate::store::redb::DATABASE_FILE).exists(),
+        data_dir.join(omnify_control::store::redb::DATABASE_FILE).exists(),
         "{} holds no Omnify store",
         data_dir.display()
     );
@@ -160,7 +160,11 @@ fn verify_copy(args: &VerifyArgs, copy_path: &Path) -> anyhow::Result<ExitCode> 
             &exported::verify_copy(tenant, chain, &key),
         );
     }
-    if !args.data_dir.join(crate::store::redb::DATABASE_FILE).exists() {
+    if !args
+        .data_dir
+        .join(omnify_control::store::redb::DATABASE_FILE)
+        .exists()
+    {
         eprintln!(
             "{} holds no Omnify store: only the exported copy was checked",
             args.data_dir.display()

@@ -3,13 +3,13 @@
 //! and the agents run on that data, so that a newcomer sees data flowing
 //! from all five platforms and what the agents make of it.
 
-use crate::control::{ControlError, ControlPlane};
-use crate::enablement::EnableRequest;
-use crate::invoke::Task;
-use crate::scheduler::jobs::{NewJob, Schedule};
-use crate::sync::{Run, RunStatus, SyncRequest};
-use crate::tenant::{NewTenant, Principal, Role};
 use anyhow::Context;
+use omnify_control::control::{ControlError, ControlPlane};
+use omnify_control::enablement::EnableRequest;
+use omnify_control::scheduler::jobs::{NewJob, Schedule};
+use omnify_control::sync::{Run, RunStatus, SyncRequest};
+use omnify_control::tenant::{NewTenant, Principal, Role};
+use omnify_runtime::invoke::Task;
 use omnify_sandbox::{Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

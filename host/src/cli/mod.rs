@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod client;
+#[cfg(feature = "demo")]
 mod demo;
 mod package;
 mod pairs;
@@ -93,7 +94,9 @@ impl Cli {
     /// its plugins' activity; one-shot commands print their results instead.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Serve(_) => "warn,omnify_host=info,omnify::guest=info",
+            Command::Serve(_) => {
+                "warn,omnify_host=info,omnify_api=info,omnify_control=info,omnify_runtime=info,omnify::guest=info"
+            }
             _ => "warn",
         }
     }

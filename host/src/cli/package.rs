@@ -1,12 +1,12 @@
 //! `omnify plugin keygen | pack | sign | inspect | verify | publish`: the
 //! partner's way from a crate to a signed package on a server.
 
-use crate::catalog::check_declared;
-use crate::plugin::detect;
 use anyhow::{Context, bail};
 use clap::Args;
+use omnify_control::catalog::check_declared;
 use omnify_registry::signing::key_id;
 use omnify_registry::{Builder, Manifest, Package, PublisherKey};
+use omnify_runtime::plugin::detect;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

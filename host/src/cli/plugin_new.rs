@@ -1,9 +1,9 @@
 //! `omnify plugin new`: a plugin crate that builds, tests and runs outside
 //! this repository, from the templates in `scaffold/`.
 
-use crate::plugin::CONTRACT_VERSION;
 use clap::Args;
 use omnify_registry::manifest::{RESERVED_NAMES, is_plugin_name, is_publisher_name};
+use omnify_runtime::plugin::CONTRACT_VERSION;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use thiserror::Error;

@@ -3,12 +3,12 @@
 //! on the command line, and print the result and the usage.
 
 use super::pairs::{json_or_text, split_pair};
-use crate::capability::egress::EgressConfig;
-use crate::invoke::{Call, Grants, HostPattern, InvocationContext, Limits, Output, Secret, Usage};
-use crate::runtime::{Runtime, RuntimeConfig};
 use anyhow::{Context, bail};
 use clap::Args;
 use omnify_registry::{Builder, Manifest, PluginKind};
+use omnify_runtime::capability::egress::EgressConfig;
+use omnify_runtime::invoke::{Call, Grants, HostPattern, InvocationContext, Limits, Output, Secret, Usage};
+use omnify_runtime::runtime::{Runtime, RuntimeConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -179,7 +179,7 @@ fn context(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Invoca
     Ok(ctx)
 }
 
-fn print_logs(logs: &[crate::invoke::LogLine]) {
+fn print_logs(logs: &[omnify_runtime::invoke::LogLine]) {
     for line in logs {
         let level = serde_json::to_value(line.level).ok();
         let level = level.as_ref().and_then(Value::as_str).unwrap_or("log");

@@ -1,17 +1,17 @@
 //! `omnify serve`: the host with its HTTP API, on the embedded store or a
 //! shared PostgreSQL one.
 
-use crate::api::{self, ApiConfig};
-use crate::catalog::trust::NewTrustedKey;
-use crate::control::{ControlConfig, ControlError, ControlPlane, HostCredentials};
-use crate::invoke::HostPattern;
-use crate::runtime::RuntimeConfig;
-use crate::scheduler::{Scheduler, SchedulerConfig, SystemClock};
-use crate::tenant::Principal;
-use crate::webhooks::WebhookLimits;
 use anyhow::Context;
 use clap::Args;
+use omnify_api::ApiConfig;
+use omnify_control::catalog::trust::NewTrustedKey;
+use omnify_control::control::{ControlConfig, ControlError, ControlPlane, HostCredentials};
+use omnify_control::scheduler::{Scheduler, SchedulerConfig, SystemClock};
+use omnify_control::tenant::Principal;
+use omnify_control::webhooks::WebhookLimits;
 use omnify_registry::PublisherKey;
+use omnify_runtime::invoke::HostPattern;
+use omnify_runtime::runtime::RuntimeConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,7 +154,17 @@ impl ServeArgs {
 }
 
 /// Run the server until Ctrl-C or SIGTERM, then finish in-flight requests.
-pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    #[cfg(not(feature = "demo"))]
+    if args.demo {
+        anyhow::bail!(
+            "--demo needs the platform sandboxes, which this build leaves out: build omnify with its \
+             `demo` feature (on by default)"
+        );
+    }
+    #[cfg(feature = "demo")]
+    let mut args = args;
+    #[cfg(feature = "demo")]
     if args.demo {
         args.plugins.extend(super::demo::first_party_plugins()?);
         // The sandboxes listen on loopback.
@@ -185,9 +195,9 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         control.notifier().set_public_url(url);
     }
     let control = Arc::new(control);
-    tokio::spawn(crate::webhooks::flush_refusals_periodically(Arc::downgrade(
-        &control,
-    )));
+    tokio::spawn(omnify_control::webhooks::flush_refusals_periodically(
+        Arc::downgrade(&control),
+    ));
     for plugin in &args.plugins {
         add_plugin(&control, plugin, &args.data_dir.join("dev-keys")).await?;
     }
@@ -204,6 +214,7 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let api_url = format!("http://{}", listener.local_addr()?);
     // Kept alive until the server stops.
+    #[cfg(feature = "demo")]
     let _demo = if args.demo {
         let (sandbox, key) = super::demo::prepare(&control).await?;
         println!("{}", super::demo::instructions(&api_url, &key));
@@ -214,7 +225,7 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     Scheduler::start(control.clone(), Arc::new(SystemClock), SchedulerConfig::default()).await?;
     let config = ApiConfig {
         cors_origins: args.cors_origins,
-        console: crate::console::ConsoleConfig {
+        console: omnify_api::console::ConsoleConfig {
             secure_cookies: args.console_secure_cookies,
             ..Default::default()
         },
@@ -223,7 +234,12 @@ pub async fn run(mut args: ServeArgs) -> anyhow::Result<()> {
     println!("Console on {api_url}/console (sign in with an API key or the admin token)");
     // Last: scripts and tests wait for this line, and may stop reading then.
     println!("Omnify API on {api_url} (OpenAPI at /v1/openapi.json)");
-    api::serve(listener, api::app(control.clone(), &config), shutdown_signal()).await?;
+    omnify_api::serve(
+        listener,
+        omnify_api::app(control.clone(), &config),
+        shutdown_signal(),
+    )
+    .await?;
     // Other hosts of the store resume what this one held at once.
     match control
         .hand_back(Duration::from_secs(args.stop_grace_seconds))

@@ -104,9 +104,9 @@ fn plugin_run_refuses_bad_input_with_a_clear_message() {
 
 #[test]
 fn audit_verify_checks_every_chain_of_a_stopped_server() {
-    use omnify_host::control::{ControlConfig, ControlPlane};
-    use omnify_host::store::storage::{Table, key};
-    use omnify_host::tenant::{NewTenant, Principal, TenantStatus};
+    use omnify_control::control::{ControlConfig, ControlPlane};
+    use omnify_control::store::storage::{Table, key};
+    use omnify_control::tenant::{NewTenant, Principal, TenantStatus};
 
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().to_str().expect("utf-8 path");
@@ -128,7 +128,7 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
             grantable_hosts: Vec::new(),
             credentials: Default::default(),
             store_url: None,
-            lease: omnify_host::hosts::DEFAULT_LEASE,
+            lease: omnify_control::hosts::DEFAULT_LEASE,
         })
         .expect("open");
         let admin = Principal::admin();
@@ -202,8 +202,8 @@ fn audit_verify_checks_every_chain_of_a_stopped_server() {
     );
 
     {
-        let store = omnify_host::store::RedbStore::open(dir.path()).expect("open");
-        use omnify_host::store::Storage;
+        let store = omnify_control::store::RedbStore::open(dir.path()).expect("open");
+        use omnify_control::store::Storage;
         let mut tx = store.write().expect("write");
         tx.delete(Table::Audit, &key(&[b"acme", &2u64.to_be_bytes()]))
             .expect("delete");

@@ -1,5 +1,5 @@
 //! What a harness holds, and how it answers capability calls: the same
-//! answers and errors as the Omnify host (`host/src/capability`), with the
+//! answers and errors as the Omnify host (`runtime/src/capability`), with the
 //! host's default limits.
 
 use super::reply::{RecordedRequest, Reply};

@@ -2,11 +2,11 @@
 //! loopback, rebinding, IP literals, public-suffix wildcards, ports, the
 //! errors a plugin sees, and what redirects carry to another origin.
 
-use omnify_host::capability::egress::{EgressConfig, ResolverOverride};
-use omnify_host::engine::EngineConfig;
-use omnify_host::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
-use omnify_host::{InvokeError, LoadedPlugin, Runtime, RuntimeConfig};
 use omnify_registry::Manifest;
+use omnify_runtime::capability::egress::{EgressConfig, ResolverOverride};
+use omnify_runtime::engine::EngineConfig;
+use omnify_runtime::invoke::{HostPattern, InvocationContext, InvokeErrorKind, PluginError};
+use omnify_runtime::{InvokeError, LoadedPlugin, Runtime, RuntimeConfig};
 use omnify_tests::host::{HOSTILE_MANIFEST, TestHost};
 use omnify_tests::server::TestServer;
 use omnify_tests::{act, act_result, context, guests, load, runtime_with};

@@ -2,9 +2,9 @@
 //! running more calls than its share waits on each epoch tick while another
 //! tenant is busy, and the other tenant never waits for it.
 
-use omnify_host::engine::EngineConfig;
-use omnify_host::invoke::{InvocationContext, InvokeError};
-use omnify_host::{Runtime, RuntimeConfig};
+use omnify_runtime::engine::EngineConfig;
+use omnify_runtime::invoke::{InvocationContext, InvokeError};
+use omnify_runtime::{Runtime, RuntimeConfig};
 use omnify_tests::{act, context, guests, load, loopback_egress, runtime_with};
 use serde_json::json;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! Loading components, the precompiled cache, and real plugins doing real
 //! work: the partner example connector and an agent reading synced data.
 
-use omnify_host::invoke::{Call, InvokeErrorKind, PluginError, ReadRequest, SyncMode, Task};
-use omnify_host::plugin::CodeSource;
-use omnify_host::{CallOutput, LoadError, RuntimeConfig};
 use omnify_registry::PluginKind;
+use omnify_runtime::invoke::{Call, InvokeErrorKind, PluginError, ReadRequest, SyncMode, Task};
+use omnify_runtime::plugin::CodeSource;
+use omnify_runtime::{CallOutput, LoadError, RuntimeConfig};
 use omnify_tests::server::{GOOD_TOKEN, QUOTES, TestServer};
 use omnify_tests::{act, act_result, context, guests, load, runtime, runtime_with};
 use serde_json::{Value, json};
@@ -233,8 +233,10 @@ async fn the_hello_connector_pages_quotes_over_http_with_its_token() {
         .insert("quotes_url".into(), json!(server.url("/quotes")));
     server.allow(&mut ctx);
     ctx.grants.secrets.insert("api_token".into());
-    ctx.secrets
-        .insert("api_token".into(), omnify_host::invoke::Secret::new(GOOD_TOKEN));
+    ctx.secrets.insert(
+        "api_token".into(),
+        omnify_runtime::invoke::Secret::new(GOOD_TOKEN),
+    );
 
     let mut state = None;
     let mut all = Vec::new();
@@ -256,7 +258,7 @@ async fn the_hello_connector_pages_quotes_over_http_with_its_token() {
     assert_eq!(ids, (1..=QUOTES).collect::<Vec<_>>());
 
     ctx.secrets
-        .insert("api_token".into(), omnify_host::invoke::Secret::new("expired"));
+        .insert("api_token".into(), omnify_runtime::invoke::Secret::new("expired"));
     let error = runtime
         .invoke(&plugin, &ctx, read("quotes", SyncMode::FullRefresh, None, 2))
         .await

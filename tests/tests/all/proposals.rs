@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 /// Change the stored proposal `id` behind the host's back, to stand for
 /// what time or a crash would have done to it.
 fn edit_stored(env: &PlatformHost, id: &str, edit: impl FnOnce(&mut Value)) {
-    use omnify_host::store::Table;
-    use omnify_host::store::storage::{get_json, key, put_json};
+    use omnify_control::store::Table;
+    use omnify_control::store::storage::{get_json, key, put_json};
 
     let store = env.host.control.storage();
     let row = key(&[TENANT.as_bytes(), id.as_bytes()]);

@@ -2,9 +2,9 @@
 //! host keeps serving: a well-behaved call runs concurrently with the hostile
 //! one, and another right after it.
 
-use omnify_host::invoke::{InvocationContext, InvokeErrorKind, Limits, PluginError, Secret};
-use omnify_host::store::{KvStore, Scope};
-use omnify_host::{LoadedPlugin, Runtime};
+use omnify_runtime::invoke::{InvocationContext, InvokeErrorKind, Limits, PluginError, Secret};
+use omnify_runtime::storage::{KvStore, Scope};
+use omnify_runtime::{LoadedPlugin, Runtime};
 use omnify_tests::server::TestServer;
 use omnify_tests::{act, act_result, context, guests, load, runtime};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ async fn misbehave(
     ctx: &InvocationContext,
     action: &str,
     input: Value,
-) -> omnify_host::InvokeError {
+) -> omnify_runtime::InvokeError {
     let neighbour = context("neighbour", "hostile");
     let (hostile, concurrent) = tokio::join!(
         act(runtime, plugin, ctx, action, input),

@@ -3,12 +3,12 @@
 //! precompiled cache, or make the host replace a lost master key; and that
 //! the data directory is private.
 
-use omnify_host::audit::checkpoint::{self, Checkpointed};
-use omnify_host::audit::{self, AuditEntry, exported};
-use omnify_host::control::{ControlConfig, ControlPlane};
-use omnify_host::plugin::CodeSource;
-use omnify_host::store::storage::{Table, key, prefix};
-use omnify_host::tenant::Principal;
+use omnify_control::audit::checkpoint::{self, Checkpointed};
+use omnify_control::audit::{self, AuditEntry, exported};
+use omnify_control::control::{ControlConfig, ControlPlane};
+use omnify_control::store::storage::{Table, key, prefix};
+use omnify_control::tenant::Principal;
+use omnify_runtime::plugin::CodeSource;
 use omnify_tests::guests;
 use omnify_tests::host::{HOSTILE_MANIFEST, TestHost};
 use reqwest::Method;
@@ -283,7 +283,7 @@ async fn removing_entries_up_to_a_checkpoint_is_detected_with_the_head_rewritten
 
 /// The precompiled file of the component at `path` in `data_dir`.
 fn precompiled_file(data_dir: &Path, component: &str) -> std::path::PathBuf {
-    let digest = omnify_host::plugin::digest(&std::fs::read(component).expect("component"));
+    let digest = omnify_runtime::plugin::digest(&std::fs::read(component).expect("component"));
     std::fs::read_dir(data_dir.join("precompiled"))
         .expect("the cache directory")
         .map(|entry| entry.expect("entry").path())
@@ -408,7 +408,7 @@ async fn a_lost_master_key_with_sealed_secrets_stops_the_host() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     host.stop().await;
 
-    let key = dir.path().join(omnify_host::vault::MASTER_KEY_FILE);
+    let key = dir.path().join(omnify_control::vault::MASTER_KEY_FILE);
     std::fs::remove_file(&key).expect("lose the key");
     let config = omnify_tests::host::test_config(dir.path(), false).await;
     let error = tokio::task::spawn_blocking(move || ControlPlane::open(config).err())
@@ -431,7 +431,7 @@ async fn a_lost_master_key_with_sealed_secrets_stops_the_host() {
     if shared {
         return;
     }
-    std::fs::remove_file(fresh.path().join(omnify_host::vault::MASTER_KEY_FILE)).expect("remove");
+    std::fs::remove_file(fresh.path().join(omnify_control::vault::MASTER_KEY_FILE)).expect("remove");
     let (host, _) = TestHost::start(fresh.path(), &[]).await;
     host.stop().await;
 }

@@ -4,7 +4,7 @@
 //! unread; every address that is not an endpoint answers the same 404; and
 //! signed deliveries are still kept and audited.
 
-use omnify_host::webhooks::WebhookLimits;
+use omnify_control::webhooks::WebhookLimits;
 use omnify_sandbox::stripe;
 use omnify_tests::host::Reply;
 use omnify_tests::platforms::{PlatformHost, TENANT};

@@ -1,7 +1,7 @@
 //! Tamper evidence, restart, suspension and deletion, shutdown, and secrets.
 
 use super::*;
-use omnify_host::store::storage::key;
+use omnify_control::store::storage::key;
 use omnify_tests::host::Reply;
 
 fn audit_entry_key(tenant: &str, seq: u64) -> Vec<u8> {
@@ -131,7 +131,7 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
 
     let enabled = host
         .control
-        .list_enablements(&omnify_host::tenant::Principal::admin(), "acme")
+        .list_enablements(&omnify_control::tenant::Principal::admin(), "acme")
         .await
         .expect("enablements");
     let plugin = host
@@ -139,7 +139,10 @@ async fn state_survives_a_restart_and_plugins_are_not_recompiled() {
         .runtime()
         .loaded(&enabled[0].digest)
         .expect("loaded by the calls above");
-    assert_eq!(plugin.code_source(), omnify_host::plugin::CodeSource::Precompiled);
+    assert_eq!(
+        plugin.code_source(),
+        omnify_runtime::plugin::CodeSource::Precompiled
+    );
 
     let usage = host
         .call(Method::GET, "/v1/tenants/acme/usage", Some(&admin), None)

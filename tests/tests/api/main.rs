@@ -14,7 +14,7 @@ mod plugin_errors;
 mod reports;
 mod schema_constraints;
 
-use omnify_host::store::storage::{Entry, Table};
+use omnify_control::store::storage::{Entry, Table};
 use omnify_tests::guests;
 use omnify_tests::host::{HOSTILE_MANIFEST, TestHost, data_agent_manifest, hello_manifest};
 use reqwest::Method;

@@ -59,8 +59,7 @@ async fn logged_for(request_id: &str) -> Vec<String> {
                 .map(str::to_string)
                 .collect()
         };
-        if lines.iter().any(|line| line.contains("omnify_host::api::error"))
-            || std::time::Instant::now() > deadline
+        if lines.iter().any(|line| line.contains("omnify_api::error")) || std::time::Instant::now() > deadline
         {
             return lines;
         }
@@ -166,7 +165,7 @@ async fn each_typed_error_answers_with_its_own_status_and_log_level() {
         let lines = logged_for(&request_id).await;
         let outcome: Vec<&String> = lines
             .iter()
-            .filter(|line| line.contains("omnify_host::api::error"))
+            .filter(|line| line.contains("omnify_api::error"))
             .collect();
         assert_eq!(outcome.len(), 1, "one line says how the call ended: {lines:#?}");
         assert!(
@@ -229,7 +228,7 @@ async fn each_typed_error_answers_with_its_own_status_and_log_level() {
     assert!(
         lines
             .iter()
-            .any(|line| line.contains(" WARN ") && line.contains("omnify_host::api::error")),
+            .any(|line| line.contains(" WARN ") && line.contains("omnify_api::error")),
         "{lines:#?}"
     );
     assert!(!lines.iter().any(|line| line.contains(" ERROR ")), "{lines:#?}");

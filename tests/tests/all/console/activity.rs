@@ -3,8 +3,8 @@
 //! the session's cookie, and the usage page against the quotas.
 
 use super::browser::{Browser, SESSION};
-use omnify_host::api::{self, ApiConfig};
-use omnify_host::console::ConsoleConfig;
+use omnify_api::ApiConfig;
+use omnify_api::console::ConsoleConfig;
 use omnify_tests::host::{TestHost, host_with_paged_source};
 use omnify_tests::platforms::TENANT;
 use omnify_tests::source::Source;
@@ -136,12 +136,12 @@ async fn console_with_ttl(host: &TestHost, ttl: Duration) -> (String, tokio::syn
         },
         ..ApiConfig::default()
     };
-    let app = api::app(host.control.clone(), &config);
+    let app = omnify_api::app(host.control.clone(), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let _ = api::serve(listener, app, async {
+        let _ = omnify_api::serve(listener, app, async {
             let _ = stopped.await;
         })
         .await;

@@ -2,8 +2,8 @@
 //! apart, cookies, expiry, revocation and sign-out.
 
 use super::browser::{Browser, SESSION, SIGN_IN, cookie_value, decide_path, id_of, inbox_path, key};
-use omnify_host::api::{self, ApiConfig};
-use omnify_host::console::ConsoleConfig;
+use omnify_api::ApiConfig;
+use omnify_api::console::ConsoleConfig;
 use omnify_tests::host::TestHost;
 use omnify_tests::platforms::TENANT;
 use omnify_tests::proposing::{budget_change, budget_writes, propose, start};
@@ -197,12 +197,12 @@ async fn console_with_ttl(
         },
         ..ApiConfig::default()
     };
-    let app = api::app(host.control.clone(), &config);
+    let app = omnify_api::app(host.control.clone(), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        api::serve(listener, app, async {
+        omnify_api::serve(listener, app, async {
             let _ = stopped.await;
         })
         .await

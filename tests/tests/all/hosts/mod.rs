@@ -11,7 +11,7 @@
 mod killed;
 mod readiness;
 
-use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
+use omnify_control::scheduler::{ManualClock, Scheduler, SchedulerConfig};
 use omnify_tests::guests;
 use omnify_tests::holding::holding_server;
 use omnify_tests::host::{TestHost, paged_source_manifest};

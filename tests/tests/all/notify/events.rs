@@ -2,7 +2,7 @@
 //! runs, used-up quotas and the analytics agent's critical anomalies.
 
 use super::*;
-use omnify_host::scheduler::ManualClock;
+use omnify_control::scheduler::ManualClock;
 use omnify_tests::platforms::{CONNECTORS, PlatformHost};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -145,7 +145,7 @@ async fn a_failed_run_and_a_used_up_quota_are_announced() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let read = json!({"export": "read", "input": {"stream": "greetings"}});
-    let minute = || omnify_host::audit::unix_seconds(SystemTime::now()) / 60;
+    let minute = || omnify_control::audit::unix_seconds(SystemTime::now()) / 60;
     let before = minute();
     let mut refused = 0;
     for _ in 0..4 {

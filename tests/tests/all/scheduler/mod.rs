@@ -5,8 +5,8 @@
 
 mod pool;
 
-use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
-use omnify_host::sync::SyncRequest;
+use omnify_control::scheduler::{ManualClock, Scheduler, SchedulerConfig};
+use omnify_control::sync::SyncRequest;
 use omnify_tests::guests;
 use omnify_tests::host::{TestHost, data_agent_manifest, host_with_paged_source};
 use omnify_tests::source::Source;
@@ -142,7 +142,7 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
         .expect("scheduler");
     for _ in 0..1000 {
         scheduler.enqueue(
-            &omnify_host::tenant::Principal::admin(),
+            &omnify_control::tenant::Principal::admin(),
             "busy",
             "paged-source",
             SyncRequest::default(),
@@ -174,7 +174,7 @@ async fn a_tenant_with_a_thousand_queued_syncs_does_not_hold_back_another() {
 
     let queued = Instant::now();
     scheduler.enqueue(
-        &omnify_host::tenant::Principal::admin(),
+        &omnify_control::tenant::Principal::admin(),
         "quiet",
         "paged-source",
         SyncRequest::default(),

@@ -3,7 +3,7 @@
 //! leaves it.
 
 use super::{host_with, runs};
-use omnify_host::scheduler::{ManualClock, Scheduler, SchedulerConfig};
+use omnify_control::scheduler::{ManualClock, Scheduler, SchedulerConfig};
 use omnify_tests::host::TestHost;
 use omnify_tests::source::Source;
 use reqwest::Method;
@@ -129,7 +129,7 @@ async fn an_api_started_sync_waits_in_the_pool_and_is_cancelled_there() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_tenants_jobs_never_fire_and_its_runs_and_queue_are_gone() {
-    use omnify_host::store::storage::Table;
+    use omnify_control::store::storage::Table;
     let source = Source::start(10).await;
     let (host, admin, _dir) = host_with(&["acme", "rival"], &source).await;
     let sync = host

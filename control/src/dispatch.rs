@@ -1,0 +1,137 @@
+//! Calling an enabled plugin for a tenant, top to bottom: authorise, look up
+//! the tenant and the enablement, admit the call under the tenant's quotas,
+//! run it in the sandbox, then record usage and the audit entry before
+//! answering.
+
+use crate::control::{ControlError, ControlPlane};
+use crate::enablement::{sealed_secrets_of, tenant_and_enablement};
+use crate::meter::CallRecord;
+use crate::tenant::{Principal, TenantStatus};
+use omnify_runtime::invoke::{Call, Output};
+
+/// What the API puts before the idempotency key of an action performed
+/// directly through `/invoke`: proposals' keys are their ids, which hold no
+/// `:`, so the two can never collide.
+pub const DIRECT_KEY_PREFIX: &str = "direct:";
+
+/// Whose budget admits a call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Budget<'a> {
+    /// The tenant's quotas (`calls_per_minute`, `concurrent_calls`,
+    /// `fuel_per_day`).
+    Tenant,
+    /// A webhook delivery's own budget, already taken: the tenant's quotas
+    /// are not charged, so forged deliveries cannot lock its calls out.
+    Webhook(&'a crate::webhooks::WebhookPermit),
+}
+
+impl ControlPlane {
+    /// Run `call` on `plugin` for `tenant_id`.
+    pub async fn invoke_enabled(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        call: Call,
+        request_id: &str,
+    ) -> Result<Output, ControlError> {
+        let (result, record) = self
+            .invoke_unrecorded(principal, tenant_id, plugin, call, request_id)
+            .await?;
+        self.meter.record(record).await?;
+        result.map_err(|error| ControlError::Invoke(Box::new(error)))
+    }
+
+    /// Run `call` like [`ControlPlane::invoke_enabled`] but hand back its
+    /// usage record instead of writing it, for a caller that writes it in
+    /// the same transaction as what the call produced (a synced batch).
+    pub(crate) async fn invoke_unrecorded(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        call: Call,
+        request_id: &str,
+    ) -> Result<(Result<Output, omnify_runtime::invoke::InvokeError>, CallRecord), ControlError> {
+        self.invoke_within(principal, tenant_id, plugin, call, request_id, Budget::Tenant)
+            .await
+    }
+
+    /// Run `call` like [`ControlPlane::invoke_unrecorded`], admitted by
+    /// `budget`.
+    pub(crate) async fn invoke_within(
+        &self,
+        principal: &Principal,
+        tenant_id: &str,
+        plugin: &str,
+        call: Call,
+        request_id: &str,
+        budget: Budget<'_>,
+    ) -> Result<(Result<Output, omnify_runtime::invoke::InvokeError>, CallRecord), ControlError> {
+        principal.require_tenant(tenant_id)?;
+        let (tenant, enablement, sealed) = {
+            let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
+            self.read_store(move |tx| {
+                let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
+                let sealed = sealed_secrets_of(tx, &enablement)?;
+                Ok((tenant, enablement, sealed))
+            })
+            .await?
+        };
+        let ctx = self.invocation_context(&enablement, sealed, request_id)?;
+        if tenant.status == TenantStatus::Suspended {
+            return Err(ControlError::Forbidden(format!(
+                "tenant `{tenant_id}` is suspended"
+            )));
+        }
+        let admission = match budget {
+            Budget::Tenant => match self.meter.admit(&tenant).await {
+                Ok(admission) => Some(admission),
+                Err(refused) => {
+                    // Quota refusals are not audited one by one; the
+                    // notifier needs a trace of them (`quota.reached`).
+                    self.note_quota_refusal(tenant_id, &refused).await;
+                    return Err(refused);
+                }
+            },
+            Budget::Webhook(permit) => {
+                debug_assert!(permit.tenant() == tenant_id && permit.connector() == plugin);
+                None
+            }
+        };
+        let loaded = self.loaded_plugin(&enablement.digest).await?;
+        let export = call.export_name();
+        // A write on a platform is audited with what it was asked to do.
+        let action = match &call {
+            Call::Act {
+                name,
+                input,
+                idempotency_key,
+            } => Some(serde_json::json!({
+                "name": name,
+                "input": input,
+                "idempotency_key": idempotency_key,
+                "direct": idempotency_key.starts_with(DIRECT_KEY_PREFIX),
+            })),
+            _ => None,
+        };
+        let result = self.runtime.invoke(&loaded, &ctx, call).await;
+        drop(admission);
+        let (usage, error) = match &result {
+            Ok(output) => (output.usage.clone(), None),
+            Err(error) => (error.usage.clone(), Some(error.kind.clone())),
+        };
+        let record = CallRecord {
+            tenant: tenant.id,
+            plugin: enablement.plugin,
+            version: enablement.version,
+            export,
+            actor: principal.actor(),
+            request_id: request_id.to_string(),
+            usage,
+            error,
+            action,
+        };
+        Ok((result, record))
+    }
+}
