@@ -177,6 +177,8 @@ pub struct ControlPlane {
     pub(crate) loading: tokio::sync::Mutex<()>,
     /// Renews those leases; stopped (and joined) when this is dropped.
     _heartbeat: Heartbeat,
+    /// Principals and call contexts read from the store, while current.
+    pub(crate) caches: crate::cached::Caches,
     dev: bool,
     sync: SyncConfig,
     grantable_hosts: Vec<HostPattern>,
@@ -261,6 +263,7 @@ impl ControlPlane {
                 hosts,
                 loading: tokio::sync::Mutex::new(()),
                 _heartbeat: heartbeat,
+                caches: crate::cached::Caches::new(),
                 dev: config.dev,
                 sync: config.sync,
                 grantable_hosts: config.grantable_hosts,

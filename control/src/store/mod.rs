@@ -3,6 +3,7 @@
 //! store for tests), the group commit, and [`OnStorage`], which serves the
 //! capabilities' stores (`omnify_runtime::storage`) from a backend.
 
+pub mod changes;
 pub mod commits;
 pub mod conformance;
 mod on_storage;
@@ -11,6 +12,7 @@ pub mod redb;
 pub mod storage;
 mod volatile;
 
+pub use changes::{Changes, Tables};
 pub use on_storage::OnStorage;
 pub use postgres::PgStore;
 pub use redb::RedbStore;

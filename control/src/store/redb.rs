@@ -3,13 +3,13 @@
 //! file 0600.
 
 use super::StoreError;
+use super::changes::{Changes, Tables};
 use super::commits::CommitQueue;
 use super::storage::{Change, Entry, ReadTx, Storage, Table, WriteTx, prefix_end, scan_start};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// The schema version this build writes. A store written by a newer build
 /// is refused rather than misread.
@@ -32,8 +32,8 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
 pub struct RedbStore {
     db: Arc<Database>,
     commits: CommitQueue,
-    /// Counts commits, so that live readers wake when something changed.
-    commits_made: Arc<watch::Sender<u64>>,
+    /// Counts commits, so that live readers wake and caches see what changed.
+    changes: Arc<Changes>,
 }
 
 impl RedbStore {
@@ -50,15 +50,18 @@ impl RedbStore {
         restrict(&path, 0o600)?;
         let db = Database::create(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        // Every table is made once here, so that reads can treat them as
+        // present and writes need not open them all.
+        let tx = db.begin_write().map_err(unavailable)?;
+        for table in Table::ALL {
+            tx.open_table(definition(table)).map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
         let db = Arc::new(db);
-        let commits_made = Arc::new(watch::Sender::new(0));
-        let (writer, made) = (db.clone(), commits_made.clone());
+        let changes = Arc::new(Changes::local());
+        let (writer, made) = (db.clone(), changes.clone());
         let commits = CommitQueue::start(Box::new(move || begin_write(&writer, &made)))?;
-        let store = Self {
-            db,
-            commits,
-            commits_made,
-        };
+        let store = Self { db, commits, changes };
         let mut tx = store.write()?;
         match tx.get(Table::Meta, SCHEMA_KEY)? {
             None => tx.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?,
@@ -79,17 +82,14 @@ impl RedbStore {
     }
 }
 
-/// A write transaction with every table created, so that reads can treat
-/// them as present.
-fn begin_write(
-    db: &Database,
-    commits_made: &Arc<watch::Sender<u64>>,
-) -> Result<Box<dyn WriteTx>, StoreError> {
+/// A write transaction.
+fn begin_write(db: &Database, changes: &Arc<Changes>) -> Result<Box<dyn WriteTx>, StoreError> {
     let tx = db.begin_write().map_err(unavailable)?;
-    for table in Table::ALL {
-        tx.open_table(definition(table)).map_err(unavailable)?;
-    }
-    Ok(Box::new(RedbWrite(tx, commits_made.clone())))
+    Ok(Box::new(RedbWrite {
+        tx,
+        changes: changes.clone(),
+        written: Tables::NONE,
+    }))
 }
 
 /// Create `dir` if it does not exist, and make it its owner's alone
@@ -142,11 +142,13 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 
 impl Storage for RedbStore {
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, StoreError> {
-        Ok(Box::new(RedbRead(self.db.begin_read().map_err(unavailable)?)))
+        Ok(Box::new(RedbRead {
+            tx: self.db.begin_read().map_err(unavailable)?,
+        }))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, StoreError> {
-        begin_write(&self.db, &self.commits_made)
+        begin_write(&self.db, &self.changes)
     }
 
     fn commits(&self) -> &CommitQueue {
@@ -163,8 +165,8 @@ impl Storage for RedbStore {
         }
     }
 
-    fn watch_commits(&self) -> watch::Receiver<u64> {
-        self.commits_made.subscribe()
+    fn changes(&self) -> &Changes {
+        &self.changes
     }
 }
 
@@ -206,9 +208,15 @@ fn last_in_table<T: ReadableTable<&'static [u8], &'static [u8]>>(
         .map(|entry| entry.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
 }
 
-struct RedbRead(redb::ReadTransaction);
+struct RedbRead {
+    tx: redb::ReadTransaction,
+}
 
-struct RedbWrite(redb::WriteTransaction, Arc<watch::Sender<u64>>);
+struct RedbWrite {
+    tx: redb::WriteTransaction,
+    changes: Arc<Changes>,
+    written: Tables,
+}
 
 /// Reads look the same in both kinds of transaction; only the table type
 /// that `open_table` returns differs.
@@ -216,7 +224,7 @@ macro_rules! impl_read_tx {
     ($transaction:ty) => {
         impl ReadTx for $transaction {
             fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                let table = self.tx.open_table(definition(table)).map_err(unavailable)?;
                 Ok(table
                     .get(key)
                     .map_err(unavailable)?
@@ -230,17 +238,17 @@ macro_rules! impl_read_tx {
                 after: Option<&[u8]>,
                 limit: usize,
             ) -> Result<Vec<Entry>, StoreError> {
-                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                let table = self.tx.open_table(definition(table)).map_err(unavailable)?;
                 scan_table(&table, prefix, after, limit)
             }
 
             fn last(&self, table: Table, prefix: &[u8]) -> Result<Option<Entry>, StoreError> {
-                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                let table = self.tx.open_table(definition(table)).map_err(unavailable)?;
                 last_in_table(&table, prefix)
             }
 
             fn get_many(&self, table: Table, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-                let table = self.0.open_table(definition(table)).map_err(unavailable)?;
+                let table = self.tx.open_table(definition(table)).map_err(unavailable)?;
                 keys.iter()
                     .map(|key| {
                         Ok(table
@@ -259,20 +267,23 @@ impl_read_tx!(RedbWrite);
 
 impl WriteTx for RedbWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        self.written.insert(table);
+        let mut table = self.tx.open_table(definition(table)).map_err(unavailable)?;
         table.insert(key, value).map_err(unavailable)?;
         Ok(())
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        self.written.insert(table);
+        let mut table = self.tx.open_table(definition(table)).map_err(unavailable)?;
         Ok(table.remove(key).map_err(unavailable)?.is_some())
     }
 
     fn write_many(&mut self, table: Table, changes: &[Change<'_>]) -> Result<(), StoreError> {
         // One open for all: opening a table and closing it again updates
         // the table of tables, which costs more than a small insert.
-        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        self.written.insert(table);
+        let mut table = self.tx.open_table(definition(table)).map_err(unavailable)?;
         for (key, value) in changes {
             match value {
                 Some(value) => drop(table.insert(*key, *value).map_err(unavailable)?),
@@ -288,7 +299,8 @@ impl WriteTx for RedbWrite {
             .into_iter()
             .map(|(key, _)| key)
             .collect();
-        let mut table = self.0.open_table(definition(table)).map_err(unavailable)?;
+        self.written.insert(table);
+        let mut table = self.tx.open_table(definition(table)).map_err(unavailable)?;
         for key in &keys {
             table.remove(key.as_slice()).map_err(unavailable)?;
         }
@@ -296,8 +308,9 @@ impl WriteTx for RedbWrite {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.0.commit().map_err(unavailable)?;
-        self.1.send_modify(|made| *made = made.wrapping_add(1));
+        let Self { tx, changes, written } = *self;
+        tx.commit().map_err(unavailable)?;
+        changes.committed(written);
         Ok(())
     }
 }

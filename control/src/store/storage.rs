@@ -4,6 +4,7 @@
 //! database can implement it with one `(table, key, value)` relation.
 
 use super::StoreError;
+use super::changes::Changes;
 use super::commits::CommitQueue;
 use std::ops::Bound;
 
@@ -228,9 +229,14 @@ pub trait Storage: Send + Sync {
     /// (the readiness probe asks this).
     fn check_ready(&self) -> Result<(), StoreError>;
 
+    /// The store's commits, counted per table (see [`Changes`]).
+    fn changes(&self) -> &Changes;
+
     /// A receiver that sees a new value after every commit, so that live
     /// readers (the event feed, the notifier) wake when something changed.
-    fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64>;
+    fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes().subscribe()
+    }
 
     /// Whether other hosts may be using the store at the same time. An
     /// embedded store is locked by its one host, so whatever another host

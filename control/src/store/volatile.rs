@@ -9,12 +9,12 @@
 //! it ends.
 
 use super::StoreError;
+use super::changes::{Changes, Tables as Written};
 use super::commits::CommitQueue;
 use super::storage::{Entry, ReadTx, Storage, Table, WriteTx, prefix_end, scan_start};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use tokio::sync::watch;
 
 /// Every table's entries.
 type Tables = HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>;
@@ -33,7 +33,7 @@ struct Shared {
     writing: Mutex<bool>,
     ended: Condvar,
     /// Counts commits.
-    made: watch::Sender<u64>,
+    changes: Changes,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +60,7 @@ impl Shared {
         Box::new(VolatileWrite {
             tables: (*self.snapshot()).clone(),
             shared: self.clone(),
+            written: Written::NONE,
         })
     }
 }
@@ -71,7 +72,7 @@ impl VolatileStore {
             current: Mutex::default(),
             writing: Mutex::new(false),
             ended: Condvar::new(),
-            made: watch::Sender::new(0),
+            changes: Changes::local(),
         });
         let writer = shared.clone();
         let commits = CommitQueue::start(Box::new(move || Ok(writer.begin_write())))?;
@@ -128,6 +129,7 @@ struct VolatileRead(Arc<Tables>);
 struct VolatileWrite {
     tables: Tables,
     shared: Arc<Shared>,
+    written: Written,
 }
 
 impl Drop for VolatileWrite {
@@ -169,6 +171,7 @@ impl_read_tx!(VolatileWrite, tx => &tx.tables);
 
 impl WriteTx for VolatileWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.written.insert(table);
         self.tables
             .entry(table)
             .or_default()
@@ -177,6 +180,7 @@ impl WriteTx for VolatileWrite {
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        self.written.insert(table);
         Ok(self
             .tables
             .get_mut(&table)
@@ -184,6 +188,7 @@ impl WriteTx for VolatileWrite {
     }
 
     fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError> {
+        self.written.insert(table);
         let keys: Vec<Vec<u8>> = scan(&self.tables, table, prefix, None, usize::MAX)
             .into_iter()
             .map(|(key, _)| key)
@@ -199,7 +204,7 @@ impl WriteTx for VolatileWrite {
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         let tables = std::mem::take(&mut self.tables);
         *lock(&self.shared.current) = Arc::new(tables);
-        self.shared.made.send_modify(|made| *made = made.wrapping_add(1));
+        self.shared.changes.committed(self.written);
         // Dropping `self` lets the next writer in.
         Ok(())
     }
@@ -222,8 +227,8 @@ impl Storage for VolatileStore {
         Ok(())
     }
 
-    fn watch_commits(&self) -> watch::Receiver<u64> {
-        self.shared.made.subscribe()
+    fn changes(&self) -> &Changes {
+        &self.shared.changes
     }
 }
 

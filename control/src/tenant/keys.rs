@@ -304,9 +304,19 @@ pub(crate) fn delete_all(tx: &mut dyn WriteTx, tenant: &str) -> Result<(), Store
 impl ControlPlane {
     /// Who presents `token` (see [`ControlPlane::read_store`] for where the
     /// lookup runs).
+    /// A principal found before is taken from the cache while the keys
+    /// are unchanged.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cache = &self.caches.principals;
+        if let Some(principal) = cache.get(self.store.changes(), &hash) {
+            return Ok(principal);
+        }
+        let version = cache.version(self.store.changes());
         let token = token.to_string();
-        self.read_store(move |tx| authenticate(tx, &token)).await
+        let principal = self.read_store(move |tx| authenticate(tx, &token)).await?;
+        cache.insert(version, hash, principal.clone());
+        Ok(principal)
     }
 
     /// Record that `principal` opened or closed a console session

@@ -8,6 +8,7 @@
 
 mod agents;
 mod browser;
+mod caches;
 mod cli_admin;
 mod connectors;
 mod console;

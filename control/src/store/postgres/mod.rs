@@ -18,6 +18,7 @@ mod tx;
 mod tests;
 
 use super::StoreError;
+use super::changes::Changes;
 use super::commits::CommitQueue;
 use super::storage::{ReadTx, Storage, WriteTx};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -25,7 +26,6 @@ use futures::executor::block_on;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
@@ -127,13 +127,13 @@ impl PgStore {
 
         let instance = listen::instance_id()?;
         let announce = Arc::new(tx::Announce {
-            made: Arc::new(watch::Sender::new(0)),
-            end: listen::notify_and_commit(&instance),
+            changes: Arc::new(Changes::shared()),
+            instance: instance.clone(),
         });
         handle.spawn(listen::listen(
             listener_config,
             tls,
-            announce.made.clone(),
+            announce.changes.clone(),
             instance,
             target.clone(),
         ));
@@ -231,8 +231,8 @@ impl Storage for PgStore {
         }
     }
 
-    fn watch_commits(&self) -> watch::Receiver<u64> {
-        self.announce.made.subscribe()
+    fn changes(&self) -> &Changes {
+        &self.announce.changes
     }
 
     fn shared(&self) -> bool {

@@ -253,3 +253,57 @@ fn errors_never_show_the_password() {
         assert!(!message.contains("s3cret-pw"), "{message}");
     }
 }
+
+/// Wait up to two seconds for `holds`.
+fn eventually(holds: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(2) {
+        if holds() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn a_host_hears_which_tables_another_changed() {
+    use crate::store::Tables;
+    let Some(server) = Server::from_env("a_host_hears_which_tables_another_changed") else {
+        return;
+    };
+    let database = server.database();
+    let (one, other) = (
+        PgStore::connect(&database.url).expect("connect"),
+        PgStore::connect(&database.url).expect("connect again"),
+    );
+    let keys = Tables::of(&[Table::ApiKeys]);
+    assert!(
+        eventually(|| other.changes().version(keys).is_some()),
+        "the listener vouches once it listens and its pings are answered"
+    );
+    let before = other.changes().version(keys);
+
+    let mut watch = other.watch_commits();
+    watch.mark_unchanged();
+    let mut tx = one.write().expect("write");
+    tx.put(Table::Audit, b"a", b"1").expect("put");
+    tx.commit().expect("commit");
+    assert!(
+        eventually(|| watch.has_changed().unwrap_or(false)),
+        "the commit is heard"
+    );
+    assert_eq!(
+        other.changes().version(keys),
+        before,
+        "another table's commit leaves the keys' version"
+    );
+
+    let mut tx = one.write().expect("write");
+    tx.put(Table::ApiKeys, b"k", b"1").expect("put");
+    tx.commit().expect("commit");
+    assert!(
+        eventually(|| other.changes().version(keys) != before),
+        "a commit of the keys changes their version on the other host"
+    );
+}

@@ -7,8 +7,10 @@
 //! without commit is rolled back, or its connection discarded when that
 //! fails, so that no connection goes back to the pool mid-transaction.
 
+use super::listen::notify_and_commit;
 use super::unavailable;
 use crate::store::StoreError;
+use crate::store::changes::{Changes, Tables};
 use crate::store::storage::{Change, Entry, ReadTx, Table, WriteTx, prefix_end, scan_start};
 use deadpool_postgres::Object;
 use futures::executor::block_on;
@@ -16,7 +18,6 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
-use tokio::sync::watch;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -248,16 +249,15 @@ impl PgRead {
 }
 
 /// A write transaction holding the store's write lock.
-pub(super) struct PgWrite(Session, Arc<Announce>);
+pub(super) struct PgWrite(Session, Arc<Announce>, Tables);
 
 /// How a store's commits are told: to this host's readers, and to the other
 /// hosts' listeners.
 pub(super) struct Announce {
-    /// Counts this host's commits.
-    pub made: Arc<watch::Sender<u64>>,
-    /// Ends a write transaction: a notification naming this store instance,
-    /// delivered only if the commit happens, then the commit.
-    pub end: String,
+    /// Counts this host's commits and those heard from other hosts.
+    pub changes: Arc<Changes>,
+    /// This store instance, named in its notifications.
+    pub instance: String,
 }
 
 impl PgWrite {
@@ -265,7 +265,7 @@ impl PgWrite {
     /// is announced as `announce` says.
     pub(super) fn begin(connection: Object, announce: Arc<Announce>) -> Result<Self, StoreError> {
         let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-        Ok(Self(Session::begin(connection, &begin)?, announce))
+        Ok(Self(Session::begin(connection, &begin)?, announce, Tables::NONE))
     }
 }
 
@@ -303,18 +303,21 @@ impl_read_tx!(PgWrite);
 
 impl WriteTx for PgWrite {
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.2.insert(table);
         self.0
             .execute("write", PUT, &[&table.name(), &key, &value])
             .map(drop)
     }
 
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        self.2.insert(table);
         Ok(self.0.execute("delete", DELETE, &[&table.name(), &key])? > 0)
     }
 
     fn write_many(&mut self, table: Table, changes: &[Change<'_>]) -> Result<(), StoreError> {
         // The last change of each key is the one that holds, so the rest
         // need not reach the server; what is left is two set statements.
+        self.2.insert(table);
         let mut last: HashMap<&[u8], Option<&[u8]>> = HashMap::with_capacity(changes.len());
         for (key, value) in changes {
             last.insert(*key, *value);
@@ -340,6 +343,7 @@ impl WriteTx for PgWrite {
     }
 
     fn delete_prefix(&mut self, table: Table, prefix: &[u8]) -> Result<u64, StoreError> {
+        self.2.insert(table);
         let range = Range::new(prefix, None);
         let name = table.name();
         let sql = format!("DELETE FROM entries WHERE tbl = $1 AND {}", range.condition());
@@ -347,9 +351,9 @@ impl WriteTx for PgWrite {
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        let Self(session, announce) = *self;
-        session.commit(&announce.end)?;
-        announce.made.send_modify(|made| *made = made.wrapping_add(1));
+        let Self(session, announce, written) = *self;
+        session.commit(&notify_and_commit(&announce.instance, written))?;
+        announce.changes.committed(written);
         Ok(())
     }
 }

@@ -5,7 +5,9 @@
 //! run stays with the live host that holds it and passes on when that host
 //! stops, one audit chain per tenant, an upgrade seen at once by the other
 //! host, a concurrency quota counted across both, and commits on one host
-//! waking the other's readers. `readiness.rs` stops the database under a
+//! waking the other's readers, and a revocation or suspension on one host
+//! holding on the other (whose caches had the key and the call) within a
+//! second. `readiness.rs` stops the database under a
 //! host.
 
 mod killed;
@@ -467,6 +469,70 @@ async fn an_upgrade_on_one_host_is_what_the_other_runs_next() {
         .await;
     assert_eq!(rolled_back.status, 200, "{}", rolled_back.text);
     assert_eq!(build_on_b().await, "1", "and the rollback at once");
+    hosts.stop().await;
+}
+
+/// Ask `host` with `token` until it answers `status`, for at most a second;
+/// the answer it gave last.
+async fn within_a_second(host: &TestHost, token: &str, path: &str, body: &Value, status: u16) -> u16 {
+    let changed = Instant::now();
+    loop {
+        let reply = host.call(Method::POST, path, Some(token), Some(body)).await;
+        if reply.status == status || changed.elapsed() > Duration::from_secs(1) {
+            return reply.status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_or_suspension_on_one_host_holds_on_the_other_within_a_second() {
+    let Some(hosts) = TwoHosts::start("a_revocation_or_suspension_on_one_host_holds").await else {
+        return;
+    };
+    let (url, _waiting, release) = holding_server().await;
+    release.send_replace(true);
+    let admin = hosts.admin.as_str();
+    let path = hosts.with_versioned(&url).await;
+    let invoke = format!("{path}/invoke");
+    let (key, key_id) = hosts.a.create_key(admin, "acme", "operator").await;
+    let read = json!({"export": "read", "input": {"stream": "build"}});
+    // Host B has read the key and the call's context, and keeps them.
+    for _ in 0..3 {
+        let reply = hosts.b.call(Method::POST, &invoke, Some(&key), Some(&read)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let suspended = hosts
+        .a
+        .call(Method::POST, "/v1/tenants/acme/suspend", Some(admin), None)
+        .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text);
+    assert_eq!(
+        within_a_second(&hosts.b, &key, &invoke, &read, 403).await,
+        403,
+        "host B refuses the suspended tenant's calls within a second"
+    );
+    let resumed = hosts
+        .a
+        .call(Method::POST, "/v1/tenants/acme/resume", Some(admin), None)
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    assert_eq!(within_a_second(&hosts.b, &key, &invoke, &read, 200).await, 200);
+    let revoked = hosts
+        .a
+        .call(
+            Method::DELETE,
+            &format!("/v1/tenants/acme/keys/{key_id}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_eq!(
+        within_a_second(&hosts.b, &key, &invoke, &read, 401).await,
+        401,
+        "host B refuses the revoked key within a second"
+    );
     hosts.stop().await;
 }
 
