@@ -32,7 +32,7 @@ impl Default for EngineConfig {
 }
 
 /// Bytes of each linear memory reset in place rather than given back.
-const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
+pub(crate) const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
 
 /// Bytes of each table reset in place rather than given back.
 const KEEP_RESIDENT_TABLE: usize = 64 << 10;

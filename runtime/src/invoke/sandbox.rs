@@ -1,7 +1,9 @@
-//! A call's store together with its pool slot, released off the async
-//! workers: dropping a store hands its linear memory back to the pool, and
-//! for a guest that touched a lot of memory that is a long system call
-//! which would otherwise stall every call sharing the worker thread.
+//! A call's store together with its pool slot. Dropping a store hands its
+//! linear memory back to the pool: up to the size the pool resets in place
+//! that is a short `memset` of the pages the call touched, done at once;
+//! beyond it, a guest that grew its memory is given back with a system call
+//! that would stall every call sharing the worker thread, so that store is
+//! dropped on a blocking thread.
 
 use crate::capability::HostState;
 use std::ops::{Deref, DerefMut};
@@ -46,6 +48,9 @@ impl DerefMut for Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let Some(held) = self.held.take() else { return };
+        if held.0.data().memory.peak <= crate::engine::KEEP_RESIDENT_MEMORY {
+            return drop(held);
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(move || drop(held))),
             Err(_) => drop(held),
