@@ -39,28 +39,30 @@ impl<K: Eq + Hash, V: Clone> ReadCache<K, V> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The value under `key`, if it was read at the tables' current version.
-    pub(crate) fn get(&self, changes: &Changes, key: &K) -> Option<V> {
-        let version = changes.version(self.tables)?;
-        match self.lock().get(key) {
-            Some((read_at, value)) if *read_at == version => Some(value.clone()),
-            _ => None,
+    /// The value under `key`: the one kept, if it was read at the tables'
+    /// current version, else what `read` finds, which is kept when it is
+    /// found. The version is taken before `read` runs, so a read that raced
+    /// a commit is kept under the version before it, never taken for current.
+    pub(crate) async fn get_or_read<E, F>(&self, changes: &Changes, key: K, read: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+    {
+        let version = changes.version(self.tables);
+        if let Some(version) = version
+            && let Some((read_at, value)) = self.lock().get(&key)
+            && *read_at == version
+        {
+            return Ok(value.clone());
         }
-    }
-
-    /// The version to keep a value with: read it before reading the store.
-    pub(crate) fn version(&self, changes: &Changes) -> Option<u64> {
-        changes.version(self.tables)
-    }
-
-    /// Keep `value`, read at `version` (none: it is not kept).
-    pub(crate) fn insert(&self, version: Option<u64>, key: K, value: V) {
-        let Some(version) = version else { return };
-        let mut entries = self.lock();
-        if entries.len() >= CAPACITY {
-            entries.clear();
+        let value = read.await?;
+        if let Some(version) = version {
+            let mut entries = self.lock();
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, (version, value.clone()));
         }
-        entries.insert(key, (version, value));
+        Ok(value)
     }
 }
 
@@ -85,48 +87,72 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::convert::Infallible;
+
+    /// What `cache` answers for `key` when a read would find `found`.
+    fn answer<K: Eq + Hash, V: Clone>(cache: &ReadCache<K, V>, changes: &Changes, key: K, found: V) -> V {
+        let read = async { Ok::<_, Infallible>(found) };
+        match futures::executor::block_on(cache.get_or_read(changes, key, read)) {
+            Ok(value) => value,
+        }
+    }
 
     #[test]
     fn a_value_is_kept_until_its_tables_change() {
         let changes = Changes::local();
         let cache: ReadCache<u8, &str> = ReadCache::new(Tables::of(&[Table::ApiKeys]));
-        let version = cache.version(&changes);
-        cache.insert(version, 1, "ada");
-        assert_eq!(cache.get(&changes, &1), Some("ada"));
+        assert_eq!(answer(&cache, &changes, 1, "ada"), "ada");
+        assert_eq!(answer(&cache, &changes, 1, "read"), "ada", "kept");
         changes.committed(Tables::of(&[Table::Audit]));
-        assert_eq!(cache.get(&changes, &1), Some("ada"), "another table changed");
+        assert_eq!(
+            answer(&cache, &changes, 1, "read"),
+            "ada",
+            "another table changed"
+        );
         changes.committed(Tables::of(&[Table::ApiKeys]));
-        assert_eq!(cache.get(&changes, &1), None, "its table changed");
+        assert_eq!(answer(&cache, &changes, 1, "read"), "read", "its table changed");
     }
 
     #[test]
     fn a_value_read_before_a_change_is_never_taken_for_current() {
         let changes = Changes::local();
         let cache: ReadCache<u8, &str> = ReadCache::new(Tables::of(&[Table::ApiKeys]));
-        // Read, then the store changes, then the read result is kept.
-        let version = cache.version(&changes);
-        changes.committed(Tables::of(&[Table::ApiKeys]));
-        cache.insert(version, 1, "stale");
-        assert_eq!(cache.get(&changes, &1), None);
+        // The store changes while the read is under way.
+        let racing = async {
+            changes.committed(Tables::of(&[Table::ApiKeys]));
+            Ok::<_, Infallible>("stale")
+        };
+        let read = futures::executor::block_on(cache.get_or_read(&changes, 1, racing));
+        assert!(matches!(read, Ok("stale")));
+        assert_eq!(answer(&cache, &changes, 1, "current"), "current");
     }
 
     #[test]
     fn nothing_is_kept_while_a_shared_store_cannot_vouch() {
         let changes = Changes::shared();
         let cache: ReadCache<u8, &str> = ReadCache::new(Tables::of(&[Table::ApiKeys]));
-        cache.insert(cache.version(&changes), 1, "ada");
-        assert_eq!(cache.get(&changes, &1), None);
+        assert_eq!(answer(&cache, &changes, 1, "ada"), "ada");
+        assert_eq!(answer(&cache, &changes, 1, "read"), "read");
+        assert!(cache.lock().is_empty());
+    }
+
+    #[test]
+    fn nothing_is_kept_of_a_failed_read() {
+        let changes = Changes::local();
+        let cache: ReadCache<u8, &str> = ReadCache::new(Tables::of(&[Table::ApiKeys]));
+        let failed = futures::executor::block_on(cache.get_or_read(&changes, 1, async { Err("unknown") }));
+        assert_eq!(failed, Err("unknown"));
+        assert!(cache.lock().is_empty());
     }
 
     #[test]
     fn a_full_cache_starts_again() {
         let changes = Changes::local();
         let cache: ReadCache<usize, usize> = ReadCache::new(Tables::of(&[Table::ApiKeys]));
-        let version = cache.version(&changes);
         for n in 0..=CAPACITY {
-            cache.insert(version, n, n);
+            answer(&cache, &changes, n, n);
         }
         assert_eq!(cache.lock().len(), 1);
-        assert_eq!(cache.get(&changes, &CAPACITY), Some(CAPACITY));
+        assert_eq!(answer(&cache, &changes, CAPACITY, 0), CAPACITY);
     }
 }

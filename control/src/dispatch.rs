@@ -141,32 +141,31 @@ impl ControlPlane {
     /// nothing of it kept.
     async fn prepared(&self, tenant_id: &str, plugin: &str) -> Result<Arc<Prepared>, ControlError> {
         let key = (tenant_id.to_string(), plugin.to_string());
-        let cache = &self.caches.calls;
-        if let Some(prepared) = cache.get(self.store.changes(), &key) {
-            return Ok(prepared);
-        }
-        let version = cache.version(self.store.changes());
-        let (tenant, enablement, sealed) = {
-            let (tenant_id, plugin) = key.clone();
-            self.read_store(move |tx| {
-                let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
-                let sealed = sealed_secrets_of(tx, &enablement)?;
-                Ok((tenant, enablement, sealed))
-            })
-            .await?
+        let (tenant_id, plugin) = key.clone();
+        let read = async move {
+            let (tenant, enablement, sealed) = self
+                .read_store(move |tx| {
+                    let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
+                    let sealed = sealed_secrets_of(tx, &enablement)?;
+                    Ok((tenant, enablement, sealed))
+                })
+                .await?;
+            if tenant.status == TenantStatus::Suspended {
+                return Err(ControlError::Forbidden(format!(
+                    "tenant `{}` is suspended",
+                    tenant.id
+                )));
+            }
+            let context = self.invocation_context(&enablement, sealed)?;
+            Ok(Arc::new(Prepared {
+                tenant,
+                enablement,
+                context,
+            }))
         };
-        if tenant.status == TenantStatus::Suspended {
-            return Err(ControlError::Forbidden(format!(
-                "tenant `{tenant_id}` is suspended"
-            )));
-        }
-        let context = self.invocation_context(&enablement, sealed, "")?;
-        let prepared = Arc::new(Prepared {
-            tenant,
-            enablement,
-            context,
-        });
-        cache.insert(version, key, prepared.clone());
-        Ok(prepared)
+        self.caches
+            .calls
+            .get_or_read(self.store.changes(), key, read)
+            .await
     }
 }

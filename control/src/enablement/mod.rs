@@ -449,16 +449,15 @@ impl ControlPlane {
     }
 
     /// The context a call of `enablement` runs with: configuration, its
-    /// secrets (read with [`sealed_secrets_of`]) opened, grants and limits.
+    /// secrets (read with [`sealed_secrets_of`]) opened, grants and limits;
+    /// each call adds its request id.
     pub(crate) fn invocation_context(
         &self,
         enablement: &Enablement,
         sealed_secrets: Vec<Entry>,
-        request_id: &str,
     ) -> Result<InvocationContext, ControlError> {
         let (tenant_id, plugin) = (&enablement.tenant, &enablement.plugin);
         let mut ctx = InvocationContext::new(tenant_id, plugin);
-        ctx.request_id = request_id.to_string();
         ctx.config = enablement.config.clone();
         for (slot, sealed) in sealed_secrets {
             let name = secrets::name_of_slot(&slot);

@@ -149,8 +149,8 @@ pub struct ApiKey {
     pub revoked_at: Option<String>,
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// Create the admin token if the store has none; return it when created.
@@ -214,9 +214,14 @@ pub enum StartupTokenError {
 
 /// Who presents `token`, if anyone.
 pub fn authenticate(tx: &dyn ReadTx, token: &str) -> Result<Principal, ControlError> {
+    authenticate_hashed(tx, token.starts_with("oma_"), token_hash(token))
+}
+
+/// Who presents the token whose hash is `hash` (an admin token when
+/// `admin`), if anyone.
+fn authenticate_hashed(tx: &dyn ReadTx, admin: bool, hash: [u8; 32]) -> Result<Principal, ControlError> {
     let unknown = || ControlError::Unauthenticated("unknown or revoked credentials".into());
-    let hash = token_hash(token);
-    if token.starts_with("oma_") {
+    if admin {
         return match tx.get(Table::Meta, ADMIN_TOKEN_KEY)? {
             Some(stored) if stored == hash => Ok(Principal::admin()),
             _ => Err(unknown()),
@@ -307,16 +312,12 @@ impl ControlPlane {
     /// A principal found before is taken from the cache while the keys
     /// are unchanged.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, ControlError> {
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let cache = &self.caches.principals;
-        if let Some(principal) = cache.get(self.store.changes(), &hash) {
-            return Ok(principal);
-        }
-        let version = cache.version(self.store.changes());
-        let token = token.to_string();
-        let principal = self.read_store(move |tx| authenticate(tx, &token)).await?;
-        cache.insert(version, hash, principal.clone());
-        Ok(principal)
+        let (admin, hash) = (token.starts_with("oma_"), token_hash(token));
+        let read = self.read_store(move |tx| authenticate_hashed(tx, admin, hash));
+        self.caches
+            .principals
+            .get_or_read(self.store.changes(), hash, read)
+            .await
     }
 
     /// Record that `principal` opened or closed a console session
