@@ -105,7 +105,7 @@ impl ControlPlane {
             })),
             _ => None,
         };
-        let result = self.runtime.invoke(&loaded, &ctx, call).await;
+        let result = self.runtime.invoke(&loaded, Arc::new(ctx), call).await;
         drop(admission);
         let (usage, error) = match &result {
             Ok(output) => (output.usage.clone(), None),

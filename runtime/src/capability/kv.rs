@@ -45,10 +45,10 @@ fn store_error(error: StorageError) -> KvError {
 /// Run a read of the store on a blocking thread.
 async fn read<T: Send + 'static>(
     store: &Arc<dyn KvStore>,
-    scope: &Scope,
+    scope: Scope,
     read: impl FnOnce(&dyn KvStore, &Scope) -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, KvError> {
-    let (store, scope) = (store.clone(), scope.clone());
+    let store = store.clone();
     tokio::task::spawn_blocking(move || read(&*store, &scope))
         .await
         .map_err(|e| KvError::Unavailable(e.to_string()))?
@@ -83,7 +83,7 @@ impl HostState {
             return Ok(change.clone());
         }
         let key = key.to_string();
-        read(&self.services.kv, &self.scope, move |store, scope| {
+        read(&self.services.kv, self.scope(), move |store, scope| {
             store.get(scope, &key)
         })
         .await
@@ -96,7 +96,7 @@ impl HostState {
         let used = match self.kv.used {
             Some(used) => used,
             None => {
-                read(&self.services.kv, &self.scope, |store, scope| {
+                read(&self.services.kv, self.scope(), |store, scope| {
                     store.used_bytes(scope)
                 })
                 .await?
@@ -181,7 +181,7 @@ impl Host for HostState {
         // Enough stored keys to fill the page after this call's removals.
         let removed = self.kv.changes.values().filter(|v| v.is_none()).count();
         let (wanted, start, from) = (limit + removed, prefix.clone(), after.clone());
-        let stored = read(&self.services.kv, &self.scope, move |store, scope| {
+        let stored = read(&self.services.kv, self.scope(), move |store, scope| {
             store.list_keys(scope, &start, from.as_deref(), wanted)
         })
         .await;

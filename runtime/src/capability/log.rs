@@ -5,7 +5,7 @@ use super::HostState;
 use crate::invoke::usage::{LogLevel, LogLine, LogSource};
 use crate::invoke::{InvocationContext, Redactor};
 use crate::plugin::contract::imports::log::{Host, Level};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// How much of the guest's stderr is kept apart from the capped log, so that
 /// a panic message survives even when the log cap was reached.
@@ -15,12 +15,16 @@ const STDERR_TAIL_BYTES: usize = 4096;
 /// `tracing` event tagged with tenant, plugin and request id.
 #[derive(Clone)]
 pub(crate) struct GuestLog {
-    inner: Arc<Mutex<LogBuffer>>,
-    /// Masks the call's secret values in every line.
-    redactor: Arc<Redactor>,
-    tenant: Arc<str>,
-    plugin: Arc<str>,
-    request_id: Arc<str>,
+    shared: Arc<Shared>,
+}
+
+/// What the call's log handles (its own, stdout's and stderr's) share.
+struct Shared {
+    buffer: Mutex<LogBuffer>,
+    ctx: Arc<InvocationContext>,
+    /// Masks the call's secret values; made when first needed, as most
+    /// calls log nothing and fail with nothing to mask.
+    redactor: OnceLock<Redactor>,
 }
 
 #[derive(Default)]
@@ -35,27 +39,37 @@ struct LogBuffer {
 }
 
 impl GuestLog {
-    pub(crate) fn new(ctx: &InvocationContext, cap: usize) -> Self {
+    pub(crate) fn new(ctx: &Arc<InvocationContext>, cap: usize) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(LogBuffer {
-                cap,
-                ..LogBuffer::default()
-            })),
-            redactor: Arc::new(Redactor::of(ctx)),
-            tenant: ctx.tenant.as_str().into(),
-            plugin: ctx.plugin.as_str().into(),
-            request_id: ctx.request_id.as_str().into(),
+            shared: Arc::new(Shared {
+                buffer: Mutex::new(LogBuffer {
+                    cap,
+                    ..LogBuffer::default()
+                }),
+                ctx: ctx.clone(),
+                redactor: OnceLock::new(),
+            }),
         }
     }
 
     fn buffer(&self) -> MutexGuard<'_, LogBuffer> {
         // Every update leaves the buffer consistent, so a poisoned lock is safe.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .buffer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What masks the call's secret values.
+    pub(crate) fn redactor(&self) -> &Redactor {
+        self.shared
+            .redactor
+            .get_or_init(|| Redactor::of(&self.shared.ctx))
     }
 
     /// Record one line.
     pub(crate) fn push(&self, level: LogLevel, source: LogSource, message: String) {
-        let message = self.redactor.redact(message);
+        let message = self.redactor().redact(message);
         let mut buffer = self.buffer();
         if buffer.bytes + message.len() > buffer.cap {
             buffer.dropped += message.len() as u64;
@@ -131,7 +145,9 @@ impl GuestLog {
 
     fn emit(&self, level: LogLevel, message: &str) {
         let message = escape_controls(message);
-        let (tenant, plugin, request_id) = (&*self.tenant, &*self.plugin, &*self.request_id);
+        let ctx = &self.shared.ctx;
+        let (tenant, plugin, request_id) =
+            (ctx.tenant.as_str(), ctx.plugin.as_str(), ctx.request_id.as_str());
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(target: "omnify::guest", $level, tenant, plugin, request_id, "{message}")

@@ -44,7 +44,6 @@ pub struct HostState {
     pub(crate) ctx: Arc<InvocationContext>,
     pub(crate) services: Services,
     pub(crate) limits: Limits,
-    pub(crate) scope: Scope,
     pub(crate) deadline: Instant,
     pub(crate) usage: Usage,
     pub(crate) log: GuestLog,
@@ -84,10 +83,6 @@ impl HostState {
         Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            scope: Scope {
-                tenant: ctx.tenant.clone(),
-                plugin: ctx.plugin.clone(),
-            },
             ctx,
             services,
             limits,
@@ -99,6 +94,14 @@ impl HostState {
             host_call_limit_hit: false,
             kv: kv::KvChanges::default(),
             cpu,
+        }
+    }
+
+    /// Where the call's key-value pairs live: its tenant and plugin.
+    pub(crate) fn scope(&self) -> Scope {
+        Scope {
+            tenant: self.ctx.tenant.clone(),
+            plugin: self.ctx.plugin.clone(),
         }
     }
 

@@ -42,6 +42,12 @@ impl InvocationContext {
     }
 }
 
+impl From<&InvocationContext> for std::sync::Arc<InvocationContext> {
+    fn from(ctx: &InvocationContext) -> Self {
+        Self::new(ctx.clone())
+    }
+}
+
 /// A secret value. Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

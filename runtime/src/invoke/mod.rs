@@ -46,13 +46,15 @@ pub struct Output {
 
 impl Runtime {
     /// Run `call` on `plugin` for the tenant and plugin in `ctx`, in a fresh
-    /// instance that nothing else shares.
+    /// instance that nothing else shares. A caller that keeps its context
+    /// passes an `Arc` of it; a borrowed one is copied into the call.
     pub async fn invoke(
         &self,
         plugin: &LoadedPlugin,
-        ctx: &InvocationContext,
+        ctx: impl Into<Arc<InvocationContext>>,
         call: Call,
     ) -> Result<Output, InvokeError> {
+        let ctx = ctx.into();
         let span = tracing::info_span!(
             "invoke",
             tenant = %ctx.tenant,
@@ -60,9 +62,7 @@ impl Runtime {
             export = call.export_name(),
             request_id = %ctx.request_id,
         );
-        self.invoke_in_sandbox(plugin, Arc::new(ctx.clone()), call)
-            .instrument(span)
-            .await
+        self.invoke_in_sandbox(plugin, ctx, call).instrument(span).await
     }
 
     async fn invoke_in_sandbox(
@@ -91,7 +91,6 @@ impl Runtime {
 
         let started = Instant::now();
         let deadline = started + limits.timeout;
-        let redactor = Redactor::of(&ctx);
         let seat = self.cpu.seat(&ctx.tenant);
         let state = HostState::new(ctx, self.services.clone(), limits, deadline, seat);
         let mut store = Sandbox::new(Store::new(self.engine(), state), slot);
@@ -160,7 +159,9 @@ impl Runtime {
         let changes = state.kv.take();
         if returned
             && !changes.is_empty()
-            && let Err(message) = self.commit_kv(&state.scope, changes, limits.kv_total_bytes).await
+            && let Err(message) = self
+                .commit_kv(state.scope(), changes, limits.kv_total_bytes)
+                .await
         {
             let kind = InvokeErrorKind::Host { message };
             return Err(InvokeError { kind, usage, logs });
@@ -171,7 +172,7 @@ impl Runtime {
                 limit: limits.output_bytes,
             },
             Ok(value) => return Ok(Output { value, usage, logs }),
-            Err(ended) => classify(ended, state, &limits).redacted(&redactor),
+            Err(ended) => classify(ended, state, &limits).redacted(state.log.redactor()),
         };
         tracing::debug!(error = %kind, "call failed");
         Err(InvokeError { kind, usage, logs })
@@ -183,11 +184,11 @@ impl Runtime {
     /// thread; why not, for the call's error.
     async fn commit_kv(
         &self,
-        scope: &Scope,
+        scope: Scope,
         changes: Vec<KvChange>,
         max_total_bytes: u64,
     ) -> Result<(), String> {
-        let (store, scope) = (self.services.kv.clone(), scope.clone());
+        let store = self.services.kv.clone();
         tokio::task::spawn_blocking(move || store.apply(&scope, changes, max_total_bytes))
             .await
             .map_err(|e| e.to_string())?

@@ -309,6 +309,30 @@ async fn a_secret_not_declared_in_the_manifest_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_call_leaves_in_memory_reaches_the_next_call() {
+    // The pool reuses an instance's memory slot, resetting in place the
+    // pages a call wrote (up to a size) and giving back the rest: a guest
+    // that marks 3 MiB of its memory must find none of it marked again,
+    // one call after another and many at once.
+    let (runtime, _) = runtime();
+    let plugin = load(&runtime, guests::HOSTILE);
+    let fresh = json!({"calls_before": 0, "marked_pages_before": 0});
+    for ctx in [context("tenant-a", "hostile"), context("tenant-b", "hostile")] {
+        for round in 0..3 {
+            let output = act(&runtime, &plugin, &ctx, "remember", json!(null))
+                .await
+                .expect("remember");
+            assert_eq!(act_result(&output), fresh, "call {round} of {}", ctx.tenant);
+        }
+    }
+    let ctx = context("tenant-a", "hostile");
+    let calls = (0..8).map(|_| act(&runtime, &plugin, &ctx, "remember", json!(null)));
+    for output in futures::future::join_all(calls).await {
+        assert_eq!(act_result(&output.expect("remember")), fresh, "concurrent calls");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_cannot_read_another_tenants_kv_entries() {
     let (runtime, _) = runtime();
     let plugin = load(&runtime, guests::HOSTILE);

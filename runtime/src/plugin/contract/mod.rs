@@ -4,6 +4,7 @@
 //! the newest ([`latest`]); an older component is adapted onto it here, so
 //! that adding a version touches this folder and the detection table only.
 
+mod exports;
 pub mod v1_0;
 pub mod v1_1;
 
@@ -13,6 +14,7 @@ pub use v1_1::imports;
 use crate::capability::HostState;
 use crate::invoke::call::InvalidJson;
 use crate::invoke::{Call, CallOutput, PluginError};
+use exports::{Api, ApiExports};
 use omnify_registry::PluginKind;
 use semver::Version;
 use wasmtime::Store;
@@ -55,12 +57,21 @@ impl From<InvalidJson> for Ended {
     }
 }
 
-/// The instantiation recipe of a component, for its world and version.
-pub(crate) enum PluginPre {
-    ConnectorV1_1(v1_1::connector::ConnectorPre<HostState>),
-    AgentV1_1(v1_1::agent::AgentPre<HostState>),
-    ConnectorV1_0(v1_0::connector::ConnectorPre<HostState>),
-    AgentV1_0(v1_0::agent::AgentPre<HostState>),
+/// The instantiation recipe of a component, and where its API is, for its
+/// world and version.
+pub(crate) struct PluginPre {
+    pre: InstancePre<HostState>,
+    exports: ApiExports,
+    world: WorldVersion,
+}
+
+/// A world in one contract version.
+#[derive(Clone, Copy)]
+enum WorldVersion {
+    ConnectorV1_1,
+    AgentV1_1,
+    ConnectorV1_0,
+    AgentV1_0,
 }
 
 impl PluginPre {
@@ -71,21 +82,29 @@ impl PluginPre {
         contract: &Version,
         pre: InstancePre<HostState>,
     ) -> wasmtime::Result<Self> {
-        Ok(match (kind, contract.minor) {
-            (PluginKind::Connector, 0) => Self::ConnectorV1_0(v1_0::connector::ConnectorPre::new(pre)?),
-            (PluginKind::Agent, 0) => Self::AgentV1_0(v1_0::agent::AgentPre::new(pre)?),
-            (PluginKind::Connector, _) => Self::ConnectorV1_1(v1_1::connector::ConnectorPre::new(pre)?),
-            (PluginKind::Agent, _) => Self::AgentV1_1(v1_1::agent::AgentPre::new(pre)?),
-        })
+        let (world, api) = match (kind, contract.minor) {
+            (PluginKind::Connector, 0) => (WorldVersion::ConnectorV1_0, &v1_0::CONNECTOR_API),
+            (PluginKind::Agent, 0) => (WorldVersion::AgentV1_0, &v1_0::AGENT_API),
+            (PluginKind::Connector, _) => (WorldVersion::ConnectorV1_1, &v1_1::CONNECTOR_API),
+            (PluginKind::Agent, _) => (WorldVersion::AgentV1_1, &v1_1::AGENT_API),
+        };
+        let exports = ApiExports::find(&pre, api)?;
+        Ok(Self { pre, exports, world })
     }
 
     /// Instantiate the component in `store` and make `call`.
     pub(crate) async fn call(&self, store: &mut Store<HostState>, call: Call) -> Result<CallOutput, Ended> {
-        match self {
-            Self::ConnectorV1_1(pre) => v1_1::call_connector(pre, store, call).await,
-            Self::AgentV1_1(pre) => v1_1::call_agent(pre, store, call).await,
-            Self::ConnectorV1_0(pre) => v1_0::call_connector(pre, store, call).await,
-            Self::AgentV1_0(pre) => v1_0::call_agent(pre, store, call).await,
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let api = Api {
+            exports: &self.exports,
+            instance,
+            store,
+        };
+        match self.world {
+            WorldVersion::ConnectorV1_1 => v1_1::call_connector(api, call).await,
+            WorldVersion::AgentV1_1 => v1_1::call_agent(api, call).await,
+            WorldVersion::ConnectorV1_0 => v1_0::call_connector(api, call).await,
+            WorldVersion::AgentV1_0 => v1_0::call_agent(api, call).await,
         }
     }
 }

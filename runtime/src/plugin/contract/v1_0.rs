@@ -8,11 +8,10 @@
 
 #![allow(missing_docs, clippy::all)]
 
+use super::exports::{Api, ApiInterface};
 use super::v1_1::{agent_api as latest_agent, connector_api as latest_connector};
 use super::{Ended, NotInContract};
-use crate::capability::HostState;
 use crate::invoke::{Call, CallOutput};
-use wasmtime::Store;
 
 /// The 1.0 `agent` world; its imports are the newest ones.
 pub mod agent {
@@ -54,34 +53,44 @@ pub mod connector {
 use agent::exports::omnify::plugin::agent_api as old_agent;
 use connector::exports::omnify::plugin::connector_api as old_connector;
 
-/// Instantiate a 1.0 connector in `store` and make `call`, converting to
-/// and from the newest types.
-pub(super) async fn call_connector(
-    pre: &connector::ConnectorPre<HostState>,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> Result<CallOutput, Ended> {
-    if let Call::Preview { .. } = call {
-        return Err(Ended::NotInContract(NotInContract {
-            export: "preview",
-            contract: "1.0",
-        }));
-    }
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let api = instance.omnify_plugin_connector_api();
+/// The 1.0 connector's API: 1.1's without `preview`.
+pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
+    name: "omnify:plugin/connector-api@1.0.0",
+    functions: &[
+        "spec",
+        "check",
+        "discover",
+        "read",
+        "actions",
+        "act",
+        "verify-webhook",
+    ],
+};
+
+/// The 1.0 agent's API.
+pub(super) const AGENT_API: ApiInterface = ApiInterface {
+    name: "omnify:plugin/agent-api@1.0.0",
+    functions: &["describe", "run"],
+};
+
+/// Make `call` of a 1.0 connector, converting to and from the newest types.
+pub(super) async fn call_connector(mut api: Api<'_>, call: Call) -> Result<CallOutput, Ended> {
+    use old_connector::{ActionSpec, Batch, PluginError, StreamSpec, WebhookEvent};
     Ok(match call {
-        Call::Spec => CallOutput::spec(api.call_spec(&mut *store).await?)?,
+        Call::Spec => CallOutput::spec(api.call::<(), String>("spec", ()).await?)?,
         Call::Check => {
-            api.call_check(&mut *store).await??;
+            api.call::<(), Result<(), PluginError>>("check", ()).await??;
             CallOutput::Check
         }
         Call::Discover => {
-            let streams = api.call_discover(&mut *store).await??;
+            let streams = api
+                .call::<(), Result<Vec<StreamSpec>, PluginError>>("discover", ())
+                .await??;
             CallOutput::discover(streams.into_iter().map(stream_spec).collect())?
         }
         Call::Read(request) => {
             let batch = api
-                .call_read(&mut *store, &read_request(request.to_wit()))
+                .call::<_, Result<Batch, PluginError>>("read", (&read_request(request.to_wit()),))
                 .await??;
             CallOutput::read(latest_connector::Batch {
                 records: batch.records,
@@ -90,7 +99,7 @@ pub(super) async fn call_connector(
             })?
         }
         Call::Actions => {
-            let actions = api.call_actions(&mut *store).await?;
+            let actions = api.call::<(), Vec<ActionSpec>>("actions", ()).await?;
             CallOutput::actions(
                 actions
                     .into_iter()
@@ -107,11 +116,23 @@ pub(super) async fn call_connector(
             input,
             idempotency_key,
         } => CallOutput::act(
-            api.call_act(&mut *store, &name, &input.to_string(), &idempotency_key)
-                .await??,
+            api.call::<_, Result<String, PluginError>>(
+                "act",
+                (
+                    name.as_str(),
+                    input.to_string().as_str(),
+                    idempotency_key.as_str(),
+                ),
+            )
+            .await??,
         )?,
         Call::VerifyWebhook { headers, body } => {
-            let events = api.call_verify_webhook(&mut *store, &headers, &body).await??;
+            let events = api
+                .call::<_, Result<Vec<WebhookEvent>, PluginError>>(
+                    "verify-webhook",
+                    (headers.as_slice(), body.as_slice()),
+                )
+                .await??;
             CallOutput::webhook(
                 events
                     .into_iter()
@@ -122,21 +143,22 @@ pub(super) async fn call_connector(
                     .collect(),
             )?
         }
-        Call::Preview { .. } | Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
+        Call::Preview { .. } => {
+            return Err(Ended::NotInContract(NotInContract {
+                export: "preview",
+                contract: "1.0",
+            }));
+        }
+        Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
     })
 }
 
-/// Instantiate a 1.0 agent in `store` and make `call`.
-pub(super) async fn call_agent(
-    pre: &agent::AgentPre<HostState>,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> Result<CallOutput, Ended> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let api = instance.omnify_plugin_agent_api();
+/// Make `call` of a 1.0 agent.
+pub(super) async fn call_agent(mut api: Api<'_>, call: Call) -> Result<CallOutput, Ended> {
+    use old_agent::{AgentInfo, PluginError, RunOutput, Task};
     Ok(match call {
         Call::Describe => {
-            let info = api.call_describe(&mut *store).await?;
+            let info = api.call::<(), AgentInfo>("describe", ()).await?;
             CallOutput::describe(latest_agent::AgentInfo {
                 name: info.name,
                 description: info.description,
@@ -152,11 +174,13 @@ pub(super) async fn call_agent(
             })?
         }
         Call::Run(task) => {
-            let task = old_agent::Task {
+            let task = Task {
                 kind: task.kind,
                 input: task.input.to_string(),
             };
-            let output = api.call_run(&mut *store, &task).await??;
+            let output = api
+                .call::<_, Result<RunOutput, PluginError>>("run", (&task,))
+                .await??;
             CallOutput::run(run_output(output))?
         }
         _ => return Err(Ended::WrongWorld),

@@ -9,9 +9,8 @@
 #![allow(missing_docs, clippy::all)]
 
 use super::Ended;
-use crate::capability::HostState;
+use super::exports::{Api, ApiInterface};
 use crate::invoke::{Call, CallOutput};
-use wasmtime::Store;
 
 /// The `agent` world, and every import interface of the contract.
 pub mod agent {
@@ -45,57 +44,92 @@ pub use agent::exports::omnify::plugin::agent_api;
 pub use agent::omnify::plugin as imports;
 pub use connector::exports::omnify::plugin::connector_api;
 
-/// Instantiate a 1.1 connector in `store` and make `call`.
-pub(super) async fn call_connector(
-    pre: &connector::ConnectorPre<HostState>,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> Result<CallOutput, Ended> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let api = instance.omnify_plugin_connector_api();
+/// The 1.1 connector's API.
+pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
+    name: "omnify:plugin/connector-api@1.1.0",
+    functions: &[
+        "spec",
+        "check",
+        "discover",
+        "read",
+        "actions",
+        "act",
+        "preview",
+        "verify-webhook",
+    ],
+};
+
+/// The 1.1 agent's API.
+pub(super) const AGENT_API: ApiInterface = ApiInterface {
+    name: "omnify:plugin/agent-api@1.1.0",
+    functions: &["describe", "run"],
+};
+
+/// Make `call` of a 1.1 connector.
+pub(super) async fn call_connector(mut api: Api<'_>, call: Call) -> Result<CallOutput, Ended> {
+    use connector_api::{ActionPreview, ActionSpec, Batch, PluginError, StreamSpec, WebhookEvent};
     Ok(match call {
-        Call::Spec => CallOutput::spec(api.call_spec(&mut *store).await?)?,
+        Call::Spec => CallOutput::spec(api.call::<(), String>("spec", ()).await?)?,
         Call::Check => {
-            api.call_check(&mut *store).await??;
+            api.call::<(), Result<(), PluginError>>("check", ()).await??;
             CallOutput::Check
         }
-        Call::Discover => CallOutput::discover(api.call_discover(&mut *store).await??)?,
-        Call::Read(request) => CallOutput::read(api.call_read(&mut *store, &request.to_wit()).await??)?,
-        Call::Actions => CallOutput::actions(api.call_actions(&mut *store).await?)?,
+        Call::Discover => CallOutput::discover(
+            api.call::<(), Result<Vec<StreamSpec>, PluginError>>("discover", ())
+                .await??,
+        )?,
+        Call::Read(request) => CallOutput::read(
+            api.call::<_, Result<Batch, PluginError>>("read", (&request.to_wit(),))
+                .await??,
+        )?,
+        Call::Actions => CallOutput::actions(api.call::<(), Vec<ActionSpec>>("actions", ()).await?)?,
         Call::Act {
             name,
             input,
             idempotency_key,
         } => CallOutput::act(
-            api.call_act(&mut *store, &name, &input.to_string(), &idempotency_key)
-                .await??,
+            api.call::<_, Result<String, PluginError>>(
+                "act",
+                (
+                    name.as_str(),
+                    input.to_string().as_str(),
+                    idempotency_key.as_str(),
+                ),
+            )
+            .await??,
         )?,
-        Call::Preview { name, input } => {
-            CallOutput::preview(api.call_preview(&mut *store, &name, &input.to_string()).await??)?
-        }
-        Call::VerifyWebhook { headers, body } => {
-            CallOutput::webhook(api.call_verify_webhook(&mut *store, &headers, &body).await??)?
-        }
+        Call::Preview { name, input } => CallOutput::preview(
+            api.call::<_, Result<ActionPreview, PluginError>>(
+                "preview",
+                (name.as_str(), input.to_string().as_str()),
+            )
+            .await??,
+        )?,
+        Call::VerifyWebhook { headers, body } => CallOutput::webhook(
+            api.call::<_, Result<Vec<WebhookEvent>, PluginError>>(
+                "verify-webhook",
+                (headers.as_slice(), body.as_slice()),
+            )
+            .await??,
+        )?,
         Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
     })
 }
 
-/// Instantiate a 1.1 agent in `store` and make `call`.
-pub(super) async fn call_agent(
-    pre: &agent::AgentPre<HostState>,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> Result<CallOutput, Ended> {
-    let instance = pre.instantiate_async(&mut *store).await?;
-    let api = instance.omnify_plugin_agent_api();
+/// Make `call` of a 1.1 agent.
+pub(super) async fn call_agent(mut api: Api<'_>, call: Call) -> Result<CallOutput, Ended> {
+    use agent_api::{AgentInfo, PluginError, RunOutput, Task};
     Ok(match call {
-        Call::Describe => CallOutput::describe(api.call_describe(&mut *store).await?)?,
+        Call::Describe => CallOutput::describe(api.call::<(), AgentInfo>("describe", ()).await?)?,
         Call::Run(task) => {
-            let task = agent_api::Task {
+            let task = Task {
                 kind: task.kind,
                 input: task.input.to_string(),
             };
-            CallOutput::run(api.call_run(&mut *store, &task).await??)?
+            CallOutput::run(
+                api.call::<_, Result<RunOutput, PluginError>>("run", (&task,))
+                    .await??,
+            )?
         }
         _ => return Err(Ended::WrongWorld),
     })

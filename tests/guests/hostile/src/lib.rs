@@ -6,6 +6,7 @@
 use omnify_sdk::connector::{Batch, Connector, ReadRequest, Stream};
 use omnify_sdk::{Error, Value, http, json, kv};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 struct Hostile;
 
@@ -30,6 +31,25 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1) + frame[1]
 }
 
+/// Pages of static memory `remember` marks; more than fit in the pages the
+/// host resets in place, so both of its ways of resetting are seen.
+const MARKED_PAGES: usize = 768;
+
+/// One byte in each of [`MARKED_PAGES`] pages of this instance's memory.
+static MARKS: [AtomicU8; MARKED_PAGES * 4096] = [const { AtomicU8::new(0) }; MARKED_PAGES * 4096];
+
+/// What an earlier call left in this instance's memory: how many calls
+/// counted before this one, and how many pages it finds marked; then it
+/// counts and marks them itself.
+fn remember() -> Value {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let calls_before = CALLS.fetch_add(1, Ordering::Relaxed);
+    let marked_before = (0..MARKED_PAGES)
+        .filter(|page| MARKS[page * 4096].swap(1, Ordering::Relaxed) != 0)
+        .count();
+    json!({"calls_before": calls_before, "marked_pages_before": marked_before})
+}
+
 impl Connector for Hostile {
     fn spec() -> Value {
         json!({"type": "object"})
@@ -50,6 +70,7 @@ impl Connector for Hostile {
     fn act(name: &str, input: Value, _idempotency_key: &str) -> Result<Value, Error> {
         match name {
             "ok" => Ok(json!({"ok": true})),
+            "remember" => Ok(remember()),
             "spin" => {
                 let mut counter = 0u64;
                 loop {
