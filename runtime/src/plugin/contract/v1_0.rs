@@ -2,9 +2,10 @@
 //! same interfaces as 1.1's, so the linker serves them with the newest
 //! capabilities (wasmtime resolves `…@1.0.0` imports to the `…@1.1.0`
 //! definitions) and they are not generated again here. Only the exports
-//! differ: a 1.0 connector has no `preview`. Each call converts its input
-//! to 1.0 types and its result to the newest types, and nothing else in the
-//! host knows that 1.0 exists.
+//! differ: a 1.0 connector has no `preview`. An export whose types did not
+//! change is called by the newest's code; the others convert their input
+//! to 1.0 types and their result to the newest types, and nothing else in
+//! the host knows that 1.0 exists.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -77,11 +78,8 @@ pub(super) const AGENT_API: ApiInterface = ApiInterface {
 pub(super) async fn call_connector(mut api: Api<'_>, call: Call) -> Result<CallOutput, Ended> {
     use old_connector::{ActionSpec, Batch, PluginError, StreamSpec, WebhookEvent};
     Ok(match call {
-        Call::Spec => CallOutput::spec(api.call::<(), String>("spec", ()).await?)?,
-        Call::Check => {
-            api.call::<(), Result<(), PluginError>>("check", ()).await??;
-            CallOutput::Check
-        }
+        // The same types in both versions: the newest's calls serve them.
+        Call::Spec | Call::Check | Call::Act { .. } => return super::v1_1::call_connector(api, call).await,
         Call::Discover => {
             let streams = api
                 .call::<(), Result<Vec<StreamSpec>, PluginError>>("discover", ())
@@ -111,21 +109,6 @@ pub(super) async fn call_connector(mut api: Api<'_>, call: Call) -> Result<CallO
                     .collect(),
             )?
         }
-        Call::Act {
-            name,
-            input,
-            idempotency_key,
-        } => CallOutput::act(
-            api.call::<_, Result<String, PluginError>>(
-                "act",
-                (
-                    name.as_str(),
-                    input.to_string().as_str(),
-                    idempotency_key.as_str(),
-                ),
-            )
-            .await??,
-        )?,
         Call::VerifyWebhook { headers, body } => {
             let events = api
                 .call::<_, Result<Vec<WebhookEvent>, PluginError>>(
