@@ -7,6 +7,7 @@
 //! the plugin loads, and a call type-checks only the one it makes, the
 //! cost raw wasmtime pays for a typed call.
 
+use super::NotInContract;
 use crate::capability::HostState;
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower};
@@ -15,19 +16,25 @@ use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, In
 pub(super) struct ApiInterface {
     /// The interface's full name, `omnify:plugin/connector-api@1.1.0`.
     pub name: &'static str,
+    /// The contract version it belongs to, `major.minor`.
+    pub contract: &'static str,
     /// The names of its functions.
     pub functions: &'static [&'static str],
 }
 
 /// Where the functions of a component's API interface are.
 pub(super) struct ApiExports {
+    interface: &'static ApiInterface,
     functions: Vec<(&'static str, ComponentExportIndex)>,
 }
 
 impl ApiExports {
     /// Find every function of `interface` in `pre`'s component; a component
     /// that lacks one does not load.
-    pub(super) fn find(pre: &InstancePre<HostState>, interface: &ApiInterface) -> wasmtime::Result<Self> {
+    pub(super) fn find(
+        pre: &InstancePre<HostState>,
+        interface: &'static ApiInterface,
+    ) -> wasmtime::Result<Self> {
         let component = pre.component();
         let api = component
             .get_export_index(None, interface.name)
@@ -42,7 +49,16 @@ impl ApiExports {
                     .ok_or_else(|| wasmtime::format_err!("`{}` has no function `{name}`", interface.name))
             })
             .collect::<wasmtime::Result<_>>()?;
-        Ok(Self { functions })
+        Ok(Self { interface, functions })
+    }
+
+    /// Why `export` cannot be called, when the component's contract
+    /// version does not have it.
+    pub(super) fn lacks(&self, export: &'static str) -> Option<NotInContract> {
+        (!self.interface.functions.contains(&export)).then_some(NotInContract {
+            export,
+            contract: self.interface.contract,
+        })
     }
 }
 

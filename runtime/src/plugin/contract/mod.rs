@@ -92,8 +92,12 @@ impl PluginPre {
         Ok(Self { pre, exports, world })
     }
 
-    /// Instantiate the component in `store` and make `call`.
+    /// Instantiate the component in `store` and make `call`; an export
+    /// its contract version does not have is refused first.
     pub(crate) async fn call(&self, store: &mut Store<HostState>, call: Call) -> Result<CallOutput, Ended> {
+        if let Some(missing) = self.exports.lacks(call.export_name()) {
+            return Err(Ended::NotInContract(missing));
+        }
         let instance = self.pre.instantiate_async(&mut *store).await?;
         let api = Api {
             exports: &self.exports,

@@ -9,9 +9,9 @@
 
 #![allow(missing_docs, clippy::all)]
 
+use super::Ended;
 use super::exports::{Api, ApiInterface};
 use super::v1_1::{agent_api as latest_agent, connector_api as latest_connector};
-use super::{Ended, NotInContract};
 use crate::invoke::{Call, CallOutput};
 
 /// The 1.0 `agent` world; its imports are the newest ones.
@@ -55,8 +55,9 @@ use agent::exports::omnify::plugin::agent_api as old_agent;
 use connector::exports::omnify::plugin::connector_api as old_connector;
 
 /// The 1.0 connector's API: 1.1's without `preview`.
-pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
+pub(super) static CONNECTOR_API: ApiInterface = ApiInterface {
     name: "omnify:plugin/connector-api@1.0.0",
+    contract: "1.0",
     functions: &[
         "spec",
         "check",
@@ -69,8 +70,9 @@ pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
 };
 
 /// The 1.0 agent's API.
-pub(super) const AGENT_API: ApiInterface = ApiInterface {
+pub(super) static AGENT_API: ApiInterface = ApiInterface {
     name: "omnify:plugin/agent-api@1.0.0",
+    contract: "1.0",
     functions: &["describe", "run"],
 };
 
@@ -126,13 +128,9 @@ pub(super) async fn call_connector(mut api: Api<'_>, call: Call) -> Result<CallO
                     .collect(),
             )?
         }
-        Call::Preview { .. } => {
-            return Err(Ended::NotInContract(NotInContract {
-                export: "preview",
-                contract: "1.0",
-            }));
-        }
-        Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
+        // `preview` is not in 1.0: `PluginPre::call` refused it before
+        // instantiating.
+        Call::Preview { .. } | Call::Describe | Call::Run(_) => return Err(Ended::WrongWorld),
     })
 }
 

@@ -45,8 +45,9 @@ pub use agent::omnify::plugin as imports;
 pub use connector::exports::omnify::plugin::connector_api;
 
 /// The 1.1 connector's API.
-pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
+pub(super) static CONNECTOR_API: ApiInterface = ApiInterface {
     name: "omnify:plugin/connector-api@1.1.0",
+    contract: "1.1",
     functions: &[
         "spec",
         "check",
@@ -60,8 +61,9 @@ pub(super) const CONNECTOR_API: ApiInterface = ApiInterface {
 };
 
 /// The 1.1 agent's API.
-pub(super) const AGENT_API: ApiInterface = ApiInterface {
+pub(super) static AGENT_API: ApiInterface = ApiInterface {
     name: "omnify:plugin/agent-api@1.1.0",
+    contract: "1.1",
     functions: &["describe", "run"],
 };
 
