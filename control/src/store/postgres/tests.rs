@@ -101,6 +101,12 @@ fn the_postgres_store_conforms() {
         let database = server.database();
         let store = PgStore::connect(&database.url).expect("connect");
         databases.lock().expect("databases").push(database);
+        // A listener that connects counts a change of every table, which
+        // would wake a case's watcher mid-case: start once it listens.
+        assert!(
+            eventually(|| store.changes().version(crate::store::Tables::ALL).is_some()),
+            "the store's listener connects"
+        );
         store
     });
 }
