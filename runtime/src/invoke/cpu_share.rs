@@ -21,14 +21,24 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) struct CpuShare {
     cores: usize,
-    tenants: Mutex<HashMap<String, TenantCalls>>,
+    tenants: Mutex<Tenants>,
     /// Signalled whenever a call stops running or a tenant leaves.
     changed: Notify,
 }
 
-/// One tenant's calls in flight, and how many of them are running.
+/// Every tenant that has called, and how many have calls in flight. A
+/// tenant's entry stays when its last call ends, so that its next call
+/// neither allocates nor rehashes: there are as many as there are tenants.
 #[derive(Debug, Default)]
+struct Tenants {
+    calls: HashMap<Arc<str>, TenantCalls>,
+    with_calls_in_flight: usize,
+}
+
+/// One tenant's calls in flight, and how many of them are running.
+#[derive(Debug)]
 struct TenantCalls {
+    tenant: Arc<str>,
     in_flight: usize,
     running: usize,
 }
@@ -49,49 +59,78 @@ impl CpuShare {
     /// Register a call of `tenant`; it runs until its seat says otherwise.
     pub(crate) fn seat(self: &Arc<Self>, tenant: &str) -> Seat {
         let mut tenants = self.lock();
-        let calls = tenants.entry(tenant.to_string()).or_default();
+        let tenants = &mut *tenants;
+        let calls = match tenants.calls.get_mut(tenant) {
+            Some(calls) => calls,
+            None => {
+                let tenant: Arc<str> = tenant.into();
+                tenants.calls.entry(tenant.clone()).or_insert(TenantCalls {
+                    tenant,
+                    in_flight: 0,
+                    running: 0,
+                })
+            }
+        };
+        if calls.in_flight == 0 {
+            tenants.with_calls_in_flight += 1;
+        }
         calls.in_flight += 1;
         calls.running += 1;
-        Seat {
+        Seat(Arc::new(Claim {
             share: self.clone(),
-            tenant: tenant.to_string(),
-            running: Arc::new(AtomicBool::new(true)),
-            parked_nanos: Arc::default(),
-        }
+            tenant: calls.tenant.clone(),
+            running: AtomicBool::new(true),
+            parked_nanos: AtomicU64::new(0),
+        }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, TenantCalls>> {
+    fn lock(&self) -> MutexGuard<'_, Tenants> {
         self.tenants
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many calls each tenant may run at once right now.
-    fn per_tenant(&self, tenants: &HashMap<String, TenantCalls>) -> usize {
-        (self.cores / tenants.len().max(1)).max(1)
+    fn per_tenant(&self, tenants: &Tenants) -> usize {
+        (self.cores / tenants.with_calls_in_flight.max(1)).max(1)
     }
+}
 
-    /// Stop counting one running call of `tenant`, if `running` says it is.
-    fn stop_running(&self, tenant: &str, running: &AtomicBool) {
-        if running.swap(false, Ordering::AcqRel) {
-            if let Some(calls) = self.lock().get_mut(tenant) {
+/// What a call holds of the share, shared with the futures that park it or
+/// wait on the network for it.
+#[derive(Debug)]
+struct Claim {
+    share: Arc<CpuShare>,
+    tenant: Arc<str>,
+    /// Whether this call counts as running.
+    running: AtomicBool,
+    /// How long the call has waited for its share, in nanoseconds.
+    parked_nanos: AtomicU64,
+}
+
+impl Claim {
+    /// Stop counting the call as running, if it was.
+    fn stop_running(&self) {
+        if self.running.swap(false, Ordering::AcqRel) {
+            if let Some(calls) = self.share.lock().calls.get_mut(&*self.tenant) {
                 calls.running = calls.running.saturating_sub(1);
             }
-            self.changed.notify_waiters();
+            self.share.changed.notify_waiters();
         }
     }
 
-    /// Count one more running call of `tenant` if it is within its share;
-    /// whether it was.
-    fn try_run(&self, tenant: &str, running: &AtomicBool, force: bool) -> bool {
-        let mut tenants = self.lock();
-        let share = self.per_tenant(&tenants);
-        let Some(calls) = tenants.get_mut(tenant) else {
+    /// Count the call as running again if its tenant is within its share
+    /// (or `force`d); whether it now runs.
+    fn try_run(&self, force: bool) -> bool {
+        let mut tenants = self.share.lock();
+        let share = self.share.per_tenant(&tenants);
+        let Some(calls) = tenants.calls.get_mut(&*self.tenant) else {
             return true;
         };
         if force || calls.running < share {
-            calls.running += 1;
-            running.store(true, Ordering::Release);
+            if !self.running.swap(true, Ordering::AcqRel) {
+                calls.running += 1;
+            }
             return true;
         }
         false
@@ -100,45 +139,38 @@ impl CpuShare {
 
 /// One call's place in the share; leaving it (on drop) ends the call's claim.
 #[derive(Debug)]
-pub(crate) struct Seat {
-    share: Arc<CpuShare>,
-    tenant: String,
-    /// Whether this call counts as running; shared with a parked future.
-    running: Arc<AtomicBool>,
-    /// How long the call has waited for its share, in nanoseconds.
-    parked_nanos: Arc<AtomicU64>,
-}
+pub(crate) struct Seat(Arc<Claim>);
 
 impl Seat {
     /// On an epoch tick: the future to wait on when this call's tenant runs
     /// more calls than its share, or `None` to go on. The wait ends by the
     /// call's deadline at the latest, so the next tick can stop the call.
     pub(crate) fn park_if_over_share(&self, deadline: Instant) -> Option<Parked> {
+        let claim = &self.0;
         {
-            let tenants = self.share.lock();
-            let share = self.share.per_tenant(&tenants);
+            let tenants = claim.share.lock();
+            let share = claim.share.per_tenant(&tenants);
             let over = tenants
-                .get(&self.tenant)
+                .calls
+                .get(&*claim.tenant)
                 .is_some_and(|calls| calls.running > share);
-            if !over || !self.running.load(Ordering::Acquire) {
+            if !over || !claim.running.load(Ordering::Acquire) {
                 return None;
             }
         }
-        self.share.stop_running(&self.tenant, &self.running);
-        let (share, tenant, running) = (self.share.clone(), self.tenant.clone(), self.running.clone());
-        let parked_nanos = self.parked_nanos.clone();
+        claim.stop_running();
+        let claim = claim.clone();
         Some(Box::pin(async move {
-            let parked = Instant::now();
-            let _count = CountOnDrop(parked, parked_nanos);
+            let _count = CountOnDrop(Instant::now(), &claim);
             loop {
                 // Register for the signal before checking, so a change made
                 // between the check and the wait is not missed.
-                let changed = share.changed.notified();
-                if share.try_run(&tenant, &running, false) {
+                let changed = claim.share.changed.notified();
+                if claim.try_run(false) {
                     return;
                 }
                 if tokio::time::timeout_at(deadline.into(), changed).await.is_err() {
-                    share.try_run(&tenant, &running, true);
+                    claim.try_run(true);
                     return;
                 }
             }
@@ -147,60 +179,55 @@ impl Seat {
 
     /// How long the call has waited for its tenant's share so far.
     pub(crate) fn parked(&self) -> Duration {
-        Duration::from_nanos(self.parked_nanos.load(Ordering::Relaxed))
+        Duration::from_nanos(self.0.parked_nanos.load(Ordering::Relaxed))
     }
 
     /// While the call waits on the network it does not count as running;
     /// the guard counts it again when dropped (the next tick parks it if
     /// its tenant is then over its share).
     pub(crate) fn waiting(&self) -> Waiting {
-        self.share.stop_running(&self.tenant, &self.running);
-        Waiting {
-            share: self.share.clone(),
-            tenant: self.tenant.clone(),
-            running: self.running.clone(),
-        }
+        self.0.stop_running();
+        Waiting(self.0.clone())
     }
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        let mut tenants = self.share.lock();
-        if let Some(calls) = tenants.get_mut(&self.tenant) {
-            if self.running.swap(false, Ordering::AcqRel) {
-                calls.running = calls.running.saturating_sub(1);
-            }
-            calls.in_flight = calls.in_flight.saturating_sub(1);
-            if calls.in_flight == 0 {
-                tenants.remove(&self.tenant);
+        let claim = &self.0;
+        {
+            let mut guard = claim.share.lock();
+            let tenants = &mut *guard;
+            if let Some(calls) = tenants.calls.get_mut(&*claim.tenant) {
+                if claim.running.swap(false, Ordering::AcqRel) {
+                    calls.running = calls.running.saturating_sub(1);
+                }
+                calls.in_flight = calls.in_flight.saturating_sub(1);
+                if calls.in_flight == 0 {
+                    tenants.with_calls_in_flight = tenants.with_calls_in_flight.saturating_sub(1);
+                }
             }
         }
-        drop(tenants);
-        self.share.changed.notify_waiters();
+        claim.share.changed.notify_waiters();
     }
 }
 
-/// Adds the time since it was made to a seat's parked time, however the
+/// Adds the time since it was made to a claim's parked time, however the
 /// wait ends (it may be dropped with its call).
-struct CountOnDrop(Instant, Arc<AtomicU64>);
+struct CountOnDrop<'a>(Instant, &'a Claim);
 
-impl Drop for CountOnDrop {
+impl Drop for CountOnDrop<'_> {
     fn drop(&mut self) {
         let nanos = u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.1.fetch_add(nanos, Ordering::Relaxed);
+        self.1.parked_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
 /// A call waiting on the network; see [`Seat::waiting`].
-pub(crate) struct Waiting {
-    share: Arc<CpuShare>,
-    tenant: String,
-    running: Arc<AtomicBool>,
-}
+pub(crate) struct Waiting(Arc<Claim>);
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        self.share.try_run(&self.tenant, &self.running, true);
+        self.0.try_run(true);
     }
 }
 
@@ -209,7 +236,7 @@ mod tests {
     use super::*;
 
     fn running(share: &CpuShare, tenant: &str) -> usize {
-        share.lock().get(tenant).map_or(0, |calls| calls.running)
+        share.lock().calls.get(tenant).map_or(0, |calls| calls.running)
     }
 
     #[test]
@@ -241,7 +268,11 @@ mod tests {
             .expect("no panic");
         assert_eq!(running(&share, "a"), 2);
         drop((a1, a2));
-        assert!(share.lock().is_empty());
+        assert_eq!(
+            share.lock().with_calls_in_flight,
+            0,
+            "no tenant has calls in flight"
+        );
     }
 
     #[tokio::test]
