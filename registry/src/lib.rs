@@ -9,7 +9,9 @@ pub mod resolve;
 pub mod signing;
 
 pub use build::{BuildError, Builder, BuiltComponent};
-pub use manifest::{Capabilities, Manifest, ManifestError, PluginInfo, PluginKind, RequestedLimits};
+pub use manifest::{
+    Capabilities, ClientAuth, Manifest, ManifestError, OAuthRequest, PluginInfo, PluginKind, RequestedLimits,
+};
 pub use package::{Package, PackageError};
 pub use resolve::{Candidate, resolve};
 pub use signing::{PackageSignature, PublisherKey, SignatureError};

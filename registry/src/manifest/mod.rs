@@ -1,6 +1,9 @@
 //! The `plugin.toml` manifest: what a plugin is, which contract it targets,
 //! the capabilities it asks for and the limits it needs.
 
+mod oauth;
+
+pub use oauth::{ClientAuth, OAuthRequest};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use thiserror::Error;
@@ -17,6 +20,10 @@ pub struct Manifest {
     /// The limits it asks for; the host caps them.
     #[serde(default)]
     pub limits: RequestedLimits,
+    /// How a tenant signs in to the platform, for a connector whose
+    /// platform uses OAuth 2.0 (contract 1.1 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthRequest>,
 }
 
 /// The `[plugin]` table.
@@ -291,6 +298,15 @@ impl Manifest {
                 field: "capabilities.data_streams",
                 problem: format!("has `{stream}`, which is not `connector/stream`"),
             });
+        }
+        if let Some(oauth) = &self.oauth {
+            if self.plugin.kind != PluginKind::Connector {
+                return Err(invalid("oauth", "is only for connectors"));
+            }
+            if self.plugin.contract < semver::Version::new(1, 1, 0) {
+                return Err(invalid("oauth", "needs contract 1.1.0 or later"));
+            }
+            oauth.check(&self.capabilities.secrets)?;
         }
         if self.limits.fuel_per_call == Some(0)
             || self.limits.memory_mb == Some(0)
