@@ -300,13 +300,7 @@ impl Manifest {
             });
         }
         if let Some(oauth) = &self.oauth {
-            if self.plugin.kind != PluginKind::Connector {
-                return Err(invalid("oauth", "is only for connectors"));
-            }
-            if self.plugin.contract < semver::Version::new(1, 1, 0) {
-                return Err(invalid("oauth", "needs contract 1.1.0 or later"));
-            }
-            oauth.check(&self.capabilities.secrets)?;
+            oauth.check(&self.plugin, &self.capabilities.secrets)?;
         }
         if self.limits.fuel_per_call == Some(0)
             || self.limits.memory_mb == Some(0)

@@ -8,7 +8,7 @@
 //! endpoint the host's configuration of the provider names, never to one a
 //! publisher wrote here.
 
-use super::{ManifestError, is_plugin_name};
+use super::{ManifestError, PluginInfo, PluginKind, is_plugin_name};
 use serde::{Deserialize, Serialize};
 
 /// The `[oauth]` table of a connector.
@@ -57,9 +57,16 @@ const MAX_SCOPES: usize = 32;
 const MAX_SCOPE_LEN: usize = 256;
 
 impl OAuthRequest {
-    /// Check the table against the connector's declared `secrets`.
-    pub(super) fn check(&self, secrets: &[String]) -> Result<(), ManifestError> {
+    /// Check the table against the plugin it is in and the secrets that
+    /// plugin declares.
+    pub(super) fn check(&self, plugin: &PluginInfo, secrets: &[String]) -> Result<(), ManifestError> {
         let invalid = |field, problem: String| ManifestError::Invalid { field, problem };
+        if plugin.kind != PluginKind::Connector {
+            return Err(invalid("oauth", "is only for connectors".into()));
+        }
+        if plugin.contract < semver::Version::new(1, 1, 0) {
+            return Err(invalid("oauth", "needs contract 1.1.0 or later".into()));
+        }
         if !is_plugin_name(&self.provider) {
             return Err(invalid(
                 "oauth.provider",
@@ -96,29 +103,22 @@ impl OAuthRequest {
         {
             return Err(invalid("oauth.scopes", format!("names `{scope}` twice")));
         }
-        let declared = |name: &String| secrets.contains(name);
-        if !declared(&self.access_token_secret) {
-            return Err(invalid(
-                "oauth.access_token_secret",
-                format!(
-                    "is `{}`, which `capabilities.secrets` does not declare",
-                    self.access_token_secret
-                ),
-            ));
+        for (field, name) in [
+            ("oauth.access_token_secret", Some(&self.access_token_secret)),
+            ("oauth.refresh_token_secret", self.refresh_token_secret.as_ref()),
+        ] {
+            if let Some(name) = name.filter(|name| !secrets.contains(name)) {
+                return Err(invalid(
+                    field,
+                    format!("is `{name}`, which `capabilities.secrets` does not declare"),
+                ));
+            }
         }
-        if let Some(refresh) = &self.refresh_token_secret {
-            if !declared(refresh) {
-                return Err(invalid(
-                    "oauth.refresh_token_secret",
-                    format!("is `{refresh}`, which `capabilities.secrets` does not declare"),
-                ));
-            }
-            if *refresh == self.access_token_secret {
-                return Err(invalid(
-                    "oauth.refresh_token_secret",
-                    "must differ from `access_token_secret`".into(),
-                ));
-            }
+        if self.refresh_token_secret.as_ref() == Some(&self.access_token_secret) {
+            return Err(invalid(
+                "oauth.refresh_token_secret",
+                "must differ from `access_token_secret`".into(),
+            ));
         }
         if self.rotating_refresh_tokens && self.refresh_token_secret.is_none() {
             return Err(invalid(

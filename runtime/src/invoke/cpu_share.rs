@@ -268,6 +268,7 @@ mod tests {
             .expect("no panic");
         assert_eq!(running(&share, "a"), 2);
         drop((a1, a2));
+        assert_eq!(running(&share, "a"), 0);
         assert_eq!(
             share.lock().with_calls_in_flight,
             0,
