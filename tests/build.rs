@@ -24,12 +24,14 @@ const GUESTS: [&str; 10] = [
 ];
 
 /// The first-party plugins in `plugins/`.
-const PLUGINS: [&str; 8] = [
+const PLUGINS: &[&str] = &[
     "meta-ads",
     "google-ads",
     "tiktok-ads",
+    "linkedin-ads",
     "shopify",
     "stripe",
+    "gohighlevel",
     "analytics",
     "creative",
     "client-learning",
@@ -62,7 +64,7 @@ fn main() {
         let name = env_name(&component.package);
         println!("cargo:rustc-env=OMNIFY_GUEST_{name}={}", component.path.display());
     }
-    for plugin in PLUGINS {
+    for &plugin in PLUGINS {
         let path = match builder.build_packages(&manifest, &[plugin]) {
             Ok(built) => built
                 .into_iter()

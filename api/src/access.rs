@@ -136,6 +136,30 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
         "/v1/tenants/{tenant}/endpoints/{endpoint}/deliveries",
         Least(Admin),
     ),
+    ("GET", "/v1/oauth/clients", Least(Admin)),
+    ("PUT", "/v1/oauth/clients/{provider}", Least(Admin)),
+    ("DELETE", "/v1/oauth/clients/{provider}", Least(Admin)),
+    (
+        "PUT",
+        "/v1/tenants/{tenant}/oauth/clients/{provider}",
+        Least(Admin),
+    ),
+    (
+        "DELETE",
+        "/v1/tenants/{tenant}/oauth/clients/{provider}",
+        Least(Admin),
+    ),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/plugins/{plugin}/connect",
+        Least(Operator),
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/plugins/{plugin}/connection",
+        Least(Viewer),
+    ),
+    ("GET", "/v1/oauth/callback", Public),
 ];
 
 /// What `method` on the route `path` needs; none for a route not in the

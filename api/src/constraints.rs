@@ -159,6 +159,27 @@ pub const DAY: Rule = Rule {
     max_length: 10,
 };
 
+/// An OAuth client's id or secret: no control characters.
+pub const CREDENTIAL: Rule = Rule {
+    pattern: Some("^[^\\x00-\\x1f\\x7f]+$"),
+    min_length: 1,
+    max_length: 512,
+};
+
+/// An OAuth endpoint an admin names.
+pub const ENDPOINT: Rule = Rule {
+    pattern: Some("^https?://"),
+    min_length: 8,
+    max_length: 2048,
+};
+
+/// A Shopify shop's own domain.
+pub const SHOP: Rule = Rule {
+    pattern: Some("^[A-Za-z0-9][A-Za-z0-9-]*\\.myshopify\\.com$"),
+    min_length: 15,
+    max_length: 74,
+};
+
 /// The text query parameters: by name and route.
 const QUERY_PARAMETERS: &[(&str, &str, Rule)] = &[
     ("connector", "/v1/tenants/{tenant}/reports/{dataset}", ID),
@@ -191,6 +212,7 @@ const PATH_PARAMETERS: &[(&str, &str, Rule)] = &[
     ("job", "/", JOB_ID),
     ("proposal", "/", HEX16),
     ("endpoint", "/", HEX16),
+    ("provider", "/", ID),
     ("key", "/v1/tenants/", HEX16),
     ("key", "/v1/publishers/", HEX16),
 ];
@@ -214,6 +236,11 @@ const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("GrantSpec", "secrets", SECRET_NAME),
     ("GrantSpec", "data_streams", GRANT),
     ("GrantSpec", "proposes", GRANT),
+    ("OAuthClientRequest", "client_id", CREDENTIAL),
+    ("OAuthClientRequest", "client_secret", CREDENTIAL),
+    ("OAuthClientRequest", "authorize_url", ENDPOINT),
+    ("OAuthClientRequest", "token_url", ENDPOINT),
+    ("ConnectRequest", "shop", SHOP),
 ];
 
 /// Fields whose values are one of a list the derive does not know.

@@ -17,6 +17,7 @@ pub mod error;
 pub(crate) mod events;
 mod extract;
 mod keys;
+mod oauth;
 mod plugins;
 mod probes;
 mod proposals;
@@ -106,6 +107,7 @@ impl Default for ApiConfig {
         (name = "proposals", description = "Actions agents propose, autonomy levels and approvals"),
         (name = "webhooks", description = "Platforms' webhook deliveries, verified by their connector"),
         (name = "endpoints", description = "A tenant's webhook endpoints for events out, and their signed deliveries"),
+        (name = "oauth", description = "Signing tenants in to platforms: the host's OAuth clients, sign-ins and connections"),
     )
 )]
 struct ApiDoc;
@@ -137,6 +139,7 @@ pub fn routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(autonomy_simulation::routes())
         .merge(webhooks::routes())
         .merge(endpoints::routes())
+        .merge(oauth::routes())
         .split_for_parts();
     // After the merge: the document's paths exist only from here.
     docs::ForApiUsers.modify(&mut openapi);

@@ -79,7 +79,12 @@ impl Caches {
     pub(crate) fn new() -> Self {
         Self {
             principals: ReadCache::new(Tables::of(&[Table::Meta, Table::ApiKeys, Table::ApiKeyHashes])),
-            calls: ReadCache::new(Tables::of(&[Table::Tenants, Table::Enablements, Table::Secrets])),
+            calls: ReadCache::new(Tables::of(&[
+                Table::Tenants,
+                Table::Enablements,
+                Table::Secrets,
+                Table::Connections,
+            ])),
         }
     }
 }

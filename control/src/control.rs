@@ -150,6 +150,9 @@ pub enum StartError {
     /// The configured admin token was refused.
     #[error(transparent)]
     AdminToken(#[from] crate::tenant::keys::StartupTokenError),
+    /// The HTTP client of the OAuth token endpoints could not be built.
+    #[error("the OAuth client: {0}")]
+    OAuth(String),
 }
 
 /// Tenants, plugins, enablements, secrets, usage and audit on one store,
@@ -179,6 +182,8 @@ pub struct ControlPlane {
     _heartbeat: Heartbeat,
     /// Principals and call contexts read from the store, while current.
     pub(crate) caches: crate::cached::Caches,
+    /// Signs tenants in to platforms and keeps their tokens fresh.
+    pub(crate) oauth: crate::oauth::OAuth,
     dev: bool,
     sync: SyncConfig,
     grantable_hosts: Vec<HostPattern>,
@@ -264,6 +269,7 @@ impl ControlPlane {
                 loading: tokio::sync::Mutex::new(()),
                 _heartbeat: heartbeat,
                 caches: crate::cached::Caches::new(),
+                oauth: crate::oauth::OAuth::new().map_err(StartError::OAuth)?,
                 dev: config.dev,
                 sync: config.sync,
                 grantable_hosts: config.grantable_hosts,

@@ -1,13 +1,14 @@
 //! Calling an enabled plugin for a tenant, top to bottom: authorise, look up
-//! the tenant and the enablement, admit the call under the tenant's quotas,
-//! run it in the sandbox, then record usage and the audit entry before
-//! answering.
+//! the tenant and the enablement (and refresh its OAuth sign-in when due),
+//! admit the call under the tenant's quotas, run it in the sandbox, then
+//! record usage and the audit entry before answering.
 
 use crate::control::{ControlError, ControlPlane};
 use crate::enablement::{Enablement, sealed_secrets_of, tenant_and_enablement};
 use crate::meter::CallRecord;
+use crate::oauth::{ConnectionState, connection_state};
 use crate::tenant::{Principal, Tenant, TenantStatus};
-use omnify_runtime::invoke::{Call, InvocationContext, Output};
+use omnify_runtime::invoke::{Call, InvocationContext, InvokeError, InvokeErrorKind, Output, PluginError};
 use std::sync::Arc;
 
 /// What the API puts before the idempotency key of an action performed
@@ -53,13 +54,15 @@ impl ControlPlane {
         plugin: &str,
         call: Call,
         request_id: &str,
-    ) -> Result<(Result<Output, omnify_runtime::invoke::InvokeError>, CallRecord), ControlError> {
+    ) -> Result<(Result<Output, InvokeError>, CallRecord), ControlError> {
         self.invoke_within(principal, tenant_id, plugin, call, request_id, Budget::Tenant)
             .await
     }
 
     /// Run `call` like [`ControlPlane::invoke_unrecorded`], admitted by
-    /// `budget`.
+    /// `budget`. A connector signed in with OAuth gets a fresh access token
+    /// first when its token is about to expire, and is called once more
+    /// with a refreshed one when it answers `auth`.
     pub(crate) async fn invoke_within(
         &self,
         principal: &Principal,
@@ -68,9 +71,55 @@ impl ControlPlane {
         call: Call,
         request_id: &str,
         budget: Budget<'_>,
-    ) -> Result<(Result<Output, omnify_runtime::invoke::InvokeError>, CallRecord), ControlError> {
+    ) -> Result<(Result<Output, InvokeError>, CallRecord), ControlError> {
         principal.require_tenant(tenant_id)?;
+        let mut prepared = self.prepared(tenant_id, plugin).await?;
+        let Some(connection) = prepared.connection else {
+            return self
+                .invoke_prepared(&prepared, principal, call, request_id, budget)
+                .await;
+        };
+        if connection.needs_reconnect && call != Call::Spec {
+            let problem = "the platform refused to refresh its sign-in";
+            return Err(crate::oauth::needs_reconnect(tenant_id, plugin, problem));
+        }
+        if connection.expires_soon(crate::audit::unix_seconds(std::time::SystemTime::now())) {
+            self.refresh_connection(tenant_id, plugin, connection.generation)
+                .await?;
+            prepared = self.prepared(tenant_id, plugin).await?;
+        }
+        let (result, record) = self
+            .invoke_prepared(&prepared, principal, call.clone(), request_id, budget)
+            .await?;
+        let refused_auth = matches!(
+            &result,
+            Err(InvokeError {
+                kind: InvokeErrorKind::Plugin(PluginError::Auth { .. }),
+                ..
+            })
+        );
+        let Some(seen) = prepared.connection.filter(|_| refused_auth) else {
+            return Ok((result, record));
+        };
+        // The refused call is metered like any other; the second one is
+        // what the caller gets.
+        self.meter.record(record).await?;
+        self.refresh_connection(tenant_id, plugin, seen.generation)
+            .await?;
         let prepared = self.prepared(tenant_id, plugin).await?;
+        self.invoke_prepared(&prepared, principal, call, request_id, budget)
+            .await
+    }
+
+    /// Admit and run `call` with what `prepared` holds.
+    async fn invoke_prepared(
+        &self,
+        prepared: &Prepared,
+        principal: &Principal,
+        call: Call,
+        request_id: &str,
+        budget: Budget<'_>,
+    ) -> Result<(Result<Output, InvokeError>, CallRecord), ControlError> {
         let (tenant, enablement) = (&prepared.tenant, &prepared.enablement);
         let mut ctx = prepared.context.clone();
         ctx.request_id = request_id.to_string();
@@ -80,12 +129,12 @@ impl ControlPlane {
                 Err(refused) => {
                     // Quota refusals are not audited one by one; the
                     // notifier needs a trace of them (`quota.reached`).
-                    self.note_quota_refusal(tenant_id, &refused).await;
+                    self.note_quota_refusal(&tenant.id, &refused).await;
                     return Err(refused);
                 }
             },
             Budget::Webhook(permit) => {
-                debug_assert!(permit.tenant() == tenant_id && permit.connector() == plugin);
+                debug_assert!(permit.tenant() == tenant.id && permit.connector() == enablement.plugin);
                 None
             }
         };
@@ -132,6 +181,8 @@ pub(crate) struct Prepared {
     enablement: Enablement,
     /// The context with the secrets opened, without a request id.
     context: InvocationContext,
+    /// The OAuth sign-in, for a connector that signed in.
+    connection: Option<ConnectionState>,
 }
 
 impl ControlPlane {
@@ -143,11 +194,12 @@ impl ControlPlane {
         let key = (tenant_id.to_string(), plugin.to_string());
         let (tenant_id, plugin) = key.clone();
         let read = async move {
-            let (tenant, enablement, sealed) = self
+            let (tenant, enablement, sealed, connection) = self
                 .read_store(move |tx| {
                     let (tenant, enablement) = tenant_and_enablement(tx, &tenant_id, &plugin)?;
                     let sealed = sealed_secrets_of(tx, &enablement)?;
-                    Ok((tenant, enablement, sealed))
+                    let connection = connection_state(tx, &tenant_id, &plugin)?;
+                    Ok((tenant, enablement, sealed, connection))
                 })
                 .await?;
             if tenant.status == TenantStatus::Suspended {
@@ -161,6 +213,7 @@ impl ControlPlane {
                 tenant,
                 enablement,
                 context,
+                connection,
             }))
         };
         self.caches

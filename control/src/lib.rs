@@ -2,7 +2,8 @@
 //!
 //! [`control::ControlPlane`] is what the API and the commands call: it
 //! decides who may do what ([`tenant`]), which plugin versions run for whom
-//! ([`catalog`], [`enablement`]), meters and records every call ([`meter`],
+//! ([`catalog`], [`enablement`]), signs tenants in to platforms
+//! ([`oauth`]), meters and records every call ([`meter`],
 //! [`audit`]), and runs the work that outlives a request ([`sync`],
 //! [`scheduler`], [`proposals`], [`notify`], [`webhooks`]). Everything it
 //! keeps goes through [`store::Storage`]: the embedded redb store for one
@@ -19,6 +20,7 @@ pub mod feed;
 pub mod hosts;
 pub mod meter;
 pub mod notify;
+pub mod oauth;
 pub mod proposals;
 pub mod reports;
 pub mod scheduler;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 pub mod holding;
 pub mod host;
+pub mod oauth;
 pub mod platforms;
 pub mod postgres;
 pub mod proposing;

@@ -20,8 +20,10 @@ pub fn plugin_component(name: &str) -> &'static str {
         "meta-ads" => env!("OMNIFY_PLUGIN_META_ADS"),
         "google-ads" => env!("OMNIFY_PLUGIN_GOOGLE_ADS"),
         "tiktok-ads" => env!("OMNIFY_PLUGIN_TIKTOK_ADS"),
+        "linkedin-ads" => env!("OMNIFY_PLUGIN_LINKEDIN_ADS"),
         "shopify" => env!("OMNIFY_PLUGIN_SHOPIFY"),
         "stripe" => env!("OMNIFY_PLUGIN_STRIPE"),
+        "gohighlevel" => env!("OMNIFY_PLUGIN_GOHIGHLEVEL"),
         "analytics" => env!("OMNIFY_PLUGIN_ANALYTICS"),
         "creative" => env!("OMNIFY_PLUGIN_CREATIVE"),
         "client-learning" => env!("OMNIFY_PLUGIN_CLIENT_LEARNING"),
@@ -51,7 +53,7 @@ pub struct PlatformHost {
     pub admin: String,
     /// The platform sandboxes.
     pub sandbox: Sandbox,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl PlatformHost {
@@ -91,7 +93,7 @@ impl PlatformHost {
             host,
             admin,
             sandbox,
-            _data: data,
+            data,
         };
         for name in plugins {
             let reply = env.enable(name, &env.enablement(name)).await;
@@ -109,6 +111,11 @@ impl PlatformHost {
             .into_iter()
             .find(|(name, _)| *name == plugin)
             .map_or_else(|| json!({}), |(_, body)| body)
+    }
+
+    /// The host's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     /// Enable (or re-configure) `connector` for [`TENANT`] with `body`.

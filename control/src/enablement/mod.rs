@@ -6,7 +6,7 @@
 use crate::audit::{self, Event};
 use crate::catalog::{PluginVersion, exact_version, resolve_version};
 use crate::control::{ControlError, ControlPlane};
-use crate::store::storage::{Entry, ReadTx, Table, get_json, key, put_json};
+use crate::store::storage::{Entry, ReadTx, Table, WriteTx, get_json, key, put_json};
 use crate::tenant::{self, Principal};
 use omnify_registry::{PluginKind, RequestedLimits};
 use omnify_runtime::invoke::{Call, CallOutput, Grants, HostPattern, InvocationContext, Limits, Secret};
@@ -161,6 +161,42 @@ pub(crate) fn sealed_secrets_of(
 ) -> Result<Vec<Entry>, ControlError> {
     let slots = secrets::slots_of(&enablement.tenant, &enablement.plugin);
     Ok(tx.scan(Table::Secrets, &slots, None, usize::MAX)?)
+}
+
+/// `value` sealed for the secret `name` of `tenant`'s `plugin`, for
+/// [`put_sealed_secret`].
+pub(crate) fn seal_secret(
+    vault: &crate::vault::Vault,
+    tenant: &str,
+    plugin: &str,
+    name: &str,
+    value: &str,
+) -> Result<Vec<u8>, ControlError> {
+    Ok(vault.seal(&secrets::slot(tenant, plugin, name), value.as_bytes())?)
+}
+
+/// Store a secret sealed by [`seal_secret`] (set by the host, such as an
+/// OAuth access token) and name it in the enablement.
+pub(crate) fn put_sealed_secret(
+    tx: &mut dyn WriteTx,
+    tenant: &str,
+    plugin: &str,
+    name: &str,
+    sealed: Vec<u8>,
+) -> Result<(), ControlError> {
+    let mut enablement = require_enablement(&*tx, tenant, plugin)?;
+    tx.put(Table::Secrets, &secrets::slot(tenant, plugin, name), &sealed)?;
+    if !enablement.secret_names.iter().any(|n| n == name) {
+        enablement.secret_names.push(name.to_string());
+        enablement.secret_names.sort();
+        put_json(
+            tx,
+            Table::Enablements,
+            &enablement_key(tenant, plugin),
+            &enablement,
+        )?;
+    }
+    Ok(())
 }
 
 impl ControlPlane {
@@ -396,7 +432,7 @@ impl ControlPlane {
         .await
     }
 
-    /// Disable `plugin` for `tenant`, erasing its secrets.
+    /// Disable `plugin` for `tenant`, erasing its secrets and its sign-in.
     pub async fn disable(
         &self,
         principal: &Principal,
@@ -410,6 +446,10 @@ impl ControlPlane {
             require_enablement(&*tx, &tenant_id, &plugin)?;
             tx.delete(Table::Enablements, &enablement_key(&tenant_id, &plugin))?;
             tx.delete_prefix(Table::Secrets, &secrets::slots_of(&tenant_id, &plugin))?;
+            tx.delete(
+                Table::Connections,
+                &crate::oauth::connection_key(&tenant_id, &plugin),
+            )?;
             audit::append(
                 &mut *tx,
                 &tenant_id,

@@ -36,6 +36,14 @@ pub enum Resource {
         /// The proposal.
         id: String,
     },
+    /// An OAuth sign-in being refreshed, so that hosts spend its refresh
+    /// token once.
+    Refresh {
+        /// The enablement's tenant.
+        tenant: String,
+        /// The connector.
+        plugin: String,
+    },
 }
 
 impl Resource {
@@ -63,6 +71,7 @@ impl Resource {
             Self::Queued(id) => key(&[b"queued", id.as_bytes()]),
             Self::Delivery(outbox_key) => key(&[b"delivery", outbox_key]),
             Self::Proposal { tenant, id } => key(&[b"proposal", tenant.as_bytes(), id.as_bytes()]),
+            Self::Refresh { tenant, plugin } => key(&[b"refresh", tenant.as_bytes(), plugin.as_bytes()]),
         }
     }
 }

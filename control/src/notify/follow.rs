@@ -300,6 +300,19 @@ fn events_of(tx: &dyn ReadTx, entry: &AuditEntry) -> Result<Vec<Event>, StoreErr
                 inbox,
             )]
         }
+        "plugin.needs-reconnect" => {
+            let data = json!({"plugin": entry.target, "provider": text(details, "provider")});
+            vec![event(
+                EventKind::ConnectionNeedsReconnect,
+                format!(
+                    "{} must be connected again: its platform refused to refresh the sign-in",
+                    entry.target
+                ),
+                data,
+                format!("/v1/tenants/{tenant}/plugins/{}/connection", entry.target),
+                format!("/console/tenants/{tenant}/connections"),
+            )]
+        }
         "sync.fail" | "agent.fail" => {
             let run = text(details, "run");
             let what = if entry.action == "sync.fail" {

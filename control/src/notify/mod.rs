@@ -47,6 +47,10 @@ pub enum EventKind {
     /// one event per quota and minute).
     #[serde(rename = "quota.reached")]
     QuotaReached,
+    /// A connector's platform refused to refresh its sign-in: its calls and
+    /// scheduled syncs stop until someone connects the account again.
+    #[serde(rename = "connection.needs-reconnect")]
+    ConnectionNeedsReconnect,
 }
 
 impl EventKind {
@@ -59,6 +63,7 @@ impl EventKind {
             Self::RunFailed => "run.failed",
             Self::AnomalyCritical => "anomaly.critical",
             Self::QuotaReached => "quota.reached",
+            Self::ConnectionNeedsReconnect => "connection.needs-reconnect",
         }
     }
 }

@@ -136,6 +136,12 @@ impl Notifier {
         *self.shared.clock.write().unwrap_or_else(|p| p.into_inner()) = clock;
     }
 
+    /// Where people reach this host (`serve --public-url`); empty when not
+    /// told.
+    pub fn public_url(&self) -> String {
+        self.shared.base()
+    }
+
     /// Make event links absolute: `url` is where people reach this host.
     pub fn set_public_url(&self, url: &str) {
         *self.shared.public_url.write().unwrap_or_else(|p| p.into_inner()) =

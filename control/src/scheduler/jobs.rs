@@ -215,7 +215,9 @@ impl ControlPlane {
     /// Take the jobs due at `now`: advance each recurring job to its next
     /// time, retire one-off jobs, and record each due run in the durable
     /// queue in the same transaction, so a run is neither lost nor doubled
-    /// if the host stops right after. Returns the queue ids and jobs.
+    /// if the host stops right after. A job of a connector that must be
+    /// connected again is advanced without a run. Returns the queue ids and
+    /// jobs.
     pub(crate) async fn take_due_jobs(&self, now: SystemTime) -> Result<Vec<(String, Job)>, ControlError> {
         let hosts = self.hosts.clone();
         self.blocking(move |store| {
@@ -233,6 +235,14 @@ impl ControlPlane {
                 };
                 next.next_due_at = next.next_due.map(rfc3339_at);
                 put_json(&mut *tx, Table::Jobs, job_key, &next)?;
+                // A connector whose sign-in the platform refused would only
+                // fail: its runs wait until someone connects it again.
+                let signed_out = crate::oauth::connection_state(&*tx, &job.tenant, &job.plugin)?
+                    .is_some_and(|connection| connection.needs_reconnect);
+                if signed_out {
+                    tracing::info!(tenant = %job.tenant, job = %job.id, "skipped: the connector must be connected again");
+                    continue;
+                }
                 let queue_id = format!("{:013}-{}", unix_seconds(now), job.id);
                 put_json(&mut *tx, Table::Queue, queue_id.as_bytes(), job)?;
                 hosts.claim(&mut *tx, &Resource::Queued(queue_id.clone()))?;

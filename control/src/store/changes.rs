@@ -16,22 +16,22 @@ use tokio::sync::watch;
 
 /// A set of tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tables(u32);
+pub struct Tables(u64);
 
-const _: () = assert!(Table::ALL.len() <= 32, "a table set is 32 bits");
+const _: () = assert!(Table::ALL.len() <= 64, "a table set is 64 bits");
 
 impl Tables {
     /// No table.
     pub const NONE: Tables = Tables(0);
     /// Every table: what a change heard without its tables counts as.
-    pub const ALL: Tables = Tables(u32::MAX);
+    pub const ALL: Tables = Tables(u64::MAX);
 
     /// The set of `tables`.
     pub const fn of(tables: &[Table]) -> Tables {
         let mut bits = 0;
         let mut i = 0;
         while i < tables.len() {
-            bits |= 1 << tables[i] as u32;
+            bits |= 1 << tables[i] as u64;
             i += 1;
         }
         Tables(bits)
@@ -39,17 +39,17 @@ impl Tables {
 
     /// Add `table`.
     pub fn insert(&mut self, table: Table) {
-        self.0 |= 1 << table as u32;
+        self.0 |= 1 << table as u64;
     }
 
     /// The set as bits (table `n` of [`Table::ALL`] is bit `n`), as other
     /// hosts are told it.
-    pub fn bits(self) -> u32 {
+    pub fn bits(self) -> u64 {
         self.0
     }
 
     /// The set told as `bits`.
-    pub fn from_bits(bits: u32) -> Tables {
+    pub fn from_bits(bits: u64) -> Tables {
         Tables(bits)
     }
 
@@ -68,7 +68,7 @@ pub const HEARD_FOR_MS: u64 = 750;
 #[derive(Debug)]
 pub struct Changes {
     made: watch::Sender<u64>,
-    tables: [AtomicU64; 32],
+    tables: [AtomicU64; 64],
     /// On a shared store: until when (ms after `started`) the listener
     /// vouches for having heard every other host's commit. `None` on a
     /// store only this host writes.

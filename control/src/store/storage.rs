@@ -76,11 +76,19 @@ pub enum Table {
     /// Quota counters shared by the hosts of one store, by
     /// `tenant \0 counter \0 host`.
     QuotaCounters,
+    /// OAuth clients the host signs in with, by `tenant-or-empty \0 provider`
+    /// (empty: the host's own; a tenant's overrides it for that tenant).
+    OAuthClients,
+    /// Sign-ins started and not yet finished, by their `state`.
+    OAuthPending,
+    /// Each enablement's OAuth connection (status, expiry, the sealed
+    /// refresh token), by `tenant \0 plugin`.
+    Connections,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 31] = [
+    pub const ALL: [Table; 34] = [
         Table::Meta,
         Table::Tenants,
         Table::ApiKeys,
@@ -112,6 +120,9 @@ impl Table {
         Table::NotifyMarks,
         Table::Leases,
         Table::QuotaCounters,
+        Table::OAuthClients,
+        Table::OAuthPending,
+        Table::Connections,
     ];
 
     /// The table's stable name.
@@ -148,6 +159,9 @@ impl Table {
             Table::NotifyMarks => "notify_marks",
             Table::Leases => "leases",
             Table::QuotaCounters => "quota_counters",
+            Table::OAuthClients => "oauth_clients",
+            Table::OAuthPending => "oauth_pending",
+            Table::Connections => "connections",
         }
     }
 }

@@ -1,15 +1,18 @@
 //! `omnify serve --demo`: the platform sandboxes on loopback, and a `demo`
-//! tenant with every first-party connector enabled against them and synced,
-//! and the agents run on that data, so that a newcomer sees data flowing
-//! from all five platforms and what the agents make of it.
+//! tenant with every first-party connector enabled against them, signed in
+//! to its sandboxed platform through the host's OAuth flow and synced, and
+//! the agents run on that data, so that a newcomer sees data flowing from
+//! every platform and what the agents make of it.
 
 use anyhow::Context;
 use omnify_control::control::{ControlError, ControlPlane};
 use omnify_control::enablement::EnableRequest;
+use omnify_control::oauth::{ConnectRequest, OAuthClientRequest};
 use omnify_control::scheduler::jobs::{NewJob, Schedule};
 use omnify_control::sync::{Run, RunStatus, SyncRequest};
 use omnify_control::tenant::{NewTenant, Principal, Role};
 use omnify_runtime::invoke::Task;
+use omnify_sandbox::server::PlatformServer;
 use omnify_sandbox::{Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +82,11 @@ pub async fn prepare(control: &Arc<ControlPlane>) -> anyhow::Result<(Sandbox, St
             .enable(&admin, DEMO_TENANT, plugin, request)
             .await
             .with_context(|| format!("cannot enable {plugin} for the demo tenant"))?;
+        if let Some(server) = sandbox.server_of(plugin) {
+            sign_in(control, plugin, server)
+                .await
+                .with_context(|| format!("cannot sign {plugin} in to its sandbox"))?;
+        }
         if !scheduled(plugin) {
             schedule(control, plugin, SYNC_SCHEDULE, None).await?;
         }
@@ -118,6 +126,48 @@ pub async fn prepare(control: &Arc<ControlPlane>) -> anyhow::Result<(Sandbox, St
         .create_key(&admin, DEMO_TENANT, Role::Operator, KEY_LABEL.into())
         .await?;
     Ok((sandbox, key))
+}
+
+/// Sign `plugin` in to its sandboxed platform as a person would: the host's
+/// client of the provider pointed at the sandbox, the sign-in started, the
+/// platform's consent followed, and the callback finished. The access token
+/// the enablement was given is replaced by the one the platform issued.
+async fn sign_in(control: &ControlPlane, plugin: &str, server: &PlatformServer) -> anyhow::Result<()> {
+    let admin = Principal::admin();
+    let issuer = server.oauth();
+    let client = OAuthClientRequest {
+        client_id: issuer.client_id().into(),
+        client_secret: issuer.client_secret().into(),
+        authorize_url: Some(format!("{}{}", server.url, issuer.authorize_path())),
+        token_url: Some(format!("{}{}", server.url, issuer.token_path())),
+    };
+    control
+        .set_oauth_client(&admin, None, issuer.dialect().provider(), client)
+        .await?;
+    let request = ConnectRequest {
+        shop: (plugin == "shopify").then(|| omnify_sandbox::shopify::SHOP_DOMAIN.to_string()),
+    };
+    let started = control.connect(&admin, DEMO_TENANT, plugin, request).await?;
+    // The browser's part: the sandbox consents and redirects back here.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let answer = browser.get(&started.authorization_url).send().await?;
+    let callback = answer
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|location| location.to_str().ok())
+        .and_then(|location| url::Url::parse(location).ok())
+        .context("the sandbox did not send the browser back")?;
+    let params = callback.query_pairs().into_owned().collect();
+    let connection = control.finish_connect(params).await?;
+    let account = connection
+        .account
+        .map(|a| format!(", account {a}"))
+        .unwrap_or_default();
+    let provider = issuer.dialect().provider();
+    println!("signed {plugin} in to {provider} through OAuth{account}");
+    Ok(())
 }
 
 async fn schedule(
@@ -179,8 +229,9 @@ async fn print_runs(verb: &str, control: &ControlPlane, runs: Vec<Run>) -> anyho
 /// What to try once the demo runs.
 pub fn instructions(api_url: &str, key: &str) -> String {
     format!(
-        "\nDemo tenant `{DEMO_TENANT}`: Meta, Google, TikTok, Shopify and Stripe connectors enabled
-against the sandboxes, synced now and every 15 minutes; the agents run hourly.
+        "\nDemo tenant `{DEMO_TENANT}`: every connector enabled against the sandboxes and
+signed in to its platform through OAuth, synced now and every 15 minutes; the
+agents run hourly.
 Its API key (operator):
 
   export OMNIFY_KEY={key}
@@ -190,7 +241,7 @@ the agents' proposals; or call the API:
 
   # 1. the sync runs and their record counts
   curl -s -H \"authorization: Bearer $OMNIFY_KEY\" {api_url}/v1/tenants/{DEMO_TENANT}/runs
-  # 2. daily campaign metrics from Meta (also google-ads, tiktok-ads)
+  # 2. daily campaign metrics from Meta (also google-ads, tiktok-ads, linkedin-ads)
   curl -s -H \"authorization: Bearer $OMNIFY_KEY\" '{api_url}/v1/tenants/{DEMO_TENANT}/records/meta-ads/campaign_insights?limit=5'
   # 3. Shopify orders (also stripe/charges)
   curl -s -H \"authorization: Bearer $OMNIFY_KEY\" '{api_url}/v1/tenants/{DEMO_TENANT}/records/shopify/orders?limit=5'

@@ -213,6 +213,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let api_url = format!("http://{}", listener.local_addr()?);
+    // The demo's sign-ins come back to this host where it listens.
+    if args.demo && args.public_url.is_none() {
+        control.notifier().set_public_url(&api_url);
+    }
     // Kept alive until the server stops.
     #[cfg(feature = "demo")]
     let _demo = if args.demo {

@@ -6,10 +6,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The ad connectors, with the names rationales use.
-pub const AD_PLATFORMS: [(&str, &str); 3] = [
+pub const AD_PLATFORMS: [(&str, &str); 4] = [
     ("meta-ads", "Meta"),
     ("google-ads", "Google"),
     ("tiktok-ads", "TikTok"),
+    ("linkedin-ads", "LinkedIn"),
 ];
 
 /// Delivery figures of one campaign (or of many) on one day.
@@ -183,6 +184,22 @@ pub fn parse_charge(record: &Value) -> Option<(i64, f64, Option<String>)> {
     Some((day, amount.max(0.0), currency))
 }
 
+/// A GoHighLevel opportunity's day and value if it was won: the day it was
+/// won (`won_at`, else its last change), its `monetary_value` and
+/// `currency`; `None` for open, lost and abandoned deals.
+pub fn parse_won_opportunity(record: &Value) -> Option<(i64, f64, Option<String>)> {
+    if text(record, "status")? != "won" {
+        return None;
+    }
+    let won = record
+        .get("won_at")
+        .and_then(Value::as_str)
+        .or_else(|| record.get("updated_at")?.as_str())?;
+    let day = date::parse(won)?;
+    let currency = text(record, "currency").map(|c| c.to_uppercase());
+    Some((day, number(record, "monetary_value")?.max(0.0), currency))
+}
+
 impl Dataset {
     /// Counts a record skipped from `stream`.
     fn skip(&mut self, stream: &str) {
@@ -267,6 +284,18 @@ mod tests {
         let cancelled = json!({"id": "2", "created_at": "2026-06-11T10:00:00Z", "total_price": 80.0,
             "cancelled_at": "2026-06-11T11:00:00Z"});
         assert!(parse_order(&cancelled).is_none());
+        let won = json!({"id": "o1", "status": "won", "monetary_value": 1250.5, "currency": "usd",
+            "won_at": "2026-06-12T23:30:00Z", "updated_at": "2026-06-20T10:00:00Z"});
+        let (day, amount, currency) = parse_won_opportunity(&won).expect("a won deal");
+        assert_eq!(
+            (date::format(day).as_str(), amount, currency.as_deref()),
+            ("2026-06-12", 1250.5, Some("USD"))
+        );
+        let open = json!({"id": "o2", "status": "open", "monetary_value": 900, "updated_at": "2026-06-12T00:00:00Z"});
+        assert!(parse_won_opportunity(&open).is_none());
+        let unvalued =
+            json!({"id": "o3", "status": "won", "monetary_value": null, "won_at": "2026-06-12T00:00:00Z"});
+        assert!(parse_won_opportunity(&unvalued).is_none());
         let charge = json!({"id": "ch_1", "amount": 50.0, "amount_refunded": 20.0,
             "created": "2026-06-12T01:00:00Z", "status": "succeeded"});
         assert_eq!(parse_charge(&charge).map(|c| c.1), Some(30.0));

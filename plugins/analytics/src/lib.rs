@@ -21,7 +21,7 @@ pub mod stats;
 #[cfg(test)]
 mod testutil;
 
-use dataset::{AD_PLATFORMS, Dataset, Platform, parse_charge, parse_order};
+use dataset::{AD_PLATFORMS, Dataset, Platform, parse_charge, parse_order, parse_won_opportunity};
 use omnify_sdk::agent::{Agent, AgentInfo, RunOutput, Task, TaskSpec};
 use omnify_sdk::{Error, Value, json};
 use review::Options;
@@ -67,6 +67,13 @@ fn load() -> Result<Dataset, Error> {
     data.add_revenue("shopify/orders", &orders, parse_order);
     let charges = read_stream(&mut data, "stripe", "charges")?;
     data.add_revenue("stripe/charges", &charges, parse_charge);
+    // A tenant without a store sells through its CRM: its won deals are its
+    // revenue. With a store they are not added, since a won deal is mostly
+    // paid through the store and would count the same money twice.
+    if data.revenue_sources.is_empty() {
+        let deals = read_stream(&mut data, "gohighlevel", "opportunities")?;
+        data.add_revenue("gohighlevel/opportunities", &deals, parse_won_opportunity);
+    }
     Ok(data)
 }
 
@@ -114,3 +121,56 @@ impl Agent for Analytics {
 }
 
 omnify_sdk::export_agent!(Analytics);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omnify_sdk::testing::Harness;
+
+    fn deals() -> Vec<Value> {
+        vec![
+            json!({"id": "o1", "status": "won", "monetary_value": 1200.0, "currency": "USD",
+                "won_at": "2026-06-10T15:00:00Z", "updated_at": "2026-06-10T15:00:00Z"}),
+            json!({"id": "o2", "status": "won", "monetary_value": 300.5, "currency": "USD",
+                "won_at": "2026-06-10T20:00:00Z", "updated_at": "2026-06-11T09:00:00Z"}),
+            json!({"id": "o3", "status": "open", "monetary_value": 5000.0, "currency": "USD",
+                "updated_at": "2026-06-10T12:00:00Z"}),
+            json!({"id": "o4", "status": "lost", "monetary_value": 800.0, "currency": "USD",
+                "updated_at": "2026-06-11T12:00:00Z"}),
+        ]
+    }
+
+    #[test]
+    fn without_a_store_won_deals_are_the_revenue_by_the_day_they_were_won() {
+        let harness = Harness::new().records("gohighlevel", "opportunities", deals());
+        let data = harness.run(load).expect("the data");
+        assert_eq!(
+            data.revenue_sources,
+            vec!["gohighlevel/opportunities".to_string()]
+        );
+        let day = date::parse("2026-06-10").expect("a day");
+        assert_eq!(data.revenue.get(&day), Some(&1500.5));
+        assert_eq!(data.revenue.len(), 1, "open and lost deals are not revenue");
+        assert!(data.skipped.is_empty(), "{:?}", data.skipped);
+        assert!(data.missing.contains(&"shopify/orders".to_string()));
+    }
+
+    #[test]
+    fn with_a_store_won_deals_are_not_counted_twice() {
+        let order = json!({"id": "5100", "created_at": "2026-06-10T10:00:00Z", "total_price": 80.0,
+            "financial_status": "paid", "currency": "USD"});
+        let harness = Harness::new().records("shopify", "orders", vec![order]).records(
+            "gohighlevel",
+            "opportunities",
+            deals(),
+        );
+        let data = harness.run(load).expect("the data");
+        assert_eq!(data.revenue_sources, vec!["shopify/orders".to_string()]);
+        let day = date::parse("2026-06-10").expect("a day");
+        assert_eq!(data.revenue.get(&day), Some(&80.0));
+        assert!(
+            !data.missing.iter().any(|m| m.starts_with("gohighlevel")),
+            "not even read"
+        );
+    }
+}

@@ -225,8 +225,9 @@ fn coverage(data: &Dataset, out: &mut RunOutput) {
     }
     if data.revenue_sources.is_empty() {
         notes.push(
-            "No store revenue (shopify/orders and stripe/charges are empty or not granted), so MER, \
-             the revenue lag and the revenue forecast are skipped."
+            "No store revenue (shopify/orders and stripe/charges, or without a store \
+             gohighlevel/opportunities, are empty or not granted), so MER, the revenue lag and the \
+             revenue forecast are skipped."
                 .into(),
         );
     }

@@ -18,7 +18,9 @@ fn world(seed: u64, planted: bool, platforms: &[usize]) -> Dataset {
     let first = last - 89;
     let mut data = Dataset::default();
     let mut spend_by_day = vec![0.0; 90];
-    for (p, (connector, label)) in AD_PLATFORMS.iter().enumerate() {
+    // The store's three platforms, as in the sandbox (LinkedIn's B2B
+    // account does not drive the store's sales).
+    for (p, (connector, label)) in AD_PLATFORMS.iter().enumerate().take(3) {
         let budgets: Vec<f64> = [150.0, 80.0, 50.0]
             .iter()
             .map(|b| b + rng.uniform(0.0, 19.0))

@@ -19,7 +19,7 @@ use report::{AdContext, Window};
 use std::collections::{BTreeMap, HashMap};
 
 /// The ad connectors reviewed.
-pub const CONNECTORS: [&str; 3] = ["meta-ads", "google-ads", "tiktok-ads"];
+pub const CONNECTORS: [&str; 4] = ["meta-ads", "google-ads", "tiktok-ads", "linkedin-ads"];
 /// The task kind.
 pub const TASK: &str = "creative-review";
 /// Days averaged for an ad's recent daily spend.

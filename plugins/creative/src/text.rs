@@ -65,6 +65,7 @@ pub fn platform(connector: &str) -> String {
         "meta-ads" => "Meta Ads".into(),
         "google-ads" => "Google Ads".into(),
         "tiktok-ads" => "TikTok Ads".into(),
+        "linkedin-ads" => "LinkedIn Ads".into(),
         other => other.into(),
     }
 }

@@ -2,11 +2,13 @@
 //!
 //! A connector declares its provider's authorization and token endpoints,
 //! the scopes it needs, how the client authenticates at the token endpoint,
-//! whether refresh tokens rotate, and which of its secrets receive the
-//! tokens. The host runs the flow; the guest only ever reads the secrets.
-//! The client id and secret are the host's, and go only to the token
-//! endpoint the host's configuration of the provider names, never to one a
-//! publisher wrote here.
+//! whether refresh tokens rotate, and which of its secrets receives the
+//! access token. The host runs the flow; the guest only ever reads that
+//! secret. The refresh token stays with the host (sealed
+//! beside the connection), so a plugin can never carry a long-lived
+//! credential out of its sandbox. The client id and secret are the host's,
+//! and go only to the token endpoint the host's configuration of the
+//! provider names, never to one a publisher wrote here.
 
 use super::{ManifestError, PluginInfo, PluginKind, is_plugin_name};
 use serde::{Deserialize, Serialize};
@@ -28,15 +30,13 @@ pub struct OAuthRequest {
     #[serde(default)]
     pub client_auth: ClientAuth,
     /// Whether each refresh answers with a new refresh token that replaces
-    /// the old one (LinkedIn, GoHighLevel).
+    /// the old one (LinkedIn, GoHighLevel); the host saves it in the same
+    /// transaction as the new access token.
     #[serde(default)]
     pub rotating_refresh_tokens: bool,
-    /// The secret the access token is sealed into.
+    /// The secret the access token is sealed into: the only token the
+    /// guest can read.
     pub access_token_secret: String,
-    /// The secret the refresh token is sealed into, when the provider gives
-    /// one.
-    #[serde(default)]
-    pub refresh_token_secret: Option<String>,
 }
 
 /// How the client proves itself at the token endpoint (RFC 6749 §2.3.1).
@@ -103,27 +103,13 @@ impl OAuthRequest {
         {
             return Err(invalid("oauth.scopes", format!("names `{scope}` twice")));
         }
-        for (field, name) in [
-            ("oauth.access_token_secret", Some(&self.access_token_secret)),
-            ("oauth.refresh_token_secret", self.refresh_token_secret.as_ref()),
-        ] {
-            if let Some(name) = name.filter(|name| !secrets.contains(name)) {
-                return Err(invalid(
-                    field,
-                    format!("is `{name}`, which `capabilities.secrets` does not declare"),
-                ));
-            }
-        }
-        if self.refresh_token_secret.as_ref() == Some(&self.access_token_secret) {
+        if !secrets.contains(&self.access_token_secret) {
             return Err(invalid(
-                "oauth.refresh_token_secret",
-                "must differ from `access_token_secret`".into(),
-            ));
-        }
-        if self.rotating_refresh_tokens && self.refresh_token_secret.is_none() {
-            return Err(invalid(
-                "oauth.rotating_refresh_tokens",
-                "needs `refresh_token_secret` to save each new refresh token in".into(),
+                "oauth.access_token_secret",
+                format!(
+                    "is `{}`, which `capabilities.secrets` does not declare",
+                    self.access_token_secret
+                ),
             ));
         }
         Ok(())
@@ -131,11 +117,12 @@ impl OAuthRequest {
 }
 
 /// Why `url` cannot be an OAuth endpoint: it must be an absolute `https`
-/// URL with a host and no credentials or fragment. (A host's own
+/// URL with a host (or `{shop}`) and no credentials or fragment. (A host's own
 /// configuration may point a provider at a loopback `http` sandbox; a
 /// published manifest may not.)
 fn check_endpoint(url: &str) -> Result<(), &'static str> {
-    let parsed = url::Url::parse(url).map_err(|_| "which is not a URL")?;
+    // A per-shop provider (Shopify) names the shop's own domain `{shop}`.
+    let parsed = url::Url::parse(&url.replace("{shop}", "shop.example")).map_err(|_| "which is not a URL")?;
     if parsed.scheme() != "https" {
         return Err("which is not `https://`");
     }
@@ -175,7 +162,7 @@ contract = "1.1.0"
 
 [capabilities]
 http_hosts = ["api.linkedin.com"]
-secrets = ["access_token", "refresh_token"]
+secrets = ["access_token"]
 
 [oauth]
 provider = "linkedin"
@@ -185,7 +172,6 @@ scopes = ["r_ads", "r_ads_reporting", "rw_ads"]
 client_auth = "body"
 rotating_refresh_tokens = true
 access_token_secret = "access_token"
-refresh_token_secret = "refresh_token"
 "#;
 
     #[test]
@@ -195,7 +181,6 @@ refresh_token_secret = "refresh_token"
         assert_eq!(oauth.provider, "linkedin");
         assert_eq!(oauth.client_auth, ClientAuth::Body);
         assert!(oauth.rotating_refresh_tokens);
-        assert_eq!(oauth.refresh_token_secret.as_deref(), Some("refresh_token"));
         assert_eq!(oauth.scopes, ["r_ads", "r_ads_reporting", "rw_ads"]);
     }
 
@@ -248,21 +233,6 @@ refresh_token_secret = "refresh_token"
             "access_token_secret = \"token\"",
             "oauth.access_token_secret",
         ),
-        (
-            "refresh_token_secret = \"refresh_token\"",
-            "refresh_token_secret = \"access_token\"",
-            "oauth.refresh_token_secret",
-        ),
-        (
-            "refresh_token_secret = \"refresh_token\"",
-            "refresh_token_secret = \"other\"",
-            "oauth.refresh_token_secret",
-        ),
-        (
-            "refresh_token_secret = \"refresh_token\"\n",
-            "",
-            "oauth.rotating_refresh_tokens",
-        ),
         ("kind = \"connector\"", "kind = \"agent\"", "oauth"),
         ("contract = \"1.1.0\"", "contract = \"1.0.0\"", "oauth"),
     ];
@@ -286,8 +256,14 @@ refresh_token_secret = "refresh_token"
 
     #[test]
     fn an_unknown_field_is_refused() {
-        let text = LINKEDIN.replace("[oauth]\n", "[oauth]\nclient_secret = \"s\"\n");
+        let text = LINKEDIN.replace("[oauth]\n", "[oauth]\nrefresh_token_secret = \"access_token\"\n");
         assert!(matches!(Manifest::parse(&text), Err(ManifestError::Toml(_))));
+    }
+
+    #[test]
+    fn a_per_shop_endpoint_names_the_shop() {
+        assert_eq!(check_endpoint("https://{shop}/admin/oauth/authorize"), Ok(()));
+        assert!(check_endpoint("http://{shop}/admin/oauth/authorize").is_err());
     }
 
     #[test]

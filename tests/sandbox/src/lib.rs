@@ -1,10 +1,13 @@
 //! # omnify-sandbox
 //!
 //! Loopback servers that speak the wire formats of the Meta Marketing API,
-//! the Google Ads API, the TikTok Marketing API, the Shopify Admin API and the
-//! Stripe API, serving one seeded [`world::World`]: ad accounts whose daily
-//! spend drives the store's orders and the Stripe charges.
+//! the Google Ads API, the TikTok Marketing API, the Shopify Admin API, the
+//! Stripe API, the LinkedIn Marketing API and the GoHighLevel API, serving
+//! one seeded [`world::World`]: ad accounts whose daily spend drives the
+//! store's orders and the Stripe charges, and a CRM location.
 //!
+//! Each server also runs its platform's OAuth authorization server
+//! ([`oauth`]): expiring access tokens, rotating refresh tokens, refusals.
 //! Each server checks credentials and fails with the platform's own error
 //! body, pages like the platform, can be armed to rate-limit with the
 //! platform's own signal ([`server::Platform::rate_limit_after`]), and logs
@@ -12,8 +15,11 @@
 //! The end-to-end tests start one per test; `omnify serve --demo` and the
 //! `omnify-sandbox` binary start one for people to try the connectors.
 
+pub mod gohighlevel;
 pub mod google;
+pub mod linkedin;
 pub mod meta;
+pub mod oauth;
 pub mod server;
 pub mod shopify;
 pub mod stripe;
@@ -21,6 +27,7 @@ pub mod tiktok;
 pub mod world;
 
 use chrono::NaiveDate;
+use oauth::Dialect;
 use serde_json::Value;
 use server::{PlatformServer, SharedWorld};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,8 +43,8 @@ pub struct SandboxConfig {
     pub scenario: Scenario,
     /// The last day with data; yesterday (UTC) when `None`.
     pub last_day: Option<NaiveDate>,
-    /// The first of five consecutive ports (Meta, Google, TikTok, Shopify,
-    /// Stripe); any free ports when `None`.
+    /// The first of seven consecutive ports (Meta, Google, TikTok, Shopify,
+    /// Stripe, LinkedIn, GoHighLevel); any free ports when `None`.
     pub first_port: Option<u16>,
 }
 
@@ -52,7 +59,7 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The five servers, sharing one world.
+/// The seven servers, sharing one world.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     /// The world they serve; change it to make the platforms change.
@@ -67,10 +74,14 @@ pub struct Sandbox {
     pub shopify: PlatformServer,
     /// The Stripe API.
     pub stripe: PlatformServer,
+    /// The LinkedIn Marketing API.
+    pub linkedin: PlatformServer,
+    /// The GoHighLevel (LeadConnector) API v2.
+    pub gohighlevel: PlatformServer,
 }
 
 impl Sandbox {
-    /// Generate the world and start the five servers on loopback.
+    /// Generate the world and start the seven servers on loopback.
     pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
         let last_day = config
             .last_day
@@ -87,11 +98,21 @@ impl Sandbox {
             )
         };
         Ok(Self {
-            meta: PlatformServer::start(world.clone(), address(0), meta::routes).await?,
-            google: PlatformServer::start(world.clone(), address(1), google::routes).await?,
-            tiktok: PlatformServer::start(world.clone(), address(2), tiktok::routes).await?,
-            shopify: PlatformServer::start(world.clone(), address(3), shopify::routes).await?,
-            stripe: PlatformServer::start(world.clone(), address(4), stripe::routes).await?,
+            meta: PlatformServer::start(world.clone(), address(0), Dialect::Meta, meta::routes).await?,
+            google: PlatformServer::start(world.clone(), address(1), Dialect::Google, google::routes).await?,
+            tiktok: PlatformServer::start(world.clone(), address(2), Dialect::TikTok, tiktok::routes).await?,
+            shopify: PlatformServer::start(world.clone(), address(3), Dialect::Shopify, shopify::routes)
+                .await?,
+            stripe: PlatformServer::start(world.clone(), address(4), Dialect::Stripe, stripe::routes).await?,
+            linkedin: PlatformServer::start(world.clone(), address(5), Dialect::LinkedIn, linkedin::routes)
+                .await?,
+            gohighlevel: PlatformServer::start(
+                world.clone(),
+                address(6),
+                Dialect::GoHighLevel,
+                gohighlevel::routes,
+            )
+            .await?,
             world,
         })
     }
@@ -116,6 +137,20 @@ impl Sandbox {
             .set_daily_budget(platform, campaign_id, daily_budget_cents)
     }
 
+    /// The server `connector` (a first-party plugin's name) talks to.
+    pub fn server_of(&self, connector: &str) -> Option<&PlatformServer> {
+        Some(match connector {
+            "meta-ads" => &self.meta,
+            "google-ads" => &self.google,
+            "tiktok-ads" => &self.tiktok,
+            "shopify" => &self.shopify,
+            "stripe" => &self.stripe,
+            "linkedin-ads" => &self.linkedin,
+            "gohighlevel" => &self.gohighlevel,
+            _ => return None,
+        })
+    }
+
     /// For each connector, its plugin name and the body of the enablement
     /// request (`PUT /v1/tenants/{t}/plugins/{name}`) that points it at this
     /// sandbox with valid credentials.
@@ -127,6 +162,11 @@ impl Sandbox {
             ("tiktok-ads", tiktok::enablement(&self.tiktok.url, &world)),
             ("shopify", shopify::enablement(&self.shopify.url, &world)),
             ("stripe", stripe::enablement(&self.stripe.url, &world)),
+            ("linkedin-ads", linkedin::enablement(&self.linkedin.url, &world)),
+            (
+                "gohighlevel",
+                gohighlevel::enablement(&self.gohighlevel.url, &world),
+            ),
         ]
     }
 }

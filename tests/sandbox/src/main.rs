@@ -1,15 +1,17 @@
-//! `omnify-sandbox`: the five platform sandboxes on consecutive loopback
+//! `omnify-sandbox`: the seven platform sandboxes on consecutive loopback
 //! ports, for trying the connectors by hand.
 
 use clap::Parser;
 use omnify_sandbox::world::Scenario;
 use omnify_sandbox::{Sandbox, SandboxConfig};
 
-/// Serve seeded Meta, Google Ads, TikTok, Shopify and Stripe APIs on loopback.
+/// Serve seeded Meta, Google Ads, TikTok, Shopify, Stripe, LinkedIn and
+/// GoHighLevel APIs on loopback.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// The first of five consecutive ports (Meta, Google, TikTok, Shopify, Stripe).
+    /// The first of seven consecutive ports (Meta, Google, TikTok, Shopify,
+    /// Stripe, LinkedIn, GoHighLevel).
     #[arg(long, default_value_t = 9101)]
     first_port: u16,
     /// The seed of the generated data.
@@ -42,6 +44,8 @@ async fn main() -> std::io::Result<()> {
     println!("TikTok Business API {}", sandbox.tiktok.url);
     println!("Shopify Admin API   {}", sandbox.shopify.url);
     println!("Stripe API          {}", sandbox.stripe.url);
+    println!("LinkedIn Marketing  {}", sandbox.linkedin.url);
+    println!("GoHighLevel API     {}", sandbox.gohighlevel.url);
     println!("\nEnable the connectors against them with these request bodies:");
     for (plugin, body) in sandbox.enablements() {
         println!("PUT /v1/tenants/<tenant>/plugins/{plugin}\n{body}\n");

@@ -1,7 +1,8 @@
 //! What every platform's server shares: the world it serves, a log of the
-//! requests and of the writes it received, and a rate limit that can be armed
-//! to trip after a number of calls.
+//! requests and of the writes it received, a rate limit that can be armed
+//! to trip after a number of calls, and its OAuth authorization server.
 
+use crate::oauth::{Dialect, Issuer};
 use crate::world::World;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -50,14 +51,27 @@ pub struct Platform {
     /// The world it serves.
     pub world: SharedWorld,
     counters: Mutex<Counters>,
+    oauth: Arc<Issuer>,
 }
 
 impl Platform {
-    fn new(world: SharedWorld) -> Self {
+    /// A platform serving `world`, whose authorization server speaks `dialect`.
+    pub(crate) fn new(world: SharedWorld, dialect: Dialect) -> Self {
+        let oauth = {
+            let world = world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::new(Issuer::for_world(dialect, &world))
+        };
         Self {
             world,
             counters: Mutex::default(),
+            oauth,
         }
+    }
+
+    /// The platform's OAuth authorization server: its codes and tokens, the
+    /// knobs that expire or refuse them, and what its endpoints received.
+    pub fn oauth(&self) -> &Arc<Issuer> {
+        &self.oauth
     }
 
     /// The world, locked. A test that panicked while holding it must not
@@ -159,16 +173,25 @@ impl std::ops::Deref for PlatformServer {
     }
 }
 
+/// The platform's API (`routes`, built on its state) with its OAuth
+/// endpoints, every request logged.
+pub(crate) fn app(platform: &Arc<Platform>, routes: impl FnOnce(Arc<Platform>) -> Router) -> Router {
+    routes(platform.clone())
+        .merge(platform.oauth.routes())
+        .layer(middleware::from_fn_with_state(platform.clone(), log_request))
+}
+
 impl PlatformServer {
-    /// Serve `routes` (built on the platform's state) on `address`.
+    /// Serve `routes` (built on the platform's state) and the OAuth
+    /// endpoints of `dialect` on `address`.
     pub async fn start(
         world: SharedWorld,
         address: SocketAddr,
+        dialect: Dialect,
         routes: impl FnOnce(Arc<Platform>) -> Router,
     ) -> std::io::Result<Self> {
-        let platform = Arc::new(Platform::new(world));
-        let app =
-            routes(platform.clone()).layer(middleware::from_fn_with_state(platform.clone(), log_request));
+        let platform = Arc::new(Platform::new(world, dialect));
+        let app = app(&platform, routes);
         let listener = TcpListener::bind(address).await?;
         let url = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {

@@ -17,6 +17,7 @@ mod fair_share;
 mod governance;
 mod hosts;
 mod notify;
+mod oauth;
 mod plugin_dev;
 mod plugins;
 mod proposals;

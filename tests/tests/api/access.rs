@@ -78,6 +78,22 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/v1/tenants/{tenant}/endpoints/{endpoint}/deliveries",
         "admin",
     ),
+    ("GET", "/v1/oauth/clients", "admin"),
+    ("PUT", "/v1/oauth/clients/{provider}", "admin"),
+    ("DELETE", "/v1/oauth/clients/{provider}", "admin"),
+    ("PUT", "/v1/tenants/{tenant}/oauth/clients/{provider}", "admin"),
+    ("DELETE", "/v1/tenants/{tenant}/oauth/clients/{provider}", "admin"),
+    (
+        "POST",
+        "/v1/tenants/{tenant}/plugins/{plugin}/connect",
+        "operator",
+    ),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/plugins/{plugin}/connection",
+        "viewer",
+    ),
+    ("GET", "/v1/oauth/callback", "public"),
 ];
 
 const ROLES: [&str; 4] = ["viewer", "operator", "expert", "admin"];
@@ -174,6 +190,7 @@ fn url_of(path: &str, world: &World, objects: &Objects, publisher_key: &str) -> 
         .replace("{run}", &objects.run)
         .replace("{job}", &objects.job)
         .replace("{endpoint}", &objects.endpoint)
+        .replace("{provider}", "google")
         .replace(
             "{key}",
             if path.starts_with("/v1/publishers") {

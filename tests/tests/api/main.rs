@@ -1,6 +1,6 @@
 //! The control plane through its HTTP API: authorization on every route,
 //! bad input, quotas, tamper evidence, persistence across a restart, and
-//! secrets that never leak. One test binary; the shared setup is here.
+//! secrets (OAuth tokens among them) that never leak. One test binary; the shared setup is here.
 
 mod access;
 mod autonomy_simulation;
@@ -9,6 +9,7 @@ mod enablement;
 mod events;
 mod lifecycle;
 mod metering;
+mod oauth;
 mod openapi;
 mod plugin_errors;
 mod reports;

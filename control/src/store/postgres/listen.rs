@@ -41,7 +41,7 @@ fn heard_tables(payload: &str, own: &str) -> Option<Tables> {
     if instance == own {
         return None;
     }
-    Some(u32::from_str_radix(bits, 16).map_or(Tables::ALL, Tables::from_bits))
+    Some(u64::from_str_radix(bits, 16).map_or(Tables::ALL, Tables::from_bits))
 }
 
 /// How long the listener waits before connecting again after it lost its

@@ -12,6 +12,7 @@ pub mod gaql;
 mod mutate;
 pub mod rows;
 
+use crate::oauth::TokenCheck;
 use crate::server::Platform;
 use crate::world::{self, World};
 use axum::Router;
@@ -213,7 +214,7 @@ fn handle(
             "API version `{version}` is not served."
         )));
     }
-    authenticate(headers)?;
+    authenticate(platform, headers)?;
     let account_id = platform
         .world()
         .account(world::Platform::Google)
@@ -250,7 +251,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn authenticate(headers: &HeaderMap) -> Result<(), Failure> {
+/// The OAuth token (the fixed one, or a live one Google's authorization
+/// server issued), then the developer token.
+fn authenticate(platform: &Platform, headers: &HeaderMap) -> Result<(), Failure> {
+    let invalid = |code: &str, message: &str| {
+        Failure::unauthenticated("Request had invalid authentication credentials.", code, message)
+    };
     match header(headers, "authorization").and_then(|v| v.strip_prefix("Bearer ")) {
         None => {
             return Err(Failure::unauthenticated(
@@ -259,14 +265,11 @@ fn authenticate(headers: &HeaderMap) -> Result<(), Failure> {
                 "Oauth token HTTP header is malformed.",
             ));
         }
-        Some(token) if token != ACCESS_TOKEN => {
-            return Err(Failure::unauthenticated(
-                "Request had invalid authentication credentials.",
-                "OAUTH_TOKEN_INVALID",
-                "Oauth token is invalid.",
-            ));
-        }
-        Some(_) => {}
+        Some(token) => match platform.oauth().check_or_fixed(ACCESS_TOKEN, token) {
+            TokenCheck::Live => {}
+            TokenCheck::Expired => return Err(invalid("OAUTH_TOKEN_EXPIRED", "Oauth token is expired.")),
+            TokenCheck::Unknown => return Err(invalid("OAUTH_TOKEN_INVALID", "Oauth token is invalid.")),
+        },
     }
     match header(headers, "developer-token") {
         Some(DEVELOPER_TOKEN) => Ok(()),

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ACCESS_TOKEN;
+use crate::oauth::{Issuer, TokenCheck};
 
 /// Meta's default page size.
 const DEFAULT_LIMIT: usize = 25;
@@ -101,6 +102,14 @@ impl GraphError {
             ..Self::invalid_parameter("")
         }
     }
+
+    /// Code 190 subcode 463: a token Facebook Login issued has expired.
+    fn expired_token() -> Self {
+        Self {
+            message: crate::oauth::meta_expired_message(),
+            ..Self::invalid_token()
+        }
+    }
 }
 
 /// A trace id per error, as Meta attaches to every error body.
@@ -156,16 +165,20 @@ impl Params {
 }
 
 /// Check the access token, from the `access_token` parameter (query or form)
-/// or an `Authorization: Bearer` header.
-pub fn authenticate(headers: &HeaderMap, params: &Params) -> Result<(), GraphError> {
+/// or an `Authorization: Bearer` header: the fixed token, or a live one
+/// Facebook Login (`oauth`) issued.
+pub fn authenticate(oauth: &Issuer, headers: &HeaderMap, params: &Params) -> Result<(), GraphError> {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("OAuth ")));
     match params.get("access_token").or(bearer) {
         None => Err(GraphError::missing_token()),
-        Some(token) if token == ACCESS_TOKEN => Ok(()),
-        Some(_) => Err(GraphError::invalid_token()),
+        Some(token) => match oauth.check_or_fixed(ACCESS_TOKEN, token) {
+            TokenCheck::Live => Ok(()),
+            TokenCheck::Expired => Err(GraphError::expired_token()),
+            TokenCheck::Unknown => Err(GraphError::invalid_token()),
+        },
     }
 }
 

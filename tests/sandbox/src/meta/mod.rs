@@ -129,7 +129,7 @@ fn admit(platform: &Platform, version: &str, headers: &HeaderMap, params: &Param
     if version != API_VERSION {
         return Err(GraphError::unsupported_version(version));
     }
-    authenticate(headers, params)
+    authenticate(platform.oauth(), headers, params)
 }
 
 async fn get_node(

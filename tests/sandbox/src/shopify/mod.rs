@@ -12,6 +12,7 @@
 mod listing;
 mod render;
 
+use crate::oauth::TokenCheck;
 use crate::server::{Platform, WriteCall};
 use crate::world::World;
 use axum::Router;
@@ -83,7 +84,9 @@ impl Shopify {
     }
 
     /// The checks every call passes first: the armed rate limit, then the
-    /// token. Returns the call-limit header value on success.
+    /// token (the fixed one, or a live one the shop's OAuth issued; an
+    /// expired or uninstalled one gets the same 401). Returns the
+    /// call-limit header value on success.
     fn admit(&self, headers: &HeaderMap) -> Result<String, Box<Response>> {
         if self.platform.take_rate_limit() {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, json!(RATE_LIMIT_MESSAGE), None);
@@ -96,7 +99,10 @@ impl Shopify {
         let token = headers
             .get("x-shopify-access-token")
             .and_then(|v| v.to_str().ok());
-        if token != Some(ACCESS_TOKEN) {
+        let live = token.is_some_and(|token| {
+            self.platform.oauth().check_or_fixed(ACCESS_TOKEN, token) == TokenCheck::Live
+        });
+        if !live {
             let refusal = error(
                 StatusCode::UNAUTHORIZED,
                 json!(INVALID_TOKEN_MESSAGE),

@@ -14,6 +14,7 @@ mod lists;
 mod objects;
 mod refunds;
 
+use crate::oauth::TokenCheck;
 use crate::server::{Platform, WriteCall};
 use crate::world::World;
 use axum::body::{Body, to_bytes};
@@ -193,6 +194,7 @@ fn refusal(stripe: &Stripe, headers: &HeaderMap) -> Option<Response> {
     match key {
         None => {
             return Some(unauthorized(
+                None,
                 "You did not provide an API key. You need to provide your API key in the \
                  Authorization header, using Bearer auth (e.g. 'Authorization: Bearer \
                  YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, \
@@ -200,13 +202,22 @@ fn refusal(stripe: &Stripe, headers: &HeaderMap) -> Option<Response> {
                     .to_string(),
             ));
         }
-        Some(key) if key != API_KEY => {
-            return Some(unauthorized(format!(
-                "Invalid API Key provided: {}",
-                mask_key(key)
-            )));
-        }
-        Some(_) => {}
+        // The platform's key, or an access token Connect OAuth issued.
+        Some(key) => match stripe.platform.oauth().check_or_fixed(API_KEY, key) {
+            TokenCheck::Live => {}
+            TokenCheck::Expired => {
+                return Some(unauthorized(
+                    Some("api_key_expired"),
+                    format!("Expired API Key provided: {}", mask_key(key)),
+                ));
+            }
+            TokenCheck::Unknown => {
+                return Some(unauthorized(
+                    None,
+                    format!("Invalid API Key provided: {}", mask_key(key)),
+                ));
+            }
+        },
     }
     match headers.get("stripe-version").map(|v| v.to_str()) {
         None => Some(
@@ -295,10 +306,10 @@ fn rate_limited() -> Response {
     .into_response()
 }
 
-fn unauthorized(message: String) -> Response {
+fn unauthorized(code: Option<&'static str>, message: String) -> Response {
     let error = ApiError {
         status: StatusCode::UNAUTHORIZED,
-        ..ApiError::invalid(None, message, None)
+        ..ApiError::invalid(code, message, None)
     };
     let mut response = error.into_response();
     response.headers_mut().insert(

@@ -15,6 +15,7 @@ mod objects;
 mod report;
 mod writes;
 
+use crate::oauth::TokenCheck;
 use crate::server::Platform;
 use crate::world::{AdAccount, Platform as AdPlatform, World};
 use axum::Json;
@@ -163,7 +164,8 @@ fn request_id() -> String {
 }
 
 /// The checks every endpoint makes first: the armed rate limit, then the
-/// `Access-Token` header.
+/// `Access-Token` header (the fixed token, or a live one TikTok's
+/// authorization server issued).
 fn admit(platform: &Platform, headers: &HeaderMap) -> Result<(), ApiError> {
     if platform.take_rate_limit() {
         return Err(ApiError::rate_limited());
@@ -173,11 +175,17 @@ fn admit(platform: &Platform, headers: &HeaderMap) -> Result<(), ApiError> {
             code: 40104,
             message: "Access token is null, please check.".into(),
         }),
-        Some(token) if token == ACCESS_TOKEN => Ok(()),
-        Some(_) => Err(ApiError {
-            code: 40105,
-            message: "Access token is incorrect or has been revoked.".into(),
-        }),
+        Some(token) => match platform.oauth().check_or_fixed(ACCESS_TOKEN, token) {
+            TokenCheck::Live => Ok(()),
+            TokenCheck::Expired => Err(ApiError {
+                code: 40105,
+                message: "The access token is invalid or has expired".into(),
+            }),
+            TokenCheck::Unknown => Err(ApiError {
+                code: 40105,
+                message: "Access token is incorrect or has been revoked.".into(),
+            }),
+        },
     }
 }
 

@@ -33,6 +33,7 @@ impl World {
         let ad_accounts = Platform::ALL
             .iter()
             .map(|&platform| ad_account(seed, platform, first_day))
+            .chain([super::linkedin::account(seed, first_day)])
             .collect();
         let mut world = World {
             seed,
@@ -49,6 +50,7 @@ impl World {
                 subscriptions: Vec::new(),
             },
             facts: Facts::default(),
+            crm: Crm::new(seed, first_day),
         };
         world.payments.customers = (0..120)
             .map(|n| StripeCustomer {
@@ -103,6 +105,7 @@ impl World {
                 self.deliver(account, date, index);
             }
             self.sell(date);
+            self.book(date);
         }
     }
 
@@ -326,6 +329,7 @@ fn ad_account(seed: u64, platform: Platform, first_day: NaiveDate) -> AdAccount 
         platform,
         account_id: platform.id(0, seed % 1000),
         currency: "USD".into(),
+        campaign_groups: Vec::new(),
         campaigns: Vec::new(),
         ad_groups: Vec::new(),
         ads: Vec::new(),

@@ -1,13 +1,20 @@
 //! The seeded business every sandbox serves: three ad accounts (Meta, Google,
 //! TikTok) with campaigns, ad groups, ads and daily metrics, a Shopify store
-//! and a Stripe account whose revenue follows the ad spend.
+//! and a Stripe account whose revenue follows their ad spend, and a LinkedIn
+//! ad account (campaign groups, campaigns, creatives) for the B2B leads.
+//! A GoHighLevel location (`crm.rs`) holds the CRM: leads, deals won over
+//! the period, and appointments.
 //!
 //! Money is kept in cents; each platform's server converts it to its own wire
 //! format (strings, micros, cents). Every day is generated from its own seed,
 //! so [`World::extend_days`] appends the same days a larger world would have.
 //! The generation itself is in `world/generate.rs`.
 
+mod crm;
 mod generate;
+mod linkedin;
+
+pub use crm::*;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
@@ -20,10 +27,14 @@ pub enum Platform {
     Google,
     /// TikTok ads.
     Tiktok,
+    /// LinkedIn ads: the B2B account, whose leads are not the store's
+    /// sales, so it is not among [`Platform::ALL`].
+    LinkedIn,
 }
 
 impl Platform {
-    /// All three, in a fixed order.
+    /// The store's three ad platforms, in a fixed order: their spend drives
+    /// the store's sales and the facts are planted on them.
     pub const ALL: [Platform; 3] = [Platform::Meta, Platform::Google, Platform::Tiktok];
 
     /// The connector plugin's name, for example `meta-ads`.
@@ -32,6 +43,7 @@ impl Platform {
             Platform::Meta => "meta-ads",
             Platform::Google => "google-ads",
             Platform::Tiktok => "tiktok-ads",
+            Platform::LinkedIn => "linkedin-ads",
         }
     }
 
@@ -40,6 +52,7 @@ impl Platform {
             Platform::Meta => 0,
             Platform::Google => 1,
             Platform::Tiktok => 2,
+            Platform::LinkedIn => 3,
         }
     }
 
@@ -49,6 +62,7 @@ impl Platform {
             Platform::Meta => format!("12021{kind}{n:09}"),
             Platform::Google => format!("2{kind}{n:08}"),
             Platform::Tiktok => format!("17{kind}{n:013}"),
+            Platform::LinkedIn => format!("5{kind}{n:07}"),
         }
     }
 }
@@ -107,6 +121,20 @@ pub struct Creative {
     pub body: String,
     /// The image shown.
     pub image_url: String,
+}
+
+/// A LinkedIn campaign group: campaigns grouped under one schedule and
+/// total budget, above the campaigns (the other platforms have none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignGroup {
+    /// The platform's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Running or paused.
+    pub status: Status,
+    /// Its campaigns' ids.
+    pub campaign_ids: Vec<String>,
 }
 
 /// An ad.
@@ -186,9 +214,11 @@ pub struct AdAccount {
     pub account_id: String,
     /// ISO 4217 currency of every amount.
     pub currency: String,
+    /// LinkedIn's campaign groups; empty on the other platforms.
+    pub campaign_groups: Vec<CampaignGroup>,
     /// Campaigns.
     pub campaigns: Vec<Campaign>,
-    /// Ad groups.
+    /// Ad groups; none on LinkedIn, whose creatives belong to campaigns.
     pub ad_groups: Vec<AdGroup>,
     /// Ads.
     pub ads: Vec<Ad>,
@@ -461,12 +491,14 @@ pub struct World {
     pub first_day: NaiveDate,
     /// The last day with data.
     pub last_day: NaiveDate,
-    /// Meta, Google and TikTok, in [`Platform::ALL`] order.
+    /// Meta, Google and TikTok, in [`Platform::ALL`] order, then LinkedIn.
     pub ad_accounts: Vec<AdAccount>,
     /// The Shopify store.
     pub shop: Shop,
     /// The Stripe account.
     pub payments: Payments,
+    /// The GoHighLevel location: leads, deals and appointments.
+    pub crm: Crm,
     /// What was planted.
     pub facts: Facts,
 }
@@ -507,9 +539,13 @@ impl World {
         midnight(self.last_day) + Duration::days(1) - Duration::seconds(1)
     }
 
-    /// Total ad spend across the three platforms on `date`, in cents.
+    /// Total ad spend of the store's three platforms ([`Platform::ALL`]) on
+    /// `date`, in cents.
     pub fn ad_spend_on(&self, date: NaiveDate) -> i64 {
-        self.ad_accounts.iter().map(|a| a.spend_on(date)).sum()
+        Platform::ALL
+            .iter()
+            .map(|&p| self.account(p).spend_on(date))
+            .sum()
     }
 
     /// Set the daily budget of campaign `campaign_id` on `platform` to

@@ -2,7 +2,9 @@
 //! real host: syncs, incremental syncs, rate limits, bad credentials,
 //! actions and webhooks.
 
+mod gohighlevel;
 mod google;
+mod linkedin;
 mod meta;
 mod shopify;
 mod stripe;

@@ -135,6 +135,7 @@ pub fn server(env: &PlatformHost, platform: Platform) -> &PlatformServer {
         Platform::Meta => &env.sandbox.meta,
         Platform::Google => &env.sandbox.google,
         Platform::Tiktok => &env.sandbox.tiktok,
+        Platform::LinkedIn => &env.sandbox.linkedin,
     }
 }
 

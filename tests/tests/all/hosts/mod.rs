@@ -8,9 +8,10 @@
 //! waking the other's readers, and a revocation or suspension on one host
 //! holding on the other (whose caches had the key and the call) within a
 //! second. `readiness.rs` stops the database under a
-//! host.
+//! host; `oauth.rs` has both hosts refresh one sign-in at once.
 
 mod killed;
+mod oauth;
 mod readiness;
 
 use omnify_control::scheduler::{ManualClock, Scheduler, SchedulerConfig};
